@@ -1,0 +1,213 @@
+// Package emulator is the shared harness of Firebreak's provider emulators: an
+// HTTP server that records every request it receives and can inject faults
+// (error statuses with Retry-After, latency, dropped connections) before the
+// provider-specific handler answers.
+//
+// An emulator is part of the product: it speaks the provider's real API (paths,
+// headers, JSON bodies, error shapes, rate limiting) as the provider's public
+// reference documents it, so that a client tested against it works unchanged
+// against the real base URL. Provider packages build their emulators on
+// Server and keep the API-specific behaviour to themselves.
+package emulator
+
+import (
+	"bytes"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Request is one request an emulator received.
+type Request struct {
+	Method string
+	Path   string // URL path, without the query
+	Query  string // raw query
+	Header http.Header
+	Body   []byte
+	At     time.Time
+}
+
+// Fault is an injected failure. Match selects requests ("METHOD /path/prefix",
+// "/path/prefix" or "" for all); the fault applies to the next Count matching
+// requests (0 = unlimited) with probability Rate (0 = always).
+type Fault struct {
+	Match      string
+	Count      int
+	Rate       float64
+	Status     int           // status to answer with; 0 with Drop or Delay only
+	RetryAfter string        // Retry-After header value, if any
+	Body       string        // response body; the emulator's default error body when empty
+	Delay      time.Duration // latency added before answering (or before dropping)
+	Drop       bool          // close the connection without answering (a reset)
+}
+
+// Server is a recording, fault-injecting HTTP server around an API handler.
+type Server struct {
+	handler   http.Handler
+	errorBody func(status int) (contentType string, body []byte)
+
+	mu       sync.Mutex
+	requests []Request
+	faults   []*Fault
+	rng      *rand.Rand
+
+	ts *httptest.Server
+}
+
+// New returns an unstarted Server around handler. errorBody renders an injected
+// fault's body in the provider's own error shape.
+func New(handler http.Handler, errorBody func(status int) (string, []byte)) *Server {
+	return &Server{handler: handler, errorBody: errorBody, rng: rand.New(rand.NewPCG(1, 2))}
+}
+
+// Start serves on a random loopback port and returns the base URL.
+func (s *Server) Start() string {
+	s.ts = httptest.NewServer(s)
+	return s.ts.URL
+}
+
+// Listen serves on l (for a fixed address) and returns the base URL.
+func (s *Server) Listen(l net.Listener) string {
+	s.ts = httptest.NewUnstartedServer(s)
+	s.ts.Listener.Close()
+	s.ts.Listener = l
+	s.ts.Start()
+	return s.ts.URL
+}
+
+// URL is the base URL once started.
+func (s *Server) URL() string { return s.ts.URL }
+
+// Close stops the server.
+func (s *Server) Close() {
+	if s.ts != nil {
+		s.ts.Close()
+	}
+}
+
+// Inject adds a fault.
+func (s *Server) Inject(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = append(s.faults, &f)
+}
+
+// ClearFaults removes every fault.
+func (s *Server) ClearFaults() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.faults = nil
+}
+
+// Requests returns a copy of what was received, in order.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Count returns how many received requests match ("METHOD /prefix" or "/prefix").
+func (s *Server) Count(match string) int {
+	n := 0
+	for _, r := range s.Requests() {
+		if matches(match, r.Method, r.Path) {
+			n++
+		}
+	}
+	return n
+}
+
+// Reset forgets recorded requests.
+func (s *Server) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = nil
+}
+
+func matches(match, method, path string) bool {
+	if match == "" {
+		return true
+	}
+	if m, p, ok := strings.Cut(match, " "); ok {
+		return m == method && strings.HasPrefix(path, p)
+	}
+	return strings.HasPrefix(path, match)
+}
+
+// ServeHTTP records the request, applies any matching fault, then hands the
+// request (with its body restored) to the API handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 32<<20))
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	s.mu.Lock()
+	s.requests = append(s.requests, Request{
+		Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+		Header: r.Header.Clone(), Body: body, At: time.Now(),
+	})
+	fault := s.takeFault(r.Method, r.URL.Path)
+	s.mu.Unlock()
+
+	if fault != nil {
+		if fault.Delay > 0 {
+			select {
+			case <-time.After(fault.Delay):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if fault.Drop {
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					if tc, ok := conn.(*net.TCPConn); ok {
+						_ = tc.SetLinger(0) // RST, like a dropped connection
+					}
+					conn.Close()
+					return
+				}
+			}
+		}
+		if fault.Status != 0 {
+			if fault.RetryAfter != "" {
+				w.Header().Set("Retry-After", fault.RetryAfter)
+			}
+			ct, b := "application/json", []byte(fault.Body)
+			if fault.Body == "" && s.errorBody != nil {
+				ct, b = s.errorBody(fault.Status)
+			}
+			w.Header().Set("Content-Type", ct)
+			w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+			w.WriteHeader(fault.Status)
+			_, _ = w.Write(b)
+			return
+		}
+	}
+	s.handler.ServeHTTP(w, r)
+}
+
+// takeFault returns the first fault that applies to this request, consuming
+// one of its uses. Callers hold s.mu.
+func (s *Server) takeFault(method, path string) *Fault {
+	for i, f := range s.faults {
+		if !matches(f.Match, method, path) {
+			continue
+		}
+		if f.Rate > 0 && s.rng.Float64() >= f.Rate {
+			continue
+		}
+		out := *f
+		if f.Count > 0 {
+			f.Count--
+			if f.Count == 0 {
+				s.faults = append(s.faults[:i:i], s.faults[i+1:]...)
+			}
+		}
+		return &out
+	}
+	return nil
+}

@@ -1,0 +1,66 @@
+package emulator
+
+import (
+	"io"
+	"net/http"
+	"testing"
+)
+
+func TestFaultsThenHandler(t *testing.T) {
+	s := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = w.Write(append([]byte("ok:"), b...))
+	}), func(status int) (string, []byte) { return "application/json", []byte(`{"error":"injected"}`) })
+	url := s.Start()
+	defer s.Close()
+	s.Inject(Fault{Match: "GET /v1/", Count: 2, Status: 429, RetryAfter: "2"})
+
+	for i, want := range []int{429, 429, 200} {
+		resp, err := http.Get(url + "/v1/me")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Fatalf("request %d: status %d, want %d", i, resp.StatusCode, want)
+		}
+		if want == 429 && (resp.Header.Get("Retry-After") != "2" || string(b) != `{"error":"injected"}`) {
+			t.Fatalf("request %d: fault answer %q retry-after %q", i, b, resp.Header.Get("Retry-After"))
+		}
+		if want == 200 && string(b) != "ok:" {
+			t.Fatalf("handler body %q", b)
+		}
+	}
+	// A non-matching path is never faulted.
+	s.Inject(Fault{Match: "POST /other", Status: 500})
+	resp, err := http.Get(url + "/v1/me")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("unmatched fault applied: %d", resp.StatusCode)
+	}
+	if got := s.Count("GET /v1/me"); got != 4 {
+		t.Fatalf("recorded %d requests, want 4", got)
+	}
+}
+
+func TestDropResetsConnection(t *testing.T) {
+	s := New(http.NotFoundHandler(), nil)
+	url := s.Start()
+	defer s.Close()
+	s.Inject(Fault{Drop: true, Count: 1})
+	if _, err := http.Get(url + "/x"); err == nil {
+		t.Fatal("dropped request got an answer")
+	}
+	resp, err := http.Get(url + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 404 {
+		t.Fatalf("after the drop: %d", resp.StatusCode)
+	}
+}
