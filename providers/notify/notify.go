@@ -32,7 +32,8 @@ type Message struct {
 	At          time.Time         `json:"at"`
 }
 
-// Notifier sends a message. retry reports whether a failed send may succeed if
+// Notifier sends a message. err may be a *providers.Error carrying the
+// endpoint's Retry-After. retry reports whether a failed send may succeed if
 // tried again (429, 5xx, network errors); permanent failures return false.
 type Notifier interface {
 	Notify(ctx context.Context, m Message) (retry bool, err error)
