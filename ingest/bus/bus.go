@@ -1,0 +1,312 @@
+// Package bus connects Firebreak to NATS JetStream: it runs the embedded
+// nats-server (the default) or dials an external cluster, and creates the
+// streams, key-value buckets and the durable consumer that the ingesters and
+// responders share, explicitly and idempotently, at start.
+package bus
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sirupsen/logrus"
+
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
+)
+
+// SyncAlways is the Sync value that fsyncs every write before JetStream acks it.
+const SyncAlways = "always"
+
+// Embedded configures the in-process nats-server.
+type Embedded struct {
+	// StoreDir is where JetStream keeps its file store.
+	StoreDir string
+	// Sync is the fsync policy: "always" (fsync before every ack: an
+	// acknowledged exposure survives power loss) or an interval such as "1s"
+	// or "2m" (nats-server's own default; faster, but writes acknowledged
+	// within the last interval can be lost on power failure).
+	Sync string
+	// Listen, when set ("127.0.0.1:4222"), also serves NATS clients on a TCP
+	// port; by default the server takes in-process connections only.
+	Listen string
+	// MaxStore bounds JetStream's file store in bytes (0: nats-server's default).
+	MaxStore int64
+}
+
+// External configures a connection to an existing NATS deployment.
+type External struct {
+	URL       string // nats://host:4222[,nats://...]
+	CredsFile string // a .creds file (user JWT and nkey seed)
+	NKeyFile  string // an nkey seed file
+	CAFile    string // CA bundle to verify the server
+	CertFile  string // client certificate (mutual TLS)
+	KeyFile   string // client key (mutual TLS)
+}
+
+// ParseSync validates a Sync value and returns (always, interval).
+func ParseSync(s string) (bool, time.Duration, error) {
+	if s == "" || s == SyncAlways {
+		return true, 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return false, 0, fmt.Errorf("fsync must be %q or a positive duration such as \"1s\", got %q", SyncAlways, s)
+	}
+	return false, d, nil
+}
+
+// StartEmbedded starts an in-process nats-server with JetStream on cfg.StoreDir
+// and waits until it is ready. The caller shuts it down with Shutdown and
+// WaitForShutdown.
+func StartEmbedded(cfg Embedded, log logrus.FieldLogger) (*server.Server, error) {
+	always, interval, err := ParseSync(cfg.Sync)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.StoreDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create JetStream store dir: %w", err)
+	}
+	opts := &server.Options{
+		ServerName:        "firebreak",
+		JetStream:         true,
+		StoreDir:          filepath.Clean(cfg.StoreDir),
+		SyncAlways:        always,
+		SyncInterval:      interval,
+		JetStreamMaxStore: cfg.MaxStore,
+		DontListen:        cfg.Listen == "",
+		NoSigs:            true,
+		MaxPayload:        8 << 20,
+	}
+	if cfg.Listen != "" {
+		host, port, err := splitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("nats.embedded.listen: %w", err)
+		}
+		opts.Host, opts.Port = host, port
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats-server: %w", err)
+	}
+	if log != nil {
+		ns.SetLoggerV2(&natsLogger{log.WithField("component", "nats-server")}, false, false, false)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(30 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("embedded nats-server did not become ready in 30s")
+	}
+	return ns, nil
+}
+
+func splitHostPort(s string) (string, int, error) {
+	i := strings.LastIndex(s, ":")
+	if i < 0 {
+		return "", 0, fmt.Errorf("%q is not host:port", s)
+	}
+	var port int
+	if _, err := fmt.Sscanf(s[i+1:], "%d", &port); err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("%q has no valid port", s)
+	}
+	return s[:i], port, nil
+}
+
+// ConnectEmbedded opens an in-process connection to ns (no TCP involved).
+func ConnectEmbedded(ns *server.Server, name string) (*nats.Conn, error) {
+	return nats.Connect("", nats.InProcessServer(ns), nats.Name(name), nats.MaxReconnects(-1))
+}
+
+// ConnectExternal dials an external NATS deployment.
+func ConnectExternal(cfg External, name string, log logrus.FieldLogger) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.Name(name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(500 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if log != nil {
+				log.WithError(err).Warn("disconnected from NATS")
+			}
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			if log != nil {
+				log.WithField("url", c.ConnectedUrlRedacted()).Info("reconnected to NATS")
+			}
+		}),
+	}
+	if cfg.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(cfg.CredsFile))
+	}
+	if cfg.NKeyFile != "" {
+		o, err := nats.NkeyOptionFromSeed(cfg.NKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("nats.nkey_file: %w", err)
+		}
+		opts = append(opts, o)
+	}
+	if cfg.CAFile != "" || cfg.CertFile != "" {
+		tc := &tls.Config{MinVersion: tls.VersionTLS12}
+		if cfg.CAFile != "" {
+			pem, err := os.ReadFile(cfg.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("nats.ca_file: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("nats.ca_file: no PEM certificates in %s", cfg.CAFile)
+			}
+			tc.RootCAs = pool
+		}
+		if cfg.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(cfg.CertFile, cfg.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("nats.cert_file/key_file: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		opts = append(opts, nats.Secure(tc))
+	}
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS: %w", err)
+	}
+	return nc, nil
+}
+
+// Topology sizes the streams, buckets and consumer.
+type Topology struct {
+	Replicas        int           // 1 for the embedded server, 3 on a cluster
+	ExposureMaxAge  time.Duration // how long exposures are kept for replay
+	AuditMaxAge     time.Duration // how long the audit trail is kept
+	DuplicateWindow time.Duration // JetStream's publish de-duplication window
+	DeliveryTTL     time.Duration // how long inbound delivery ids are remembered
+	AckWait         time.Duration // redelivery delay after a responder stops acking
+	MaxDeliver      int           // deliveries before a message is dead-lettered
+	MaxAckPending   int           // exposures in flight across all responders
+}
+
+// DefaultTopology is the embedded default.
+func DefaultTopology() Topology {
+	return Topology{
+		Replicas:        1,
+		ExposureMaxAge:  90 * 24 * time.Hour,
+		AuditMaxAge:     400 * 24 * time.Hour,
+		DuplicateWindow: 2 * time.Minute,
+		DeliveryTTL:     7 * 24 * time.Hour,
+		AckWait:         30 * time.Second,
+		MaxDeliver:      10,
+		MaxAckPending:   1024,
+	}
+}
+
+// Handles are the objects Ensure created or found.
+type Handles struct {
+	Exposures  jetstream.Stream
+	Audit      jetstream.Stream
+	Dead       jetstream.Stream
+	Incidents  jetstream.KeyValue
+	Deliveries jetstream.KeyValue
+	Consumer   jetstream.Consumer
+}
+
+// Ensure creates or updates the streams, buckets and the responders' durable
+// consumer. It is idempotent: every instance runs it at start.
+func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, error) {
+	if t.Replicas <= 0 {
+		t.Replicas = 1
+	}
+	var h Handles
+	var err error
+	h.Exposures, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        exposure.StreamExposures,
+		Description: "Firebreak: every exposure, the durable record",
+		Subjects:    []string{exposure.SubjectExposures},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      t.ExposureMaxAge,
+		Duplicates:  t.DuplicateWindow,
+		Replicas:    t.Replicas,
+		Discard:     jetstream.DiscardOld,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", exposure.StreamExposures, err)
+	}
+	h.Audit, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        exposure.StreamAudit,
+		Description: "Firebreak: every step's start and outcome, per incident",
+		Subjects:    []string{exposure.SubjectAudit},
+		Storage:     jetstream.FileStorage,
+		MaxAge:      t.AuditMaxAge,
+		Replicas:    t.Replicas,
+		Duplicates:  t.DuplicateWindow,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", exposure.StreamAudit, err)
+	}
+	h.Dead, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        exposure.StreamDead,
+		Description: "Firebreak: exposures that exhausted their deliveries or failed permanently",
+		Subjects:    []string{exposure.SubjectDead},
+		Storage:     jetstream.FileStorage,
+		MaxAge:      t.ExposureMaxAge,
+		Replicas:    t.Replicas,
+		Duplicates:  t.DuplicateWindow,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", exposure.StreamDead, err)
+	}
+	h.Incidents, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      exposure.BucketIncidents,
+		Description: "Firebreak: one incident per secret fingerprint",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    t.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", exposure.BucketIncidents, err)
+	}
+	h.Deliveries, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      exposure.BucketDeliveries,
+		Description: "Firebreak: inbound delivery ids already accepted",
+		History:     1,
+		TTL:         t.DeliveryTTL,
+		Storage:     jetstream.FileStorage,
+		Replicas:    t.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", exposure.BucketDeliveries, err)
+	}
+	h.Consumer, err = js.CreateOrUpdateConsumer(ctx, exposure.StreamExposures, jetstream.ConsumerConfig{
+		Durable:       exposure.ConsumerResponders,
+		Description:   "Firebreak responders",
+		FilterSubject: exposure.SubjectExposures,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		AckWait:       t.AckWait,
+		MaxDeliver:    t.MaxDeliver,
+		MaxAckPending: t.MaxAckPending,
+		Replicas:      t.Replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consumer %s: %w", exposure.ConsumerResponders, err)
+	}
+	return &h, nil
+}
+
+// natsLogger adapts nats-server's logger to logrus.
+type natsLogger struct{ l logrus.FieldLogger }
+
+func (n *natsLogger) Noticef(format string, v ...any) { n.l.Debugf(format, v...) }
+func (n *natsLogger) Warnf(format string, v ...any)   { n.l.Warnf(format, v...) }
+func (n *natsLogger) Fatalf(format string, v ...any)  { n.l.Errorf(format, v...) }
+func (n *natsLogger) Errorf(format string, v ...any)  { n.l.Errorf(format, v...) }
+func (n *natsLogger) Debugf(format string, v ...any)  { n.l.Debugf(format, v...) }
+func (n *natsLogger) Tracef(format string, v ...any)  { n.l.Debugf(format, v...) }
