@@ -42,64 +42,64 @@ const (
 
 // Event is one exposure: a secret seen somewhere it should not be.
 type Event struct {
-	ID          string    `json:"id"`
-	Schema      string    `json:"schema"`
-	Source      Source    `json:"source"`
-	Secret      Secret    `json:"secret"`
-	Location    Location  `json:"location"`
-	Environment string    `json:"environment"`
-	ObservedAt  time.Time `json:"observed_at"`
-	ReceivedAt  time.Time `json:"received_at"`
+	ID          string    `json:"id" expr:"id"`
+	Schema      string    `json:"schema" expr:"schema"`
+	Source      Source    `json:"source" expr:"source"`
+	Secret      Secret    `json:"secret" expr:"secret"`
+	Location    Location  `json:"location" expr:"location"`
+	Environment string    `json:"environment" expr:"environment"`
+	ObservedAt  time.Time `json:"observed_at" expr:"observed_at"`
+	ReceivedAt  time.Time `json:"received_at" expr:"received_at"`
 	// Correlation runs from the inbound request (a delivery id, a HEC request
 	// id) through every step and notification.
-	Correlation string `json:"correlation_id,omitempty"`
+	Correlation string `json:"correlation_id,omitempty" expr:"correlation_id"`
 	// Count is how many sightings this exposure stands for (a log flood folds
 	// many sightings of one secret into one exposure).
-	Count int `json:"count,omitempty"`
+	Count int `json:"count,omitempty" expr:"count"`
 	// Alert is set when the exposure is a GitHub secret-scanning alert whose
 	// secret the responder fetches from GitHub's API.
-	Alert *Alert `json:"alert,omitempty"`
+	Alert *Alert `json:"alert,omitempty" expr:"alert"`
 }
 
 // Source says where the exposure came from.
 type Source struct {
-	Kind       string `json:"kind"`
-	Ref        string `json:"ref,omitempty"` // source-specific reference ("octo/app#42")
-	URL        string `json:"url,omitempty"`
-	DeliveryID string `json:"delivery_id,omitempty"`
+	Kind       string `json:"kind" expr:"kind"`
+	Ref        string `json:"ref,omitempty" expr:"ref"` // source-specific reference ("octo/app#42")
+	URL        string `json:"url,omitempty" expr:"url"`
+	DeliveryID string `json:"delivery_id,omitempty" expr:"delivery_id"`
 }
 
 // Secret describes the exposed secret without revealing it.
 type Secret struct {
-	Provider    string `json:"provider"`
-	Type        string `json:"type"`
-	Fingerprint string `json:"fingerprint,omitempty"` // empty until the responder fetched an alert's secret
-	Redacted    string `json:"redacted,omitempty"`
-	Sealed      string `json:"sealed,omitempty"`
-	KeyID       string `json:"key_id,omitempty"` // the provider's non-secret id, where the format carries one
+	Provider    string `json:"provider" expr:"provider"`
+	Type        string `json:"type" expr:"type"`
+	Fingerprint string `json:"fingerprint,omitempty" expr:"fingerprint"` // empty until the responder fetched an alert's secret
+	Redacted    string `json:"redacted,omitempty" expr:"redacted"`
+	Sealed      string `json:"sealed,omitempty" expr:"sealed"`
+	KeyID       string `json:"key_id,omitempty" expr:"key_id"` // the provider's non-secret id, where the format carries one
 }
 
 // Location says where the secret was seen.
 type Location struct {
-	Repo    string            `json:"repo,omitempty"`
-	Path    string            `json:"path,omitempty"`
-	Line    int               `json:"line,omitempty"`
-	Commit  string            `json:"commit,omitempty"`
-	URL     string            `json:"url,omitempty"`
-	Stream  string            `json:"stream,omitempty"`
-	Labels  map[string]string `json:"labels,omitempty"`
-	Ticket  string            `json:"ticket,omitempty"`
-	Branch  string            `json:"branch,omitempty"`
-	Display string            `json:"display,omitempty"` // one human-readable line
+	Repo    string            `json:"repo,omitempty" expr:"repo"`
+	Path    string            `json:"path,omitempty" expr:"path"`
+	Line    int               `json:"line,omitempty" expr:"line"`
+	Commit  string            `json:"commit,omitempty" expr:"commit"`
+	URL     string            `json:"url,omitempty" expr:"url"`
+	Stream  string            `json:"stream,omitempty" expr:"stream"`
+	Labels  map[string]string `json:"labels,omitempty" expr:"labels"`
+	Ticket  string            `json:"ticket,omitempty" expr:"ticket"`
+	Branch  string            `json:"branch,omitempty" expr:"branch"`
+	Display string            `json:"display,omitempty" expr:"display"` // one human-readable line
 }
 
 // Alert identifies a GitHub secret-scanning alert.
 type Alert struct {
-	Repository string `json:"repository"` // "owner/name"
-	Number     int64  `json:"number"`
-	Action     string `json:"action"` // created | reopened | publicly_leaked | validated | resolved
-	Resolution string `json:"resolution,omitempty"`
-	ResolvedBy string `json:"resolved_by,omitempty"`
+	Repository string `json:"repository" expr:"repository"` // "owner/name"
+	Number     int64  `json:"number" expr:"number"`
+	Action     string `json:"action" expr:"action"` // created | reopened | publicly_leaked | validated | resolved
+	Resolution string `json:"resolution,omitempty" expr:"resolution"`
+	ResolvedBy string `json:"resolved_by,omitempty" expr:"resolved_by"`
 }
 
 // Owner returns the repository owner and name of an alert.
