@@ -1,0 +1,122 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/firebreak-sec/firebreak/playbooks"
+	"github.com/firebreak-sec/firebreak/providers"
+	"github.com/firebreak-sec/firebreak/providers/notify"
+	"github.com/firebreak-sec/firebreak/responders/incident"
+	"github.com/firebreak-sec/firebreak/responders/step"
+)
+
+// Notify is a notify.<kind> action over the configured notifiers of that kind,
+// by name ("default" unless the step names one).
+type Notify struct {
+	Kind      string // "slack", "webhook"
+	Notifiers map[string]notify.Notifier
+	// IncidentURL, when set, renders a link to an incident page.
+	IncidentURL func(id string) string
+}
+
+// Spec implements step.Action.
+func (a Notify) Spec() playbooks.ActionSpec {
+	fields := []playbooks.FieldSpec{
+		{Name: "notifier", Type: playbooks.TypeString, Default: "default", Description: "which configured " + a.Kind + " notifier to use"},
+		{Name: "text", Type: playbooks.TypeString, Description: "message text (a template)"},
+		{Name: "severity", Type: playbooks.TypeString, Default: "warning", Enum: []string{"info", "warning", "critical"}},
+		{Name: "event", Type: playbooks.TypeString, Description: "event name for receivers, e.g. incident.contained"},
+	}
+	if a.Kind == "slack" {
+		fields = append(fields, playbooks.FieldSpec{Name: "channel", Type: playbooks.TypeString, Description: "channel override"})
+	}
+	return playbooks.ActionSpec{
+		Name:        "notify." + a.Kind,
+		Description: "Tell people about the incident through a " + a.Kind + " notifier.",
+		Fields:      fields,
+		Outputs:     []string{"notifier"},
+		SideEffect:  true,
+	}
+}
+
+// Run implements step.Action.
+func (a Notify) Run(ctx context.Context, in *step.Input) (step.Result, error) {
+	name := in.String("notifier", "default")
+	m := Message(in, a.IncidentURL)
+	n, ok := a.Notifiers[name]
+	if !ok || in.DryRun {
+		why := fmt.Sprintf("no %s notifier %q is configured", a.Kind, name)
+		if in.DryRun {
+			why = "dry-run requested"
+		}
+		return step.Result{DryRun: true, Detail: "dry-run: " + why + "; would send: " + m.Text,
+			Outputs: map[string]any{"notifier": name, "dry_run": true}}, nil
+	}
+	retry, err := n.Notify(ctx, m)
+	if err != nil {
+		class := providers.Permanent
+		if retry {
+			class = providers.Retryable
+		}
+		_, after := providers.Classify(err)
+		return step.Result{}, &providers.Error{Provider: a.Kind, Op: "notify", Class: class, RetryAfter: after, Err: err}
+	}
+	return step.Result{Detail: "sent through " + a.Kind + " notifier " + name,
+		Outputs: map[string]any{"notifier": name}, Effect: step.EffectNotified}, nil
+}
+
+// Message builds the notification for a step from the exposure, the incident
+// so far and the step's rendered parameters. It carries only the redacted hint.
+func Message(in *step.Input, incidentURL func(string) string) notify.Message {
+	e := in.Exposure
+	m := notify.Message{
+		Incident:    in.Incident.ID,
+		Correlation: e.Correlation,
+		Severity:    in.String("severity", "warning"),
+		State:       string(in.Incident.State),
+		Provider:    e.Secret.Provider,
+		SecretType:  e.Secret.Type,
+		Redacted:    e.Secret.Redacted,
+		Where:       e.Location.Display,
+		WhereURL:    e.Location.URL,
+		Channel:     in.String("channel", ""),
+		Text:        in.String("text", ""),
+		At:          time.Now().UTC(),
+		Fields:      map[string]string{"environment": e.Environment, "source": e.Source.Kind},
+	}
+	if ev := in.String("event", ""); ev != "" {
+		m.Fields["event"] = ev
+	}
+	if incidentURL != nil {
+		m.Fields["incident_url"] = incidentURL(in.Incident.ID)
+	}
+	m.Title = fmt.Sprintf("Leaked %s key %s", e.Secret.Provider, e.Secret.Redacted)
+	m.Actions = Actions(in.Incident)
+	if m.Text == "" {
+		m.Text = m.Title
+		if len(m.Actions) > 0 {
+			m.Text += ": " + m.Actions[len(m.Actions)-1]
+		}
+	}
+	return m
+}
+
+// Actions summarises what the incident's steps did so far, for people.
+func Actions(in *incident.Incident) []string {
+	var out []string
+	for _, s := range in.Steps {
+		if s.State == incident.StepStarted || s.Uses == "" || len(s.Uses) > 7 && s.Uses[:7] == "notify." {
+			continue
+		}
+		line := fmt.Sprintf("%s: %s", s.ID, s.State)
+		if s.Detail != "" {
+			line += " (" + s.Detail + ")"
+		} else if s.Error != "" {
+			line += " (" + s.Error + ")"
+		}
+		out = append(out, line)
+	}
+	return out
+}

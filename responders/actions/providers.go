@@ -1,0 +1,182 @@
+// Package actions holds the built-in step actions: provider.verify,
+// provider.revoke, notify.slack and notify.webhook. Each is a small value
+// wired explicitly by cmd with the providers and notifiers it may use.
+package actions
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/firebreak-sec/firebreak/playbooks"
+	"github.com/firebreak-sec/firebreak/providers"
+	"github.com/firebreak-sec/firebreak/responders/step"
+)
+
+// Providers is the set of configured provider clients. A provider registered
+// with a dry-run reason (no credentials configured) is never called: its steps
+// record the calls they would have made.
+type Providers struct {
+	byName map[string]providers.Provider
+	dryRun map[string]string
+}
+
+// NewProviders returns an empty set.
+func NewProviders() *Providers {
+	return &Providers{byName: map[string]providers.Provider{}, dryRun: map[string]string{}}
+}
+
+// Add registers p. A non-empty dryRun says why p runs in dry-run.
+func (r *Providers) Add(p providers.Provider, dryRun string) {
+	name := p.Spec().Name
+	r.byName[name] = p
+	if dryRun != "" {
+		r.dryRun[name] = dryRun
+	}
+}
+
+// Get returns the provider and its dry-run reason.
+func (r *Providers) Get(name string) (providers.Provider, string, bool) {
+	p, ok := r.byName[name]
+	return p, r.dryRun[name], ok
+}
+
+// Names lists the registered providers.
+func (r *Providers) Names() []string {
+	out := make([]string, 0, len(r.byName))
+	for n := range r.byName {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Specs lists the registered providers' specs, by name.
+func (r *Providers) Specs() []providers.Spec {
+	var out []providers.Spec
+	for _, n := range r.Names() {
+		out = append(out, r.byName[n].Spec())
+	}
+	return out
+}
+
+func (r *Providers) resolve(in *step.Input) (providers.Provider, string, error) {
+	name := in.String("provider", in.Credential.Provider)
+	p, dry, ok := r.Get(name)
+	if !ok {
+		return nil, "", &providers.Error{Provider: name, Op: providers.OpVerify, Class: providers.Permanent,
+			Message: fmt.Sprintf("no provider %q is configured", name)}
+	}
+	if in.DryRun {
+		dry = "dry-run requested"
+	}
+	if dry == "" && in.Credential.Secret.IsZero() {
+		dry = "the secret could not be fetched (no GitHub token configured)"
+	}
+	return p, dry, nil
+}
+
+var providerField = playbooks.FieldSpec{Name: "provider", Type: playbooks.TypeString,
+	Description: "provider to act with; defaults to the exposure's provider"}
+
+// Verify is the provider.verify action.
+type Verify struct{ Providers *Providers }
+
+// Spec implements step.Action.
+func (Verify) Spec() playbooks.ActionSpec {
+	return playbooks.ActionSpec{
+		Name:        "provider.verify",
+		Description: "Check whether the leaked key is live, using the provider's API.",
+		Fields:      []playbooks.FieldSpec{providerField},
+		Outputs:     []string{"live", "detail"},
+	}
+}
+
+// Run implements step.Action.
+func (a Verify) Run(ctx context.Context, in *step.Input) (step.Result, error) {
+	p, dry, err := a.Providers.resolve(in)
+	if err != nil {
+		return step.Result{}, err
+	}
+	if dry != "" {
+		// Assume live so that the plan shows what would follow.
+		return step.Result{DryRun: true, Detail: "dry-run: " + dry,
+			Calls:   p.Plan(providers.OpVerify, in.Credential),
+			Outputs: map[string]any{"live": true, "dry_run": true}}, nil
+	}
+	res, err := p.Verify(ctx, in.Credential)
+	if err != nil {
+		return step.Result{}, err
+	}
+	out := map[string]any{"live": res.Live, "detail": res.Detail}
+	for k, v := range res.Facts {
+		out[k] = v
+	}
+	detail := "key is not live"
+	if res.Live {
+		detail = "key is live"
+	}
+	if res.Detail != "" {
+		detail += ": " + res.Detail
+	}
+	return step.Result{Outputs: out, Detail: detail, Effect: step.EffectVerified}, nil
+}
+
+// Revoke is the provider.revoke action.
+type Revoke struct{ Providers *Providers }
+
+// Spec implements step.Action.
+func (Revoke) Spec() playbooks.ActionSpec {
+	return playbooks.ActionSpec{
+		Name:        "provider.revoke",
+		Description: "Revoke the leaked key at the provider (or take the strongest action its API allows).",
+		Fields:      []playbooks.FieldSpec{providerField},
+		Outputs:     []string{"revoked", "already_revoked", "action", "key_id"},
+		SideEffect:  true,
+	}
+}
+
+// Run implements step.Action. When an earlier attempt started and recorded
+// no outcome, it first asks the provider whether the key is still live: a key
+// that is no longer live was revoked by that attempt, and is not revoked again.
+func (a Revoke) Run(ctx context.Context, in *step.Input) (step.Result, error) {
+	p, dry, err := a.Providers.resolve(in)
+	if err != nil {
+		return step.Result{}, err
+	}
+	if dry != "" {
+		return step.Result{DryRun: true, Detail: "dry-run: " + dry,
+			Calls:   p.Plan(providers.OpRevoke, in.Credential),
+			Outputs: map[string]any{"revoked": false, "dry_run": true}}, nil
+	}
+	if in.Resumed && p.Spec().Verify {
+		if v, err := p.Verify(ctx, in.Credential); err == nil && !v.Live {
+			return step.Result{
+				Outputs: map[string]any{"revoked": true, "already_revoked": true, "action": "none"},
+				Detail:  "key no longer live after an interrupted attempt: not revoked again",
+				Effect:  step.EffectRevoked,
+			}, nil
+		}
+	}
+	res, err := p.Revoke(ctx, in.Credential)
+	if err != nil {
+		return step.Result{}, err
+	}
+	out := map[string]any{"revoked": res.Action != "escalated", "already_revoked": res.AlreadyRevoked,
+		"action": res.Action, "key_id": res.KeyID}
+	for k, v := range res.Facts {
+		out[k] = v
+	}
+	detail := res.Detail
+	if detail == "" {
+		detail = res.Action
+		if res.AlreadyRevoked {
+			detail = "already revoked"
+		}
+	}
+	eff := step.EffectRevoked
+	if res.Action == "escalated" {
+		eff = step.EffectNone
+	}
+	return step.Result{Outputs: out, Detail: detail, Effect: eff}, nil
+}

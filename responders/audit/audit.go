@@ -1,0 +1,134 @@
+// Package audit appends Firebreak's audit trail: every step's start and
+// outcome, every merge, resolution and dead letter, as JSON records on
+// firebreak.audit.<incident> in the FIREBREAK_AUDIT stream.
+//
+// Records of one incident form a hash chain: each carries the sequence number
+// and SHA-256 of the previous one, so a removed or altered record is detected
+// by recomputing the chain. Records never carry a raw secret.
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
+)
+
+// Kinds of audit records.
+const (
+	KindIncidentCreated   = "incident.created"
+	KindExposureMerged    = "exposure.merged"
+	KindPlaybookMatched   = "playbook.matched"
+	KindNoPlaybook        = "playbook.none"
+	KindStepStarted       = "step.started"
+	KindStepSucceeded     = "step.succeeded"
+	KindStepFailed        = "step.failed"
+	KindStepRetrying      = "step.retrying"
+	KindStepSkipped       = "step.skipped"
+	KindStepDryRun        = "step.dry_run"
+	KindIncidentContained = "incident.contained"
+	KindIncidentCompleted = "incident.completed"
+	KindIncidentFailed    = "incident.failed"
+	KindIncidentResolved  = "incident.resolved"
+	KindDeadLetter        = "dead_letter"
+)
+
+// Record is one audit record.
+type Record struct {
+	Incident    string            `json:"incident"`
+	Seq         uint64            `json:"seq"`
+	Prev        string            `json:"prev,omitempty"` // hash of record Seq-1
+	At          time.Time         `json:"at"`
+	Kind        string            `json:"kind"`
+	Correlation string            `json:"correlation_id,omitempty"`
+	Exposure    string            `json:"exposure,omitempty"`
+	Playbook    string            `json:"playbook,omitempty"`
+	Step        string            `json:"step,omitempty"`
+	Uses        string            `json:"uses,omitempty"`
+	Attempt     int               `json:"attempt,omitempty"`
+	DurationMS  float64           `json:"duration_ms,omitempty"`
+	Outcome     string            `json:"outcome,omitempty"`
+	Detail      string            `json:"detail,omitempty"`
+	Error       string            `json:"error,omitempty"`
+	Actor       string            `json:"actor,omitempty"` // responder instance, or the person who acted
+	Data        map[string]string `json:"data,omitempty"`
+}
+
+// Hash is the record's chain hash: SHA-256 over its JSON encoding.
+func Hash(raw []byte) string {
+	h := sha256.Sum256(raw)
+	return hex.EncodeToString(h[:])
+}
+
+// Chain is the head of an incident's chain, kept on the incident record.
+type Chain struct {
+	Seq  uint64
+	Head string
+}
+
+// Recorder appends records.
+type Recorder struct {
+	JS jetstream.JetStream
+}
+
+// Append publishes r as the next record of its incident's chain and returns the
+// new head. The message id is incident:seq, so a responder that crashed after
+// publishing and retries gets JetStream's duplicate answer; the chain then
+// continues from the record JetStream actually holds.
+func (rec *Recorder) Append(ctx context.Context, head Chain, r Record) (Chain, error) {
+	r.Seq = head.Seq + 1
+	r.Prev = head.Head
+	if r.At.IsZero() {
+		r.At = time.Now().UTC()
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return head, err
+	}
+	ack, err := rec.JS.Publish(ctx, exposure.AuditSubject(r.Incident), b,
+		jetstream.WithMsgID(fmt.Sprintf("%s:%d", r.Incident, r.Seq)),
+		jetstream.WithExpectStream(exposure.StreamAudit))
+	if err != nil {
+		return head, fmt.Errorf("append audit record: %w", err)
+	}
+	if ack.Duplicate {
+		stored, err := rec.JS.Stream(ctx, exposure.StreamAudit)
+		if err == nil {
+			if m, err := stored.GetMsg(ctx, ack.Sequence); err == nil {
+				b = m.Data
+			}
+		}
+	}
+	return Chain{Seq: r.Seq, Head: Hash(b)}, nil
+}
+
+// Verify checks the chain of one incident's records, in stream order, and
+// returns a description of every break.
+func Verify(records [][]byte) []string {
+	var problems []string
+	var prevHash string
+	var prevSeq uint64
+	for i, raw := range records {
+		var r Record
+		if err := json.Unmarshal(raw, &r); err != nil {
+			problems = append(problems, fmt.Sprintf("record %d: not JSON: %v", i, err))
+			continue
+		}
+		if i > 0 && r.Seq == prevSeq {
+			problems = append(problems, fmt.Sprintf("seq %d appears twice", r.Seq))
+		} else if r.Seq != prevSeq+1 {
+			problems = append(problems, fmt.Sprintf("seq %d follows %d: records missing", r.Seq, prevSeq))
+		}
+		if r.Prev != prevHash {
+			problems = append(problems, fmt.Sprintf("seq %d: prev hash does not match record %d (altered or removed)", r.Seq, prevSeq))
+		}
+		prevHash, prevSeq = Hash(raw), r.Seq
+	}
+	return problems
+}

@@ -1,0 +1,239 @@
+// Package responders consumes exposures from JetStream and runs playbooks on
+// them. For each exposure a responder resolves the secret (in memory), finds or
+// creates the incident for its fingerprint under a lease (compare-and-set, so
+// two responders never both act), runs the matching playbooks' steps —
+// recording each step's start and outcome in the audit stream and the
+// incident — and acks only after the outcome is recorded.
+//
+// Failures follow their class: retryable → nak with a delay (honouring
+// Retry-After) and resume at the failed step on redelivery; permanent → the
+// incident fails, on_failure steps run, the message is copied to the
+// dead-letter subject and terminated; out of deliveries → the same. A step
+// interrupted by a crash is resumed with Input.Resumed set, so side-effecting
+// actions check the provider before acting again.
+package responders
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sirupsen/logrus"
+
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
+	"github.com/firebreak-sec/firebreak/playbooks"
+	"github.com/firebreak-sec/firebreak/responders/audit"
+	"github.com/firebreak-sec/firebreak/responders/incident"
+	"github.com/firebreak-sec/firebreak/responders/step"
+)
+
+// Config tunes a responder.
+type Config struct {
+	// Instance names this process in leases and audit records; random when empty.
+	Instance string
+	// Concurrency is how many exposures are handled at once.
+	Concurrency int
+	// LeaseTTL is how long an incident lease lasts without renewal; it should
+	// equal the consumer's AckWait so that a crashed responder's incident is
+	// free when its message is redelivered.
+	LeaseTTL time.Duration
+	// MaxDeliver must equal the consumer's MaxDeliver: the last delivery
+	// dead-letters instead of naking.
+	MaxDeliver int
+	// MaxInProcessWait caps how long a step waits in-process before a retry;
+	// longer waits (a long Retry-After) nak the message with that delay instead.
+	MaxInProcessWait time.Duration
+	// Grace is how long Run waits, when stopping, for in-flight steps to finish.
+	Grace time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Instance == "" {
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		c.Instance = "responder-" + hex.EncodeToString(b)
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = 16
+	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = 30 * time.Second
+	}
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = 10
+	}
+	if c.MaxInProcessWait <= 0 {
+		c.MaxInProcessWait = 30 * time.Second
+	}
+	if c.Grace <= 0 {
+		c.Grace = 10 * time.Second
+	}
+}
+
+// Hooks let tests stop a responder at precise points.
+type Hooks struct {
+	// BeforeStep runs before a step's start is recorded; returning an error
+	// aborts the handling of the message without acking it, as a crash would.
+	BeforeStep func(ctx context.Context, incidentID, stepKey string) error
+}
+
+// Responder runs playbooks on exposures.
+type Responder struct {
+	cfg       Config
+	log       logrus.FieldLogger
+	js        jetstream.JetStream
+	consumer  jetstream.Consumer
+	store     *incident.Store
+	audit     *audit.Recorder
+	actions   map[string]step.Action
+	resolver  *Resolver
+	metrics   *Metrics
+	playbooks atomic.Pointer[playbooks.Set]
+	stopping  atomic.Bool
+	now       func() time.Time
+
+	// Hooks are for tests.
+	Hooks Hooks
+}
+
+// Deps are the responder's collaborators, wired explicitly by the caller.
+type Deps struct {
+	JS        jetstream.JetStream
+	Consumer  jetstream.Consumer
+	Incidents *incident.Store
+	Audit     *audit.Recorder
+	Playbooks *playbooks.Set
+	Actions   []step.Action
+	Resolver  *Resolver
+	Metrics   *Metrics
+	Log       logrus.FieldLogger
+}
+
+// New builds a responder.
+func New(cfg Config, d Deps) (*Responder, error) {
+	cfg.defaults()
+	if d.JS == nil || d.Consumer == nil || d.Incidents == nil || d.Audit == nil || d.Playbooks == nil || d.Resolver == nil {
+		return nil, errors.New("responders: JS, Consumer, Incidents, Audit, Playbooks and Resolver are required")
+	}
+	r := &Responder{
+		cfg: cfg, log: d.Log, js: d.JS, consumer: d.Consumer, store: d.Incidents, audit: d.Audit,
+		actions: map[string]step.Action{}, resolver: d.Resolver, metrics: d.Metrics, now: time.Now,
+	}
+	if r.log == nil {
+		r.log = logrus.New()
+	}
+	if r.metrics == nil {
+		r.metrics = NewMetrics(nil)
+	}
+	for _, a := range d.Actions {
+		r.actions[a.Spec().Name] = a
+	}
+	r.playbooks.Store(d.Playbooks)
+	return r, nil
+}
+
+// SetPlaybooks replaces the playbooks (a reload); exposures in flight finish
+// with the set they started with.
+func (r *Responder) SetPlaybooks(s *playbooks.Set) { r.playbooks.Store(s) }
+
+// Instance returns the responder's instance name.
+func (r *Responder) Instance() string { return r.cfg.Instance }
+
+// Run consumes exposures until ctx is done, then stops taking messages, lets
+// in-flight steps finish (up to Grace; unfinished playbooks are naked and
+// resume on redelivery) and returns.
+func (r *Responder) Run(ctx context.Context) error {
+	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+	sem := make(chan struct{}, r.cfg.Concurrency)
+	var wg sync.WaitGroup
+	cc, err := r.consumer.Consume(func(msg jetstream.Msg) {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			r.Handle(workCtx, msg)
+		}()
+	}, jetstream.PullMaxMessages(r.cfg.Concurrency), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+			r.log.WithError(err).Debug("consume")
+		}
+	}))
+	if err != nil {
+		return fmt.Errorf("consume exposures: %w", err)
+	}
+	<-ctx.Done()
+	r.stopping.Store(true)
+	cc.Stop()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(r.cfg.Grace):
+		cancelWork()
+		<-done
+	}
+	return nil
+}
+
+// Handle processes one exposure message. It is exported for tests and tools
+// that drive a responder message by message.
+func (r *Responder) Handle(ctx context.Context, msg jetstream.Msg) {
+	meta, err := msg.Metadata()
+	if err != nil {
+		r.log.WithError(err).Error("message without JetStream metadata")
+		_ = msg.Term()
+		return
+	}
+	ev, err := exposure.Decode(msg.Data())
+	if err != nil {
+		r.log.WithError(err).WithField("stream_seq", meta.Sequence.Stream).Error("undecodable exposure: dead-lettered")
+		r.deadLetter(ctx, msg, nil, "", err.Error())
+		_ = msg.Term()
+		return
+	}
+	log := r.log.WithFields(logrus.Fields{
+		"exposure": ev.ID, "source": ev.Source.Kind, "provider": ev.Secret.Provider, "correlation_id": ev.Correlation,
+	})
+	cred, err := r.resolver.Resolve(ctx, ev)
+	if err != nil {
+		class, after := classify(err)
+		if class == classRetryable && int(meta.NumDelivered) < r.cfg.MaxDeliver {
+			d := r.backoff(meta.NumDelivered, after)
+			log.WithError(err).WithField("delay", d).Warn("could not resolve the secret; will retry")
+			r.metrics.Processed.WithLabelValues(ev.Source.Kind, ev.Secret.Provider, "retry").Inc()
+			_ = msg.NakWithDelay(d)
+			return
+		}
+		log.WithError(err).Error("could not resolve the secret: dead-lettered")
+		r.deadLetter(ctx, msg, ev, "", err.Error())
+		_ = msg.Term()
+		return
+	}
+	defer cred.Secret.Wipe()
+	s := &session{r: r, msg: msg, meta: meta, ev: ev, cred: cred, id: incident.IDFor(ev.Secret.Fingerprint)}
+	s.log = log.WithField("incident", s.id)
+	s.run(ctx)
+}
+
+// backoff is the redelivery delay after the n-th delivery failed retryably.
+func (r *Responder) backoff(n uint64, retryAfter time.Duration) time.Duration {
+	d := time.Second
+	for i := uint64(1); i < n && d < 5*time.Minute; i++ {
+		d *= 2
+	}
+	if d > 5*time.Minute {
+		d = 5 * time.Minute
+	}
+	if retryAfter > d {
+		d = retryAfter
+	}
+	return d
+}

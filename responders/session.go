@@ -1,0 +1,623 @@
+package responders
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sirupsen/logrus"
+
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
+	"github.com/firebreak-sec/firebreak/playbooks"
+	"github.com/firebreak-sec/firebreak/providers"
+	"github.com/firebreak-sec/firebreak/responders/audit"
+	"github.com/firebreak-sec/firebreak/responders/incident"
+	"github.com/firebreak-sec/firebreak/responders/step"
+)
+
+const (
+	classRetryable = providers.Retryable
+	classDone      = providers.AlreadyDone
+)
+
+func classify(err error) (providers.Class, time.Duration) { return providers.Classify(err) }
+
+// errLeaseLost means another responder took the incident over (our lease
+// expired): stop acting and let the message be redelivered.
+var errLeaseLost = errors.New("incident lease lost")
+
+// session is the handling of one exposure message by one responder.
+type session struct {
+	r    *Responder
+	msg  jetstream.Msg
+	meta *jetstream.MsgMetadata
+	ev   *exposure.Event
+	cred providers.Credential
+	id   string
+	log  logrus.FieldLogger
+
+	mu  sync.Mutex // guards inc and rev against the heartbeat
+	inc *incident.Incident
+	rev uint64
+}
+
+type acquireResult int
+
+const (
+	acquired acquireResult = iota
+	finished               // nothing to run (merged, duplicate, resolved); ack
+)
+
+func (s *session) run(ctx context.Context) {
+	res, err := s.acquire(ctx)
+	if err != nil {
+		s.log.WithError(err).Warn("could not record the exposure on its incident; will retry")
+		s.count("retry")
+		_ = s.msg.NakWithDelay(s.r.backoff(s.meta.NumDelivered, 0))
+		return
+	}
+	if res == finished {
+		_ = s.msg.Ack()
+		return
+	}
+	hbCtx, stopHB := context.WithCancel(ctx)
+	defer stopHB()
+	go s.heartbeat(hbCtx)
+
+	if err := s.runPlaybooks(ctx); err != nil {
+		if errors.Is(err, errLeaseLost) {
+			s.log.Warn("incident taken over by another responder; leaving the message for redelivery")
+		} else {
+			s.log.WithError(err).Warn("stopped before finishing; the message will be redelivered")
+		}
+		s.count("interrupted")
+		// No ack: redelivery resumes at the first unfinished step.
+		_ = s.msg.NakWithDelay(time.Second)
+	}
+}
+
+func (s *session) count(outcome string) {
+	s.r.metrics.Processed.WithLabelValues(s.ev.Source.Kind, s.ev.Secret.Provider, outcome).Inc()
+}
+
+func (s *session) lease() *incident.Lease {
+	return &incident.Lease{Holder: s.r.cfg.Instance, Until: s.r.now().Add(s.r.cfg.LeaseTTL)}
+}
+
+// acquire merges the exposure into its incident and takes the incident's lease
+// when there is work to do.
+func (s *session) acquire(ctx context.Context) (acquireResult, error) {
+	me := s.r.cfg.Instance
+	for attempt := 0; attempt < 50; attempt++ {
+		now := s.r.now()
+		inc, rev, err := s.r.store.Get(ctx, s.id)
+		if errors.Is(err, incident.ErrNotFound) {
+			inc = s.newIncident(now)
+			if s.resolvedAlert() {
+				inc.State, inc.Lease = incident.Resolved, nil
+				inc.Resolution = "resolved on GitHub before Firebreak acted: " + s.ev.Alert.Resolution
+				inc.ClosedAt = &now
+			}
+			rev, err = s.r.store.Create(ctx, inc)
+			if errors.Is(err, incident.ErrExists) {
+				continue
+			}
+			if err != nil {
+				return 0, err
+			}
+			s.inc, s.rev = inc, rev
+			s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentCreated, Exposure: s.ev.ID,
+				Detail: fmt.Sprintf("%s %s from %s", s.ev.Secret.Provider, s.ev.Secret.Redacted, s.ev.Source.Kind)})
+			if inc.State == incident.Resolved {
+				s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentResolved, Detail: inc.Resolution, Actor: s.ev.Alert.ResolvedBy})
+				s.count("resolved")
+				return finished, s.save(ctx)
+			}
+			return acquired, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		s.inc, s.rev = inc, rev
+		merged := inc.AddExposure(incident.ExposureFrom(s.ev))
+		if merged {
+			s.appendAudit(ctx, audit.Record{Kind: audit.KindExposureMerged, Exposure: s.ev.ID,
+				Detail: fmt.Sprintf("seen again from %s at %s", s.ev.Source.Kind, s.ev.Location.Display)})
+		}
+		switch {
+		case s.resolvedAlert():
+			if inc.Lease.HeldByOther(me, now) {
+				return 0, errors.New("incident busy; resolution retried later")
+			}
+			if !inc.State.Terminal() || inc.State == incident.Completed {
+				inc.State = incident.Resolved
+				inc.ClosedAt = &now
+			}
+			inc.Resolution = "alert resolved on GitHub: " + s.ev.Alert.Resolution
+			s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentResolved, Detail: inc.Resolution, Actor: s.ev.Alert.ResolvedBy})
+			if err := s.saveOnce(ctx); errors.Is(err, incident.ErrConflict) {
+				continue
+			} else if err != nil {
+				return 0, err
+			}
+			s.count("resolved")
+			return finished, nil
+		case inc.State.Terminal() || inc.Lease.HeldByOther(me, now):
+			// Done already, or another responder is acting on this secret right
+			// now: the sighting is recorded; nothing runs twice.
+			if !merged {
+				s.count("duplicate")
+				return finished, nil
+			}
+			if err := s.saveOnce(ctx); errors.Is(err, incident.ErrConflict) {
+				continue
+			} else if err != nil {
+				return 0, err
+			}
+			s.count("merged")
+			return finished, nil
+		}
+		inc.Lease = s.lease()
+		inc.State = incident.Running
+		if err := s.saveOnce(ctx); errors.Is(err, incident.ErrConflict) {
+			continue
+		} else if err != nil {
+			return 0, err
+		}
+		return acquired, nil
+	}
+	return 0, errors.New("incident too contended")
+}
+
+func (s *session) resolvedAlert() bool {
+	return s.ev.Alert != nil && s.ev.Alert.Action == "resolved"
+}
+
+func (s *session) newIncident(now time.Time) *incident.Incident {
+	inc := &incident.Incident{
+		ID: s.id, Fingerprint: s.ev.Secret.Fingerprint, Provider: s.ev.Secret.Provider, SecretType: s.ev.Secret.Type,
+		Redacted: s.ev.Secret.Redacted, KeyID: s.ev.Secret.KeyID, State: incident.Running, Severity: severity(s.ev),
+		Correlation: s.ev.Correlation, CreatedAt: now, UpdatedAt: now, Lease: s.lease(),
+	}
+	inc.AddExposure(incident.ExposureFrom(s.ev))
+	return inc
+}
+
+func severity(e *exposure.Event) string {
+	switch e.Environment {
+	case exposure.EnvProd, exposure.EnvUnknown:
+		return "critical"
+	case exposure.EnvStaging:
+		return "high"
+	}
+	return "medium"
+}
+
+// saveOnce writes the incident with compare-and-set. Callers hold no lock
+// (acquire) or s.mu (save).
+func (s *session) saveOnce(ctx context.Context) error {
+	s.inc.UpdatedAt = s.r.now()
+	rev, err := s.r.store.Update(ctx, s.inc, s.rev)
+	if err != nil {
+		return err
+	}
+	s.rev = rev
+	return nil
+}
+
+// save writes the incident while holding its lease. On a conflict (another
+// responder merged a sighting) it takes their exposures into ours and tries
+// again; if the lease is no longer ours it returns errLeaseLost.
+func (s *session) save(ctx context.Context) error {
+	for i := 0; i < 20; i++ {
+		err := s.saveOnce(ctx)
+		if !errors.Is(err, incident.ErrConflict) {
+			return err
+		}
+		stored, rev, err := s.r.store.Get(ctx, s.id)
+		if err != nil {
+			return err
+		}
+		if s.inc.Lease != nil && (stored.Lease == nil || stored.Lease.Holder != s.r.cfg.Instance) {
+			return errLeaseLost
+		}
+		for _, x := range stored.Exposures {
+			s.inc.AddExposure(x)
+		}
+		if stored.AuditSeq > s.inc.AuditSeq {
+			s.inc.AuditSeq, s.inc.AuditHead = stored.AuditSeq, stored.AuditHead
+		}
+		s.rev = rev
+	}
+	return errors.New("incident too contended")
+}
+
+// heartbeat keeps the message and the lease alive while steps run.
+func (s *session) heartbeat(ctx context.Context) {
+	every := s.r.cfg.LeaseTTL / 3
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = s.msg.InProgress()
+			s.mu.Lock()
+			if s.inc.Lease != nil {
+				s.inc.Lease = s.lease()
+				if err := s.save(ctx); err != nil && ctx.Err() == nil {
+					s.log.WithError(err).Warn("lease renewal failed")
+				}
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// appendAudit appends a record to the incident's chain. The new head is kept
+// on the incident and persisted with its next write. An audit failure is
+// logged, not fatal: the incident record still holds the outcome.
+func (s *session) appendAudit(ctx context.Context, rec audit.Record) {
+	rec.Incident = s.id
+	if rec.Correlation == "" {
+		rec.Correlation = s.ev.Correlation
+	}
+	if rec.Actor == "" {
+		rec.Actor = s.r.cfg.Instance
+	}
+	if rec.Exposure == "" {
+		rec.Exposure = s.ev.ID
+	}
+	head, err := s.r.audit.Append(ctx, audit.Chain{Seq: s.inc.AuditSeq, Head: s.inc.AuditHead}, rec)
+	if err != nil {
+		s.log.WithError(err).Error("audit append failed")
+		return
+	}
+	s.inc.AuditSeq, s.inc.AuditHead = head.Seq, head.Head
+}
+
+// views returns what expressions and templates see of the incident.
+func (s *session) views() (playbooks.IncidentView, map[string]playbooks.StepView) {
+	inc := s.inc
+	iv := playbooks.IncidentView{ID: inc.ID, State: string(inc.State), Severity: inc.Severity,
+		Exposures: len(inc.Exposures), Environments: inc.Environments()}
+	steps := map[string]playbooks.StepView{}
+	for _, st := range inc.Steps {
+		steps[st.ID] = playbooks.StepView{Outcome: string(st.State), Outputs: st.Outputs}
+	}
+	return iv, steps
+}
+
+// snapshot is a deep copy of the incident for actions to read.
+func (s *session) snapshot() *incident.Incident {
+	b, _ := json.Marshal(s.inc)
+	var c incident.Incident
+	_ = json.Unmarshal(b, &c)
+	return &c
+}
+
+func (s *session) runPlaybooks(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	iv, _ := s.views()
+	matched := s.r.playbooks.Load().Matching(s.ev, iv)
+	if len(matched) == 0 {
+		s.inc.State = incident.Unmatched
+		s.inc.Lease = nil
+		s.appendAudit(ctx, audit.Record{Kind: audit.KindNoPlaybook, Detail: "no playbook matches this exposure"})
+		if err := s.save(ctx); err != nil {
+			return err
+		}
+		s.log.Warn("no playbook matches the exposure")
+		s.count("unmatched")
+		_ = s.msg.Ack()
+		return nil
+	}
+	for _, pb := range matched {
+		if !containsString(s.inc.Playbooks, pb.Name) {
+			s.inc.Playbooks = append(s.inc.Playbooks, pb.Name)
+			s.appendAudit(ctx, audit.Record{Kind: audit.KindPlaybookMatched, Playbook: pb.Name})
+		}
+	}
+	for _, pb := range matched {
+		for _, st := range pb.Steps {
+			if s.r.stopping.Load() {
+				return errors.New("responder stopping")
+			}
+			done, err := s.runStep(ctx, pb, st)
+			if err != nil {
+				return err
+			}
+			if done {
+				return nil // the message was acked, naked or terminated
+			}
+		}
+	}
+	now := s.r.now()
+	kind := audit.KindIncidentCompleted
+	s.inc.State = incident.Completed
+	if s.inc.RevokedAt != nil {
+		s.inc.State = incident.Contained
+		kind = audit.KindIncidentContained
+	}
+	s.inc.ClosedAt = &now
+	s.inc.Lease = nil
+	s.inc.Error = ""
+	detail := ""
+	if ttr, ok := s.inc.TimeToRevoke(); ok {
+		detail = "time to revoke " + ttr.Round(time.Microsecond).String()
+	}
+	s.appendAudit(ctx, audit.Record{Kind: kind, Detail: detail})
+	if err := s.save(ctx); err != nil {
+		return err
+	}
+	s.count(string(s.inc.State))
+	_ = s.msg.Ack()
+	s.log.WithField("state", s.inc.State).Info("incident " + string(s.inc.State))
+	return nil
+}
+
+func containsString(l []string, s string) bool {
+	for _, e := range l {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}
+
+// runStep runs one step. done reports that the message was settled (naked for
+// a retry, or terminated) and the playbooks must stop here.
+func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playbooks.Step) (done bool, err error) {
+	key := pb.Name + "/" + st.ID
+	rec := s.inc.Step(key)
+	if rec != nil && rec.State.Done() {
+		return false, nil
+	}
+	resumed := rec != nil && rec.State == incident.StepStarted
+	iv, views := s.views()
+	env := playbooks.Env{Exposure: s.ev, Steps: views, Incident: iv}
+	ok, err := st.Condition(env)
+	if err != nil {
+		return true, s.fail(ctx, pb, key, fmt.Errorf("step %s: if: %w", st.ID, err))
+	}
+	if !ok {
+		rec = s.inc.UpsertStep(pb.Name, st.ID, st.Uses)
+		rec.State, rec.Detail = incident.StepSkipped, "condition false: "+st.If
+		s.appendAudit(ctx, audit.Record{Kind: audit.KindStepSkipped, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Detail: rec.Detail})
+		s.r.metrics.Steps.WithLabelValues(st.Uses, s.ev.Secret.Provider, "skipped").Inc()
+		return false, s.save(ctx)
+	}
+	with, err := st.Render(playbooks.Data{Exposure: s.ev, Steps: views, Incident: iv})
+	if err != nil {
+		return true, s.fail(ctx, pb, key, fmt.Errorf("step %s: %w", st.ID, err))
+	}
+	action, ok := s.r.actions[st.Uses]
+	if !ok {
+		return true, s.fail(ctx, pb, key, fmt.Errorf("step %s: action %q is not available in this deployment", st.ID, st.Uses))
+	}
+	if h := s.r.Hooks.BeforeStep; h != nil {
+		if err := h(ctx, s.id, key); err != nil {
+			return false, err
+		}
+	}
+	start := s.r.now()
+	rec = s.inc.UpsertStep(pb.Name, st.ID, st.Uses)
+	rec.State, rec.Attempts, rec.StartedAt, rec.EndedAt, rec.Error, rec.Class = incident.StepStarted, rec.Attempts+1, &start, nil, "", ""
+	s.appendAudit(ctx, audit.Record{Kind: audit.KindStepStarted, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
+		Detail: map[bool]string{true: "resuming an interrupted attempt"}[resumed]})
+	if err := s.save(ctx); err != nil {
+		return false, err
+	}
+
+	in := &step.Input{Exposure: s.ev, Incident: s.snapshot(), Credential: s.cred, With: with, Playbook: pb.Name,
+		StepID: st.ID, Steps: views, Resumed: resumed, Log: s.log.WithField("step", st.ID)}
+	s.mu.Unlock()
+	res, runErr := s.attempts(ctx, st, action, in)
+	s.mu.Lock()
+
+	end := s.r.now()
+	rec = s.inc.Step(key)
+	rec.EndedAt = &end
+	dur := end.Sub(start)
+	s.r.metrics.StepDuration.WithLabelValues(st.Uses, s.ev.Secret.Provider).Observe(dur.Seconds())
+	class, after := classify(runErr)
+	if runErr == nil || class == classDone {
+		if runErr != nil {
+			res = step.Result{Detail: "already done: " + runErr.Error(), Outputs: map[string]any{"already_done": true}}
+		}
+		rec.State, rec.Outputs, rec.Detail, rec.Calls = incident.StepSucceeded, res.Outputs, res.Detail, res.Calls
+		kind := audit.KindStepSucceeded
+		if res.DryRun {
+			rec.State, kind = incident.StepDryRun, audit.KindStepDryRun
+		}
+		switch res.Effect {
+		case step.EffectVerified:
+			s.inc.VerifiedAt = &end
+		case step.EffectRevoked:
+			if s.inc.RevokedAt == nil {
+				s.inc.RevokedAt = &end
+				if ttr, ok := s.inc.TimeToRevoke(); ok {
+					s.r.metrics.TimeToRevoke.WithLabelValues(s.ev.Secret.Provider).Observe(ttr.Seconds())
+				}
+			}
+		case step.EffectNotified:
+			s.inc.NotifiedAt = &end
+		}
+		s.appendAudit(ctx, audit.Record{Kind: kind, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
+			DurationMS: ms(dur), Outcome: string(rec.State), Detail: res.Detail})
+		s.r.metrics.Steps.WithLabelValues(st.Uses, s.ev.Secret.Provider, string(rec.State)).Inc()
+		return false, s.save(ctx)
+	}
+
+	rec.Error, rec.Class = runErr.Error(), class.String()
+	s.r.metrics.Steps.WithLabelValues(st.Uses, s.ev.Secret.Provider, "failed_"+class.String()).Inc()
+	if ctx.Err() != nil {
+		// We were stopped mid-step: leave the step as started so that the
+		// redelivery resumes it carefully.
+		rec.State, rec.EndedAt = incident.StepStarted, nil
+		return false, runErr
+	}
+	if class == classRetryable && int(s.meta.NumDelivered) < s.r.cfg.MaxDeliver {
+		delay := s.r.backoff(s.meta.NumDelivered, after)
+		rec.State = incident.StepRetrying
+		s.inc.State = incident.Retrying
+		s.inc.Lease = nil
+		s.appendAudit(ctx, audit.Record{Kind: audit.KindStepRetrying, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
+			DurationMS: ms(dur), Outcome: "retrying", Error: rec.Error, Detail: "redelivery in " + delay.String()})
+		if err := s.save(ctx); err != nil {
+			return false, err
+		}
+		s.count("retry")
+		s.log.WithError(runErr).WithField("delay", delay).Warn("step failed; will retry")
+		_ = s.msg.NakWithDelay(delay)
+		return true, nil
+	}
+	rec.State = incident.StepFailed
+	s.appendAudit(ctx, audit.Record{Kind: audit.KindStepFailed, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
+		DurationMS: ms(dur), Outcome: "failed", Error: rec.Error})
+	if class == classRetryable {
+		runErr = fmt.Errorf("deliveries exhausted (%d): %w", s.meta.NumDelivered, runErr)
+	}
+	return true, s.fail(ctx, pb, key, runErr)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// attempts runs an action with the step's timeout and in-process retries.
+func (s *session) attempts(ctx context.Context, st *playbooks.Step, a step.Action, in *step.Input) (step.Result, error) {
+	for n := 1; ; n++ {
+		actx, cancel := context.WithTimeout(ctx, st.Timeout)
+		res, err := a.Run(actx, in)
+		cancel()
+		if err == nil {
+			return res, nil
+		}
+		class, after := classify(err)
+		if class != classRetryable || n >= st.Retry.Attempts || ctx.Err() != nil {
+			return res, err
+		}
+		delay := st.Retry.Delay(n, after)
+		if delay > s.r.cfg.MaxInProcessWait {
+			return res, err
+		}
+		var pe *providers.Error
+		if errors.As(err, &pe) && pe.Status == 0 {
+			in.Resumed = true // no answer arrived: the outcome of that attempt is unknown
+		}
+		s.r.metrics.Retries.WithLabelValues(st.Uses, s.ev.Secret.Provider).Inc()
+		in.Log.WithError(err).WithField("delay", delay).Info("retrying step")
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(delay):
+		}
+	}
+}
+
+// fail marks the incident failed, runs the playbook's on_failure steps,
+// copies the message to the dead-letter subject and terminates it.
+func (s *session) fail(ctx context.Context, pb *playbooks.Playbook, key string, cause error) error {
+	now := s.r.now()
+	s.inc.State = incident.Failed
+	s.inc.Error = cause.Error()
+	s.inc.ClosedAt = &now
+	s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentFailed, Playbook: pb.Name, Step: key, Error: s.inc.Error})
+	if err := s.save(ctx); err != nil {
+		return err
+	}
+	s.log.WithError(cause).Error("incident failed")
+	for _, st := range pb.OnFailure {
+		k := pb.Name + "/" + st.ID
+		if r := s.inc.Step(k); r != nil && r.State.Done() {
+			continue
+		}
+		s.runFailureStep(ctx, pb, st)
+	}
+	s.inc.Lease = nil
+	if err := s.save(ctx); err != nil {
+		return err
+	}
+	s.r.deadLetter(ctx, s.msg, s.ev, s.id, s.inc.Error)
+	s.count("failed")
+	_ = s.msg.Term()
+	return nil
+}
+
+// runFailureStep runs an on_failure step once, best effort.
+func (s *session) runFailureStep(ctx context.Context, pb *playbooks.Playbook, st *playbooks.Step) {
+	iv, views := s.views()
+	rec := s.inc.UpsertStep(pb.Name, st.ID, st.Uses)
+	start := s.r.now()
+	rec.StartedAt, rec.Attempts = &start, rec.Attempts+1
+	a, ok := s.r.actions[st.Uses]
+	var res step.Result
+	var err error
+	if !ok {
+		err = fmt.Errorf("action %q is not available", st.Uses)
+	} else if with, rerr := st.Render(playbooks.Data{Exposure: s.ev, Steps: views, Incident: iv}); rerr != nil {
+		err = rerr
+	} else {
+		in := &step.Input{Exposure: s.ev, Incident: s.snapshot(), Credential: s.cred, With: with, Playbook: pb.Name,
+			StepID: st.ID, Steps: views, Log: s.log.WithField("step", st.ID)}
+		res, err = s.attempts(ctx, st, a, in)
+	}
+	end := s.r.now()
+	rec.EndedAt = &end
+	kind := audit.KindStepSucceeded
+	switch {
+	case err != nil:
+		rec.State, rec.Error, kind = incident.StepFailed, err.Error(), audit.KindStepFailed
+	case res.DryRun:
+		rec.State, rec.Detail, kind = incident.StepDryRun, res.Detail, audit.KindStepDryRun
+	default:
+		rec.State, rec.Detail, rec.Outputs = incident.StepSucceeded, res.Detail, res.Outputs
+		if res.Effect == step.EffectNotified {
+			s.inc.NotifiedAt = &end
+		}
+	}
+	s.appendAudit(ctx, audit.Record{Kind: kind, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
+		DurationMS: ms(end.Sub(start)), Outcome: string(rec.State), Detail: rec.Detail, Error: rec.Error})
+	s.r.metrics.Steps.WithLabelValues(st.Uses, s.ev.Secret.Provider, string(rec.State)).Inc()
+}
+
+// deadLetter copies a message to firebreak.dead.<source>.<provider> with the
+// reason in headers. The reason is an error string, which never carries a
+// secret (provider errors are scrubbed).
+func (r *Responder) deadLetter(ctx context.Context, msg jetstream.Msg, ev *exposure.Event, incidentID, reason string) {
+	meta, _ := msg.Metadata()
+	subject := "firebreak.dead.unknown.unknown"
+	source, provider := "unknown", "unknown"
+	if ev != nil {
+		subject, source, provider = exposure.DeadSubject(ev), ev.Source.Kind, ev.Secret.Provider
+	}
+	m := &nats.Msg{Subject: subject, Data: msg.Data(), Header: nats.Header{}}
+	m.Header.Set("Firebreak-Reason", truncate(reason, 1000))
+	m.Header.Set("Firebreak-Incident", incidentID)
+	if meta != nil {
+		m.Header.Set("Firebreak-Stream-Seq", strconv.FormatUint(meta.Sequence.Stream, 10))
+		m.Header.Set("Firebreak-Deliveries", strconv.FormatUint(meta.NumDelivered, 10))
+	}
+	id := "dead:" + incidentID
+	if meta != nil {
+		id = "dead:" + strconv.FormatUint(meta.Sequence.Stream, 10)
+	}
+	if _, err := r.js.PublishMsg(ctx, m, jetstream.WithMsgID(id)); err != nil {
+		r.log.WithError(err).Error("dead-letter publish failed")
+	}
+	r.metrics.DeadLetters.WithLabelValues(source, provider).Inc()
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
