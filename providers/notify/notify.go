@@ -39,6 +39,9 @@ type Notifier interface {
 	Notify(ctx context.Context, m Message) (retry bool, err error)
 }
 
+// OpNotify names the notify operation in a *providers.Error.
+const OpNotify providers.Op = "notify"
+
 // Retry classifies a notifier's HTTP answer like providers.ClassifyStatus.
 func Retry(status int) bool { return providers.ClassifyStatus(status) == providers.Retryable }
 
