@@ -86,7 +86,10 @@ func (r *Resolver) Resolve(ctx context.Context, e *exposure.Event) (providers.Cr
 			e.Secret.Type = a.SecretType
 			e.Secret.Provider = exposure.ProviderForType(a.SecretType)
 		}
-		loc := a.Location
+		loc := e.Location // a location webhook already names its location
+		if loc.Path == "" {
+			loc = a.Location
+		}
 		if loc.Repo == "" {
 			loc.Repo = e.Alert.Repository
 		}
