@@ -28,7 +28,7 @@ type Store struct {
 // Get returns the incident and its revision. It returns ErrNotFound when absent.
 func (s *Store) Get(ctx context.Context, id string) (*Incident, uint64, error) {
 	e, err := s.KV.Get(ctx, id)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
 		return nil, 0, ErrNotFound
 	}
 	if err != nil {

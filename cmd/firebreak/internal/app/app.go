@@ -1,0 +1,334 @@
+// Package app wires Firebreak from its configuration: the bus, the keyring,
+// the ingesters, the providers and notifiers, the playbooks and the
+// responders, and the HTTP server. Everything is constructed explicitly here;
+// no package registers itself.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/sirupsen/logrus"
+
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
+	"github.com/firebreak-sec/firebreak/ingest/bus"
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
+	ghingest "github.com/firebreak-sec/firebreak/ingest/github"
+	"github.com/firebreak-sec/firebreak/ingest/secret"
+	"github.com/firebreak-sec/firebreak/ingest/web"
+	"github.com/firebreak-sec/firebreak/playbooks"
+	"github.com/firebreak-sec/firebreak/responders"
+	"github.com/firebreak-sec/firebreak/responders/actions"
+	"github.com/firebreak-sec/firebreak/responders/audit"
+	"github.com/firebreak-sec/firebreak/responders/incident"
+	"github.com/firebreak-sec/firebreak/responders/step"
+)
+
+// Options are what callers other than `serve` (the demo, tests) adjust.
+type Options struct {
+	// HTTPClient is used for every provider and notifier call (nil: a client
+	// with sane timeouts).
+	HTTPClient *http.Client
+	// Hooks are passed to the responder (tests).
+	Hooks responders.Hooks
+	// Getenv resolves env: secret references (nil: os.Getenv).
+	Getenv func(string) string
+}
+
+// App is a wired Firebreak.
+type App struct {
+	Cfg       *config.Config
+	Log       *logrus.Logger
+	Registry  *prometheus.Registry
+	Server    *server.Server // the embedded nats-server, nil with nats.url
+	Conn      *nats.Conn
+	JS        jetstream.JetStream
+	Bus       *bus.Handles
+	Keyring   *secret.Keyring
+	Publisher *bus.Publisher
+	Incidents *incident.Store
+	Playbooks *playbooks.Set
+	Providers *actions.Providers
+	Responder *responders.Responder
+	Catalog   *playbooks.Catalog
+
+	// AdminTokenFile and WebhookSecretFile are set when they were generated.
+	AdminTokenFile    string
+	WebhookSecretFile string
+
+	handler    http.Handler
+	adminToken secret.Source
+	closers    []func()
+}
+
+// New builds the application from cfg. It starts the embedded nats-server
+// (when configured) and creates the bus topology, but runs no HTTP server
+// and no responder until Run.
+func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Options) (a *App, err error) {
+	a = &App{Cfg: cfg, Log: log, Registry: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	resolvers := secret.Resolvers{Getenv: opts.Getenv}
+	if opts.HTTPClient == nil {
+		opts.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
+	}
+
+	// Keyring: sealing key and fingerprint key, created on first start.
+	keyringPath := cfg.Keyring.File
+	if keyringPath == "" {
+		keyringPath = filepath.Join(cfg.DataDir, "keyring.json")
+	}
+	kr, created, err := secret.LoadOrCreateKeyring(keyringPath)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.WithField("path", keyringPath).Warn("created a new keyring (mode 0600); back it up and share it with every instance of this deployment")
+	}
+	a.Keyring = kr
+
+	// Generated local secrets for the embedded default.
+	if cfg.HTTP.AdminToken.IsZero() {
+		a.AdminTokenFile = filepath.Join(cfg.DataDir, "admin-token")
+		if err := ensureRandomFile(a.AdminTokenFile); err != nil {
+			return nil, err
+		}
+		cfg.HTTP.AdminToken = secret.Ref("file:" + a.AdminTokenFile)
+	}
+	if cfg.GitHub.WebhookSecret.IsZero() {
+		a.WebhookSecretFile = filepath.Join(cfg.DataDir, "github-webhook-secret")
+		if err := ensureRandomFile(a.WebhookSecretFile); err != nil {
+			return nil, err
+		}
+		cfg.GitHub.WebhookSecret = secret.Ref("file:" + a.WebhookSecretFile)
+	}
+	if a.adminToken, err = resolvers.Source(cfg.HTTP.AdminToken); err != nil {
+		return nil, fmt.Errorf("http.admin_token: %w", err)
+	}
+
+	if err := a.connect(ctx); err != nil {
+		return nil, err
+	}
+	a.Publisher = &bus.Publisher{JS: a.JS, Deliveries: a.Bus.Deliveries, Timeout: 10 * time.Second}
+	a.Incidents = &incident.Store{KV: a.Bus.Incidents}
+
+	// Providers, notifiers, actions, playbooks.
+	a.Providers, err = buildProviders(cfg, resolvers, opts.HTTPClient, log)
+	if err != nil {
+		return nil, err
+	}
+	stepActions, err := buildActions(cfg, a.Providers, resolvers, opts.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	a.Catalog = Catalog(stepActions)
+	a.Playbooks, err = playbooks.Load(a.Catalog, cfg.BuiltinPlaybooks(), cfg.Playbooks.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("playbooks:\n%w", err)
+	}
+
+	alerts, err := buildAlertFetcher(cfg, resolvers, opts.HTTPClient)
+	if err != nil {
+		return nil, err
+	}
+	if alerts == nil {
+		log.Warn("github.token is not set: secret-scanning alerts cannot be fetched, their incidents run in dry-run")
+	}
+	if cfg.RespondersEnabled() {
+		a.Responder, err = responders.New(responders.Config{
+			Concurrency: cfg.Responders.Concurrency,
+			LeaseTTL:    cfg.NATS.AckWait.D(),
+			MaxDeliver:  cfg.NATS.MaxDeliver,
+			Grace:       cfg.Responders.Grace.D(),
+		}, responders.Deps{
+			JS: a.JS, Consumer: a.Bus.Consumer, Incidents: a.Incidents, Audit: &audit.Recorder{JS: a.JS},
+			Playbooks: a.Playbooks, Actions: stepActions,
+			Resolver: &responders.Resolver{Sealer: kr, Fingerprinter: kr, Alerts: alerts},
+			Metrics:  responders.NewMetrics(a.Registry), Log: log.WithField("component", "responder"),
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.Responder.Hooks = opts.Hooks
+	}
+
+	webhookSecret, err := resolvers.Source(cfg.GitHub.WebhookSecret)
+	if err != nil {
+		return nil, fmt.Errorf("github.webhook_secret: %w", err)
+	}
+	ingestMetrics := web.NewMetrics(a.Registry)
+	gh, err := ghingest.New(ghingest.Config{Secret: webhookSecret, MaxBody: cfg.HTTP.MaxBody}, a.Publisher,
+		log.WithField("component", "ingest"), ingestMetrics)
+	if err != nil {
+		return nil, err
+	}
+	a.handler = a.routes(gh)
+	return a, nil
+}
+
+// connect starts the embedded server or dials the external one, then ensures
+// the topology.
+func (a *App) connect(ctx context.Context) error {
+	cfg := a.Cfg
+	var err error
+	if cfg.NATS.URL == "" {
+		a.Server, err = bus.StartEmbedded(bus.Embedded{
+			StoreDir: filepath.Join(cfg.DataDir, "jetstream"),
+			Sync:     cfg.NATS.Embedded.FSync,
+			Listen:   cfg.NATS.Embedded.Listen,
+			MaxStore: cfg.NATS.Embedded.MaxStore,
+		}, a.Log)
+		if err != nil {
+			return err
+		}
+		a.closers = append(a.closers, func() { a.Server.Shutdown(); a.Server.WaitForShutdown() })
+		a.Conn, err = bus.ConnectEmbedded(a.Server, "firebreak")
+	} else {
+		a.Conn, err = bus.ConnectExternal(bus.External{URL: cfg.NATS.URL, CredsFile: cfg.NATS.CredsFile, NKeyFile: cfg.NATS.NKeyFile,
+			CAFile: cfg.NATS.CAFile, CertFile: cfg.NATS.CertFile, KeyFile: cfg.NATS.KeyFile}, "firebreak", a.Log)
+	}
+	if err != nil {
+		return err
+	}
+	a.closers = append(a.closers, a.Conn.Close)
+	if a.JS, err = jetstream.New(a.Conn); err != nil {
+		return err
+	}
+	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	a.Bus, err = bus.Ensure(ectx, a.JS, bus.Topology{
+		Replicas: cfg.NATS.Replicas, ExposureMaxAge: cfg.NATS.ExposureMaxAge.D(), AuditMaxAge: cfg.NATS.AuditMaxAge.D(),
+		DuplicateWindow: cfg.NATS.DuplicateWindow.D(), DeliveryTTL: cfg.NATS.DeliveryTTL.D(), AckWait: cfg.NATS.AckWait.D(),
+		MaxDeliver: cfg.NATS.MaxDeliver, MaxAckPending: max(1024, 4*cfg.Responders.Concurrency),
+	})
+	if err != nil {
+		return fmt.Errorf("JetStream topology: %w", err)
+	}
+	return nil
+}
+
+// Catalog builds the playbook catalog from the actions this deployment
+// provides; startup and `playbook lint` share it.
+func Catalog(acts []step.Action) *playbooks.Catalog {
+	specs := make([]playbooks.ActionSpec, len(acts))
+	for i, a := range acts {
+		specs[i] = a.Spec()
+	}
+	return playbooks.NewCatalog(KnownProviders, KnownSources, specs...)
+}
+
+// KnownProviders are the provider names playbooks may match on.
+var KnownProviders = []string{"openai", "anthropic", "github", "aws", "google", "slack", "stripe", "huggingface",
+	"groq", "perplexity", "replicate", "xai", "unknown"}
+
+// KnownSources are the source kinds playbooks may match on.
+var KnownSources = []string{exposure.SourceGitHub, exposure.SourceGitHubPartner, exposure.SourceLogs, exposure.SourceSplunkHEC,
+	exposure.SourceLoki, exposure.SourceSyslog, exposure.SourceJira, exposure.SourceTicket, exposure.SourceScan}
+
+// Handler is the HTTP handler (for tests and the demo).
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Run serves HTTP on l (or cfg.HTTP.Listen when l is nil) and runs the
+// responders until ctx is done, then shuts down gracefully: the listener
+// stops taking requests, in-flight requests finish, responders finish or nak
+// their in-flight steps.
+func (a *App) Run(ctx context.Context, l net.Listener) error {
+	if l == nil {
+		var err error
+		l, err = net.Listen("tcp", a.Cfg.HTTP.Listen)
+		if err != nil {
+			return fmt.Errorf("http.listen: %w", err)
+		}
+	}
+	srv := &http.Server{Handler: a.handler, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute,
+		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+		ErrorLog: nil}
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	if a.Responder != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Responder.Run(ctx); err != nil {
+				errc <- err
+			}
+		}()
+	}
+	a.Log.WithField("addr", l.Addr().String()).Info("serving")
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(sctx)
+	wg.Wait()
+	return runErr
+}
+
+// Close releases everything New opened, in reverse order.
+func (a *App) Close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+// ensureRandomFile creates path with 32 random bytes as hex, mode 0600, if it
+// does not exist.
+func ensureRandomFile(path string) error {
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(hex.EncodeToString(b) + "\n"); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func trimURL(s string) string { return strings.TrimRight(s, "/") }

@@ -1,0 +1,153 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
+	"github.com/firebreak-sec/firebreak/ingest/secret"
+	"github.com/firebreak-sec/firebreak/providers/github"
+	"github.com/firebreak-sec/firebreak/providers/notify"
+	"github.com/firebreak-sec/firebreak/providers/notify/slack"
+	"github.com/firebreak-sec/firebreak/providers/notify/webhook"
+	"github.com/firebreak-sec/firebreak/providers/openai"
+	"github.com/firebreak-sec/firebreak/responders"
+	"github.com/firebreak-sec/firebreak/responders/actions"
+	"github.com/firebreak-sec/firebreak/responders/step"
+)
+
+// buildProviders constructs every provider client. A provider without the
+// credentials it needs (or with dry_run set) is registered in dry-run: its
+// steps record the calls they would make.
+func buildProviders(cfg *config.Config, rs secret.Resolvers, hc *http.Client, log logrus.FieldLogger) (*actions.Providers, error) {
+	ps := actions.NewProviders()
+
+	oc := openai.Config{BaseURL: cfg.Providers.OpenAI.BaseURL, HTTPClient: hc, Logger: log}
+	dry := ""
+	switch {
+	case cfg.Providers.OpenAI.DryRun:
+		dry = "providers.openai.dry_run is set"
+	case cfg.Providers.OpenAI.AdminKey.IsZero():
+		dry = "providers.openai.admin_key is not set"
+	default:
+		src, err := rs.Source(cfg.Providers.OpenAI.AdminKey)
+		if err != nil {
+			return nil, fmt.Errorf("providers.openai.admin_key: %w", err)
+		}
+		oc.AdminKey = src
+	}
+	ps.Add(openai.New(oc), dry)
+
+	gc := github.Config{BaseURL: cfg.Providers.GitHub.BaseURL, HTTPClient: hc, Logger: log,
+		BatchWindow: cfg.Providers.GitHub.BatchWindow.D(), RevokeLimit: cfg.Providers.GitHub.RevokePerHour}
+	dry = ""
+	if cfg.Providers.GitHub.DryRun {
+		dry = "providers.github.dry_run is set"
+	}
+	ps.Add(github.New(gc), dry)
+	return ps, nil
+}
+
+// buildActions constructs the step actions with their providers and notifiers.
+func buildActions(cfg *config.Config, ps *actions.Providers, rs secret.Resolvers, hc *http.Client) ([]step.Action, error) {
+	slacks := map[string]notify.Notifier{}
+	for _, name := range sortedKeys(cfg.Notifiers.Slack) {
+		s := cfg.Notifiers.Slack[name]
+		src, err := rs.Source(s.WebhookURL)
+		if err != nil {
+			return nil, fmt.Errorf("notifiers.slack.%s.webhook_url: %w", name, err)
+		}
+		n, err := slack.New(slack.Config{WebhookURL: src, HTTPClient: hc, Username: s.Username, DefaultChannel: s.Channel})
+		if err != nil {
+			return nil, fmt.Errorf("notifiers.slack.%s: %w", name, err)
+		}
+		slacks[name] = n
+	}
+	hooks := map[string]notify.Notifier{}
+	for _, name := range sortedKeys(cfg.Notifiers.Webhook) {
+		w := cfg.Notifiers.Webhook[name]
+		src, err := rs.Source(w.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("notifiers.webhook.%s.secret: %w", name, err)
+		}
+		n, err := webhook.New(webhook.Config{URL: w.URL, Secret: src, HTTPClient: hc, Headers: w.Headers})
+		if err != nil {
+			return nil, fmt.Errorf("notifiers.webhook.%s: %w", name, err)
+		}
+		hooks[name] = n
+	}
+	var incidentURL func(string) string
+	if cfg.HTTP.PublicURL != "" {
+		base := trimURL(cfg.HTTP.PublicURL)
+		incidentURL = func(id string) string { return base + "/v1/incidents/" + id }
+	}
+	return []step.Action{
+		actions.Verify{Providers: ps},
+		actions.Revoke{Providers: ps},
+		actions.Notify{Kind: "slack", Notifiers: slacks, IncidentURL: incidentURL},
+		actions.Notify{Kind: "webhook", Notifiers: hooks, IncidentURL: incidentURL},
+	}, nil
+}
+
+// LintActions are the actions with empty registries: what `playbook lint`
+// validates against, the same specs serve uses.
+func LintActions() []step.Action {
+	cfg := &config.Config{}
+	cfg.Defaults()
+	ps, _ := buildProviders(cfg, secret.Resolvers{}, http.DefaultClient, logrus.New())
+	acts, _ := buildActions(cfg, ps, secret.Resolvers{}, http.DefaultClient)
+	return acts
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// buildAlertFetcher returns the GitHub alert fetcher, or nil without a token.
+func buildAlertFetcher(cfg *config.Config, rs secret.Resolvers, hc *http.Client) (responders.AlertFetcher, error) {
+	if cfg.GitHub.Token.IsZero() {
+		return nil, nil
+	}
+	tok, err := rs.Source(cfg.GitHub.Token)
+	if err != nil {
+		return nil, fmt.Errorf("github.token: %w", err)
+	}
+	src, err := github.NewAlertSource(github.AlertSourceConfig{BaseURL: cfg.GitHub.APIURL, Token: tok, HTTPClient: hc})
+	if err != nil {
+		return nil, fmt.Errorf("github.api_url: %w", err)
+	}
+	return alertFetcher{src}, nil
+}
+
+// alertFetcher adapts github.AlertSource to the responder's AlertFetcher.
+type alertFetcher struct{ src *github.AlertSource }
+
+func (f alertFetcher) FetchAlert(ctx context.Context, owner, repo string, number int64) (responders.Alert, error) {
+	a, err := f.src.GetAlert(ctx, owner, repo, number)
+	if err != nil {
+		return responders.Alert{}, err
+	}
+	out := responders.Alert{Secret: a.Secret, SecretType: a.SecretType, State: a.State, Resolution: a.Resolution, HTMLURL: a.HTMLURL}
+	locs, err := f.src.Locations(ctx, owner, repo, number)
+	if err != nil {
+		return responders.Alert{}, err
+	}
+	if len(locs) > 0 {
+		l := locs[0]
+		out.Location = exposure.Location{Repo: owner + "/" + repo, Path: l.Path, Line: l.StartLine, Commit: l.CommitSHA, URL: l.BlobURL}
+		if out.Location.URL == "" {
+			out.Location.URL = l.URL
+		}
+	}
+	return out, nil
+}

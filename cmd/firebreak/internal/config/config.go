@@ -1,0 +1,206 @@
+// Package config is Firebreak's configuration: a YAML file, overridden by
+// FIREBREAK_* environment variables, validated in full at start with every
+// problem named by its field path (and file:line:col when it came from the
+// file). Every secret is a reference (env:NAME, file:PATH), never inline.
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/firebreak-sec/firebreak/ingest/secret"
+)
+
+// Config is the whole configuration. The zero value plus Defaults is the
+// embedded default: embedded JetStream under ./firebreak-data, HTTP on
+// 127.0.0.1:8080, built-in playbooks, providers in dry-run.
+type Config struct {
+	DataDir    string     `yaml:"data_dir"`
+	Log        Log        `yaml:"log"`
+	HTTP       HTTP       `yaml:"http"`
+	NATS       NATS       `yaml:"nats"`
+	Keyring    Keyring    `yaml:"keyring"`
+	Responders Responders `yaml:"responders"`
+	Playbooks  Playbooks  `yaml:"playbooks"`
+	GitHub     GitHub     `yaml:"github"`
+	Providers  Providers  `yaml:"providers"`
+	Notifiers  Notifiers  `yaml:"notifiers"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug | info | warn | error
+	Format string `yaml:"format"` // json | text
+}
+
+// HTTP configures the HTTP server.
+type HTTP struct {
+	Listen     string     `yaml:"listen"`
+	MaxBody    int64      `yaml:"max_body"`    // bytes
+	AdminToken secret.Ref `yaml:"admin_token"` // control API bearer token; default: a generated file in data_dir
+	PublicURL  string     `yaml:"public_url"`  // base URL for links in notifications
+}
+
+// NATS configures the bus.
+type NATS struct {
+	URL             string   `yaml:"url"` // empty: embedded server
+	CredsFile       string   `yaml:"creds_file"`
+	NKeyFile        string   `yaml:"nkey_file"`
+	CAFile          string   `yaml:"ca_file"`
+	CertFile        string   `yaml:"cert_file"`
+	KeyFile         string   `yaml:"key_file"`
+	Embedded        Embedded `yaml:"embedded"`
+	Replicas        int      `yaml:"replicas"`
+	AckWait         Duration `yaml:"ack_wait"`
+	MaxDeliver      int      `yaml:"max_deliver"`
+	DuplicateWindow Duration `yaml:"duplicate_window"`
+	DeliveryTTL     Duration `yaml:"delivery_ttl"`
+	ExposureMaxAge  Duration `yaml:"exposure_max_age"`
+	AuditMaxAge     Duration `yaml:"audit_max_age"`
+}
+
+// Embedded configures the embedded nats-server.
+type Embedded struct {
+	Listen   string `yaml:"listen"`    // also serve TCP clients here (off by default)
+	FSync    string `yaml:"fsync"`     // "always" (default) or an interval such as "1s"
+	MaxStore int64  `yaml:"max_store"` // bytes; 0: nats-server's default
+}
+
+// Keyring configures sealing.
+type Keyring struct {
+	File string `yaml:"file"` // default data_dir/keyring.json, created on first start (0600)
+}
+
+// Responders configures the responder workers.
+type Responders struct {
+	Enabled     *bool    `yaml:"enabled"` // default true
+	Concurrency int      `yaml:"concurrency"`
+	Grace       Duration `yaml:"grace"`
+}
+
+// Playbooks configures where playbooks come from.
+type Playbooks struct {
+	Builtin *bool  `yaml:"builtin"` // default true
+	Dir     string `yaml:"dir"`
+}
+
+// GitHub configures the GitHub webhook and API access for alerts.
+type GitHub struct {
+	WebhookSecret secret.Ref `yaml:"webhook_secret"` // default: a generated file in data_dir
+	Token         secret.Ref `yaml:"token"`          // reads alerts' secrets; without it alerts run in dry-run
+	APIURL        string     `yaml:"api_url"`
+}
+
+// Providers configures provider clients. A provider without credentials runs
+// in dry-run.
+type Providers struct {
+	OpenAI OpenAI         `yaml:"openai"`
+	GitHub GitHubProvider `yaml:"github"`
+}
+
+// OpenAI configures the OpenAI provider.
+type OpenAI struct {
+	BaseURL  string     `yaml:"base_url"`
+	AdminKey secret.Ref `yaml:"admin_key"`
+	DryRun   bool       `yaml:"dry_run"`
+}
+
+// GitHubProvider configures GitHub token revocation.
+type GitHubProvider struct {
+	BaseURL       string   `yaml:"base_url"`
+	RevokePerHour int      `yaml:"revoke_per_hour"`
+	BatchWindow   Duration `yaml:"batch_window"`
+	DryRun        bool     `yaml:"dry_run"`
+}
+
+// Notifiers are named notifier instances by kind; playbook steps name one
+// (`notifier: default`).
+type Notifiers struct {
+	Slack   map[string]Slack   `yaml:"slack"`
+	Webhook map[string]Webhook `yaml:"webhook"`
+}
+
+// Slack is an incoming-webhook notifier.
+type Slack struct {
+	WebhookURL secret.Ref `yaml:"webhook_url"`
+	Channel    string     `yaml:"channel"`
+	Username   string     `yaml:"username"`
+}
+
+// Webhook is a signed generic webhook notifier.
+type Webhook struct {
+	URL     string            `yaml:"url"`
+	Secret  secret.Ref        `yaml:"secret"`
+	Headers map[string]string `yaml:"headers"`
+}
+
+// Duration is a time.Duration written as "30s" in YAML and environment values.
+type Duration time.Duration
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("must be a duration such as \"30s\", got %q", string(b))
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+// Defaults fills every unset field with its default.
+func (c *Config) Defaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	defD := func(d *Duration, v time.Duration) {
+		if *d == 0 {
+			*d = Duration(v)
+		}
+	}
+	def(&c.DataDir, "./firebreak-data")
+	def(&c.Log.Level, "info")
+	def(&c.Log.Format, "json")
+	def(&c.HTTP.Listen, "127.0.0.1:8080")
+	if c.HTTP.MaxBody == 0 {
+		c.HTTP.MaxBody = 25 << 20
+	}
+	def(&c.NATS.Embedded.FSync, "always")
+	if c.NATS.Replicas == 0 {
+		c.NATS.Replicas = 1
+	}
+	defD(&c.NATS.AckWait, 30*time.Second)
+	if c.NATS.MaxDeliver == 0 {
+		c.NATS.MaxDeliver = 10
+	}
+	defD(&c.NATS.DuplicateWindow, 2*time.Minute)
+	defD(&c.NATS.DeliveryTTL, 7*24*time.Hour)
+	defD(&c.NATS.ExposureMaxAge, 90*24*time.Hour)
+	defD(&c.NATS.AuditMaxAge, 400*24*time.Hour)
+	if c.Responders.Concurrency == 0 {
+		c.Responders.Concurrency = 16
+	}
+	defD(&c.Responders.Grace, 10*time.Second)
+	def(&c.GitHub.APIURL, "https://api.github.com")
+	def(&c.Providers.OpenAI.BaseURL, "https://api.openai.com")
+	def(&c.Providers.GitHub.BaseURL, "https://api.github.com")
+	if c.Providers.GitHub.RevokePerHour == 0 {
+		c.Providers.GitHub.RevokePerHour = 60
+	}
+	defD(&c.Providers.GitHub.BatchWindow, 500*time.Millisecond)
+}
+
+// RespondersEnabled reports whether this process runs responders.
+func (c *Config) RespondersEnabled() bool {
+	return c.Responders.Enabled == nil || *c.Responders.Enabled
+}
+
+// BuiltinPlaybooks reports whether the built-in playbooks are loaded.
+func (c *Config) BuiltinPlaybooks() bool { return c.Playbooks.Builtin == nil || *c.Playbooks.Builtin }

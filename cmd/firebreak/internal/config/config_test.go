@@ -1,0 +1,128 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func write(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "firebreak.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsWithoutFile(t *testing.T) {
+	c, err := Load("", env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Listen != "127.0.0.1:8080" || c.DataDir != "./firebreak-data" || c.NATS.Embedded.FSync != "always" ||
+		c.NATS.URL != "" || !c.BuiltinPlaybooks() || !c.RespondersEnabled() || c.NATS.AckWait.D() != 30*time.Second {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestExampleLoads(t *testing.T) {
+	if _, err := Load(write(t, Example), env(nil)); err != nil {
+		t.Fatalf("the documented example does not load: %v", err)
+	}
+}
+
+func TestFileAndEnvOverrides(t *testing.T) {
+	p := write(t, "http:\n  listen: 0.0.0.0:9000\nnats:\n  ack_wait: 5s\nproviders:\n  openai:\n    admin_key: env:OPENAI_ADMIN_KEY\n")
+	c, err := Load(p, env(map[string]string{"FIREBREAK_HTTP_LISTEN": "127.0.0.1:7000", "FIREBREAK_NATS_EMBEDDED_FSYNC": "1s",
+		"FIREBREAK_RESPONDERS_ENABLED": "false"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTP.Listen != "127.0.0.1:7000" || c.NATS.AckWait.D() != 5*time.Second || c.NATS.Embedded.FSync != "1s" ||
+		c.RespondersEnabled() || c.Providers.OpenAI.AdminKey != "env:OPENAI_ADMIN_KEY" {
+		t.Fatalf("overrides: %+v", c)
+	}
+}
+
+// TestProblemsNameTheField checks that every bad field is reported at once,
+// with its position in the file or the variable that set it, and that an
+// inline secret is refused without being echoed.
+func TestProblemsNameTheField(t *testing.T) {
+	const canary = "sk-proj-CANARYinline0000000000T3BlbkFJ"
+	p := write(t, `log:
+  level: loud
+nats:
+  embedded:
+    fsync: sometimes
+  delivery_ttl: 1h
+providers:
+  openai:
+    admin_key: `+canary+`
+notifiers:
+  webhook:
+    ops: {url: "ftp://x"}
+`)
+	_, err := Load(p, env(map[string]string{"FIREBREAK_RESPONDERS_CONCURRENCY": "0x"}))
+	if err == nil {
+		t.Fatal("bad config accepted")
+	}
+	msg := err.Error()
+	if strings.Contains(msg, canary) {
+		t.Fatalf("the inline secret was echoed: %s", msg)
+	}
+	for _, want := range []string{
+		"FIREBREAK_RESPONDERS_CONCURRENCY: responders.concurrency: must be an integer",
+		p + `:2:10: log.level: must be one of debug, info, warn, error, got "loud"`,
+		p + `:5:12: nats.embedded.fsync: fsync must be "always" or a positive duration`,
+		p + `:6:17: nats.delivery_ttl: must be at least 72h`,
+		p + `:9:16: providers.openai.admin_key: secrets must be references (env:NAME or file:PATH), not inline values`,
+		p + `:12:16: notifiers.webhook.ops.url: must be an http(s) URL, got "ftp://x"`,
+		`notifiers.webhook.ops.secret: is required`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+}
+
+func TestUnknownFieldsArePositioned(t *testing.T) {
+	p := write(t, "http:\n  lisen: :80\nnatz: {}\n")
+	_, err := Load(p, env(nil))
+	if err == nil {
+		t.Fatal("unknown fields accepted")
+	}
+	for _, want := range []string{p + ":2:3: http.lisen: unknown field (known: listen, max_body, admin_token, public_url)",
+		p + ":3:1: natz: unknown field"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}
+
+func TestTypeErrorsDoNotEchoValues(t *testing.T) {
+	p := write(t, "http:\n  max_body: sk-live-secretish\n")
+	_, err := Load(p, env(nil))
+	if err == nil || strings.Contains(err.Error(), "secretish") || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("type error: %v", err)
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte(Example))
+	f.Add([]byte("nats: [1, 2]\nhttp: {listen: 3}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Load(p, env(nil))
+		if err == nil && c == nil {
+			t.Fatal("nil config without error")
+		}
+	})
+}

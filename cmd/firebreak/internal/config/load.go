@@ -1,0 +1,436 @@
+package config
+
+import (
+	"encoding"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/firebreak-sec/firebreak/ingest/bus"
+	"github.com/firebreak-sec/firebreak/ingest/secret"
+)
+
+// EnvPrefix prefixes every environment override: FIREBREAK_HTTP_LISTEN
+// overrides http.listen, FIREBREAK_NATS_EMBEDDED_FSYNC nats.embedded.fsync.
+const EnvPrefix = "FIREBREAK_"
+
+// Problem is one configuration error.
+type Problem struct {
+	Where string // "firebreak.yaml:12:5", "FIREBREAK_NATS_URL" or "" (default)
+	Path  string // "nats.embedded.fsync"
+	Msg   string
+}
+
+func (p Problem) String() string {
+	if p.Where == "" {
+		return p.Path + ": " + p.Msg
+	}
+	return p.Where + ": " + p.Path + ": " + p.Msg
+}
+
+// Problems is every configuration error at once.
+type Problems []Problem
+
+func (ps Problems) Error() string {
+	lines := make([]string, len(ps))
+	for i, p := range ps {
+		lines[i] = p.String()
+	}
+	return "invalid configuration:\n  " + strings.Join(lines, "\n  ")
+}
+
+// Load reads the file at path (none when empty), applies FIREBREAK_*
+// environment overrides from getenv (os.Getenv when nil), fills defaults and
+// validates everything. It returns Problems listing every error.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	var cfg Config
+	where := map[string]string{}
+	var probs Problems
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		probs = append(probs, parseFile(path, b, &cfg, where)...)
+	}
+	probs = append(probs, applyEnv(reflect.ValueOf(&cfg).Elem(), "", getenv, where)...)
+	cfg.Defaults()
+	for _, p := range cfg.validate() {
+		p.Where = where[p.Path]
+		probs = append(probs, p)
+	}
+	if len(probs) > 0 {
+		sort.SliceStable(probs, func(i, j int) bool { return probs[i].Where < probs[j].Where })
+		return nil, probs
+	}
+	return &cfg, nil
+}
+
+var backticked = regexp.MustCompile("`[^`]*`")
+
+// parseFile decodes the YAML file into cfg, reporting unknown keys and type
+// errors with positions, and records where each field path was set.
+func parseFile(path string, b []byte, cfg *Config, where map[string]string) Problems {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return Problems{{Where: path, Path: "(file)", Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	root := doc.Content[0]
+	var probs Problems
+	walk(root, reflect.TypeOf(*cfg), "", path, where, &probs)
+	if len(probs) > 0 {
+		return probs
+	}
+	if err := root.Decode(cfg); err != nil {
+		var te *yaml.TypeError
+		if errors.As(err, &te) {
+			for _, e := range te.Errors {
+				// Values are dropped from the message: a mistaken inline secret
+				// must not be echoed.
+				probs = append(probs, Problem{Where: path, Path: "(file)", Msg: backticked.ReplaceAllString(e, "value")})
+			}
+			return probs
+		}
+		return Problems{{Where: path, Path: "(file)", Msg: backticked.ReplaceAllString(err.Error(), "value")}}
+	}
+	return nil
+}
+
+// walk checks node against type t: unknown keys are problems, and every key's
+// position is recorded under its path.
+func walk(n *yaml.Node, t reflect.Type, path, file string, where map[string]string, probs *Problems) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	pos := func(n *yaml.Node) string { return fmt.Sprintf("%s:%d:%d", file, n.Line, n.Column) }
+	switch t.Kind() {
+	case reflect.Struct:
+		if implementsText(t) {
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+				*probs = append(*probs, Problem{Where: pos(n), Path: nonEmpty(path), Msg: "must be a mapping"})
+			}
+			return
+		}
+		fields := map[string]reflect.StructField{}
+		var names []string
+		for i := 0; i < t.NumField(); i++ {
+			f := t.Field(i)
+			name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+			if name == "" || name == "-" {
+				continue
+			}
+			fields[name] = f
+			names = append(names, name)
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			f, ok := fields[k.Value]
+			if !ok {
+				*probs = append(*probs, Problem{Where: pos(k), Path: p, Msg: "unknown field (known: " + strings.Join(names, ", ") + ")"})
+				continue
+			}
+			where[p] = pos(v)
+			walk(v, f.Type, p, file, where, probs)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
+				*probs = append(*probs, Problem{Where: pos(n), Path: nonEmpty(path), Msg: "must be a mapping"})
+			}
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			where[p] = pos(v)
+			walk(v, t.Elem(), p, file, where, probs)
+		}
+	}
+}
+
+func nonEmpty(p string) string {
+	if p == "" {
+		return "(root)"
+	}
+	return p
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+var textUnmarshaler = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
+
+func implementsText(t reflect.Type) bool {
+	return reflect.PointerTo(t).Implements(textUnmarshaler)
+}
+
+// EnvName is the environment variable that overrides a field path.
+func EnvName(path string) string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(path, ".", "_"))
+}
+
+// applyEnv overrides scalar fields from FIREBREAK_* variables. Maps (named
+// notifiers) are configured in the file only.
+func applyEnv(v reflect.Value, path string, getenv func(string) string, where map[string]string) Problems {
+	var probs Problems
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+		if name == "" || name == "-" {
+			continue
+		}
+		p := join(path, name)
+		fv := v.Field(i)
+		if f.Type.Kind() == reflect.Struct && !implementsText(f.Type) {
+			probs = append(probs, applyEnv(fv, p, getenv, where)...)
+			continue
+		}
+		env := EnvName(p)
+		raw := getenv(env)
+		if raw == "" {
+			continue
+		}
+		if err := setScalar(fv, raw); err != nil {
+			probs = append(probs, Problem{Where: env, Path: p, Msg: err.Error()})
+			continue
+		}
+		where[p] = env
+	}
+	return probs
+}
+
+func setScalar(v reflect.Value, raw string) error {
+	if v.CanAddr() && v.Addr().Type().Implements(textUnmarshaler) {
+		return v.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(raw))
+	}
+	switch v.Kind() {
+	case reflect.String:
+		v.SetString(raw)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil {
+			return fmt.Errorf("must be an integer")
+		}
+		v.SetInt(n)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(raw)
+		if err != nil {
+			return fmt.Errorf("must be true or false")
+		}
+		v.SetBool(b)
+	case reflect.Pointer:
+		if v.Type().Elem().Kind() == reflect.Bool {
+			b, err := strconv.ParseBool(raw)
+			if err != nil {
+				return fmt.Errorf("must be true or false")
+			}
+			v.Set(reflect.ValueOf(&b))
+			return nil
+		}
+		return fmt.Errorf("cannot be set from the environment")
+	default:
+		return fmt.Errorf("cannot be set from the environment")
+	}
+	return nil
+}
+
+func (c *Config) validate() Problems {
+	var ps Problems
+	bad := func(path, format string, args ...any) {
+		ps = append(ps, Problem{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	oneOf := func(path, v string, allowed ...string) {
+		for _, a := range allowed {
+			if v == a {
+				return
+			}
+		}
+		bad(path, "must be one of %s, got %q", strings.Join(allowed, ", "), v)
+	}
+	ref := func(path string, r secret.Ref, required bool) {
+		if r.IsZero() {
+			if required {
+				bad(path, "is required (a secret reference: env:NAME or file:PATH)")
+			}
+			return
+		}
+		if err := r.Validate("env", "file", "vault"); err != nil {
+			bad(path, "%v", err)
+		}
+	}
+	httpURL := func(path, u string, required bool) {
+		if u == "" {
+			if required {
+				bad(path, "is required")
+			}
+			return
+		}
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			bad(path, "must be an http(s) URL, got %q", u)
+		}
+	}
+	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	oneOf("log.format", c.Log.Format, "json", "text")
+	if _, _, err := net.SplitHostPort(c.HTTP.Listen); err != nil {
+		bad("http.listen", "must be host:port, got %q", c.HTTP.Listen)
+	}
+	if c.HTTP.MaxBody < 1024 || c.HTTP.MaxBody > 1<<30 {
+		bad("http.max_body", "must be between 1024 and 1073741824 bytes, got %d", c.HTTP.MaxBody)
+	}
+	ref("http.admin_token", c.HTTP.AdminToken, false)
+	if c.HTTP.PublicURL != "" {
+		httpURL("http.public_url", c.HTTP.PublicURL, false)
+	}
+	if c.NATS.URL != "" {
+		for _, u := range strings.Split(c.NATS.URL, ",") {
+			pu, err := url.Parse(strings.TrimSpace(u))
+			if err != nil || pu.Host == "" || !map[string]bool{"nats": true, "tls": true, "ws": true, "wss": true}[pu.Scheme] {
+				bad("nats.url", "must be nats://, tls://, ws:// or wss:// URLs separated by commas")
+				break
+			}
+			if pu.User != nil {
+				bad("nats.url", "must not carry credentials; use nats.creds_file or nats.nkey_file")
+				break
+			}
+		}
+		if c.NATS.Embedded.Listen != "" {
+			bad("nats.embedded.listen", "is for the embedded server; nats.url points at an external one")
+		}
+	} else if c.NATS.Replicas != 1 {
+		bad("nats.replicas", "must be 1 with the embedded server, got %d", c.NATS.Replicas)
+	}
+	for path, f := range map[string]string{"nats.creds_file": c.NATS.CredsFile, "nats.nkey_file": c.NATS.NKeyFile,
+		"nats.ca_file": c.NATS.CAFile, "nats.cert_file": c.NATS.CertFile, "nats.key_file": c.NATS.KeyFile} {
+		if f != "" {
+			if _, err := os.Stat(f); err != nil {
+				bad(path, "cannot read %s", f)
+			}
+		}
+	}
+	if (c.NATS.CertFile == "") != (c.NATS.KeyFile == "") {
+		bad("nats.cert_file", "cert_file and key_file go together")
+	}
+	if _, _, err := bus.ParseSync(c.NATS.Embedded.FSync); err != nil {
+		bad("nats.embedded.fsync", "%v", err)
+	}
+	if c.NATS.Embedded.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.NATS.Embedded.Listen); err != nil {
+			bad("nats.embedded.listen", "must be host:port, got %q", c.NATS.Embedded.Listen)
+		}
+	}
+	if c.NATS.Replicas < 1 || c.NATS.Replicas > 5 {
+		bad("nats.replicas", "must be between 1 and 5, got %d", c.NATS.Replicas)
+	}
+	if c.NATS.AckWait.D() < time.Second {
+		bad("nats.ack_wait", "must be at least 1s, got %s", c.NATS.AckWait.D())
+	}
+	if c.NATS.MaxDeliver < 1 {
+		bad("nats.max_deliver", "must be at least 1, got %d", c.NATS.MaxDeliver)
+	}
+	if c.NATS.DuplicateWindow.D() <= 0 || c.NATS.DuplicateWindow.D() > c.NATS.ExposureMaxAge.D() {
+		bad("nats.duplicate_window", "must be positive and at most nats.exposure_max_age")
+	}
+	if c.NATS.DeliveryTTL.D() < 72*time.Hour {
+		bad("nats.delivery_ttl", "must be at least 72h (GitHub redelivers webhooks up to 3 days later), got %s", c.NATS.DeliveryTTL.D())
+	}
+	if c.NATS.ExposureMaxAge.D() < 24*time.Hour {
+		bad("nats.exposure_max_age", "must be at least 24h, got %s", c.NATS.ExposureMaxAge.D())
+	}
+	if c.Responders.Concurrency < 1 || c.Responders.Concurrency > 4096 {
+		bad("responders.concurrency", "must be between 1 and 4096, got %d", c.Responders.Concurrency)
+	}
+	if c.Playbooks.Dir != "" {
+		if st, err := os.Stat(c.Playbooks.Dir); err != nil || !st.IsDir() {
+			bad("playbooks.dir", "%q is not a readable directory", c.Playbooks.Dir)
+		}
+	}
+	ref("github.webhook_secret", c.GitHub.WebhookSecret, false)
+	ref("github.token", c.GitHub.Token, false)
+	httpURL("github.api_url", c.GitHub.APIURL, true)
+	httpURL("providers.openai.base_url", c.Providers.OpenAI.BaseURL, true)
+	ref("providers.openai.admin_key", c.Providers.OpenAI.AdminKey, false)
+	httpURL("providers.github.base_url", c.Providers.GitHub.BaseURL, true)
+	if c.Providers.GitHub.RevokePerHour < 1 {
+		bad("providers.github.revoke_per_hour", "must be at least 1, got %d", c.Providers.GitHub.RevokePerHour)
+	}
+	for name, s := range c.Notifiers.Slack {
+		ref("notifiers.slack."+name+".webhook_url", s.WebhookURL, true)
+	}
+	for name, w := range c.Notifiers.Webhook {
+		httpURL("notifiers.webhook."+name+".url", w.URL, true)
+		ref("notifiers.webhook."+name+".secret", w.Secret, true)
+	}
+	return ps
+}
+
+// Example is a documented configuration file (printed by `firebreak config
+// example` and checked by tests to load cleanly).
+const Example = `# Firebreak configuration. Every field is optional; the values shown are the
+# defaults unless marked "example". Any scalar field can be overridden by an
+# environment variable: FIREBREAK_ + the upper-cased path with '_' for '.', e.g.
+# FIREBREAK_HTTP_LISTEN=0.0.0.0:8080 or FIREBREAK_NATS_EMBEDDED_FSYNC=1s.
+# Secrets are references, never inline: env:NAME or file:PATH.
+data_dir: ./firebreak-data
+log: {level: info, format: json}
+http:
+  listen: 127.0.0.1:8080
+  max_body: 26214400
+  # admin_token: file:/run/secrets/firebreak-admin    # default: generated in data_dir
+nats:
+  url: ""                      # empty: embedded nats-server; example: nats://nats-1:4222,nats://nats-2:4222
+  embedded:
+    fsync: always              # fsync before every ack; or an interval such as 1s
+  replicas: 1
+  ack_wait: 30s
+  max_deliver: 10
+  duplicate_window: 2m
+  delivery_ttl: 168h           # remembers webhook delivery ids (GitHub redelivers up to 3 days)
+responders:
+  concurrency: 16
+playbooks:
+  builtin: true
+  # dir: ./playbooks
+github:
+  # webhook_secret: env:GITHUB_WEBHOOK_SECRET        # default: generated in data_dir
+  # token: env:GITHUB_TOKEN                          # reads alerts' secrets (secret_scanning_alerts: read)
+  api_url: https://api.github.com
+providers:
+  openai:
+    base_url: https://api.openai.com
+    # admin_key: env:OPENAI_ADMIN_KEY                # without it: dry-run
+  github:
+    base_url: https://api.github.com
+    revoke_per_hour: 60
+    batch_window: 500ms
+notifiers:
+  slack: {}
+  #   default: {webhook_url: env:SLACK_WEBHOOK_URL, channel: "#sec-incidents"}
+  webhook: {}
+  #   default: {url: https://hooks.example.com/firebreak, secret: env:FIREBREAK_WEBHOOK_SECRET}
+`
