@@ -87,12 +87,6 @@ type Harness struct {
 	Probes func(t *testing.T, fx Fixture) []Probe
 }
 
-// The statuses the classification subtests inject.
-var (
-	retryableStatuses = []int{500, 502, 503}
-	permanentStatuses = []int{400, 401, 403}
-)
-
 // retryAfter is what the 429 subtests inject.
 const retryAfter = 7 * time.Second
 
@@ -243,7 +237,7 @@ func classification(t *testing.T, h Harness, match string, op func(context.Conte
 			}
 		})
 	})
-	for _, s := range retryableStatuses {
+	for _, s := range []int{500, 502, 503} {
 		t.Run(fmt.Sprintf("%d-retryable", s), func(t *testing.T) {
 			run(t, emulator.Fault{Status: s}, func(t *testing.T, res any, err error) {
 				if class, _ := providers.Classify(err); err == nil || class != providers.Retryable {
@@ -252,7 +246,7 @@ func classification(t *testing.T, h Harness, match string, op func(context.Conte
 			})
 		})
 	}
-	for _, s := range permanentStatuses {
+	for _, s := range []int{400, 401, 403} {
 		t.Run(fmt.Sprintf("%d", s), func(t *testing.T) {
 			run(t, emulator.Fault{Status: s}, func(t *testing.T, res any, err error) {
 				if s == 401 && notLiveOn401 {
