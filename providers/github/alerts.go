@@ -12,6 +12,7 @@ import (
 
 	gh "github.com/google/go-github/v62/github"
 
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers"
 )
@@ -325,4 +326,32 @@ func classifyGH(err error, what string) error {
 		}
 	}
 	return e
+}
+
+// ExposureLocation converts one of the alert's locations to the exposure
+// event's location, with a web link a person can open: for commit locations
+// the file at that commit and line (on the host of the alert's html_url, so
+// GitHub Enterprise Server links stay on their host), for wiki commits the
+// page, and for issue, pull request and discussion locations their URL.
+// The responder's alert fetcher uses it for the first location.
+func (a Alert) ExposureLocation(l Location) exposure.Location {
+	out := exposure.Location{Repo: a.Repo, Path: l.Path, Line: l.StartLine, Commit: l.CommitSHA}
+	web := "https://github.com"
+	if u, err := url.Parse(a.HTMLURL); err == nil && u.Host != "" {
+		web = u.Scheme + "://" + u.Host
+	}
+	switch {
+	case l.Type == "commit" && l.CommitSHA != "" && l.Path != "":
+		out.URL = fmt.Sprintf("%s/%s/blob/%s/%s", web, a.Repo, l.CommitSHA, strings.TrimPrefix(l.Path, "/"))
+		if l.StartLine > 0 {
+			out.URL += fmt.Sprintf("#L%d", l.StartLine)
+		}
+	case l.PageURL != "":
+		out.URL = l.PageURL
+	case l.URL != "":
+		out.URL = l.URL
+	default:
+		out.URL = a.HTMLURL
+	}
+	return out
 }

@@ -90,6 +90,16 @@ func TestAlertSecretAndLocations(t *testing.T) {
 	if pages := emu.Server().Count("GET /repos/acme/web/secret-scanning/alerts/1/locations"); pages != 2 {
 		t.Fatalf("%d location pages fetched, want 2", pages)
 	}
+
+	// The exposure event's location, with a link a person can open.
+	el := a.ExposureLocation(first)
+	if el.Repo != "acme/web" || el.Path != "app/settings.py" || el.Line != 3 || el.Commit != first.CommitSHA ||
+		el.URL != "https://github.com/acme/web/blob/"+first.CommitSHA+"/app/settings.py#L3" {
+		t.Fatalf("exposure location %+v", el)
+	}
+	if el := a.ExposureLocation(last[1]); el.URL != locs[len(locs)-2].URL {
+		t.Fatalf("exposure location of a PR body %+v", el)
+	}
 }
 
 func TestAlertErrors(t *testing.T) {
