@@ -27,6 +27,10 @@ type API struct {
 	ErrorMessage func(status int, body []byte) string
 	// Header, when set, is called on every request to add auth and version headers.
 	Header func(h http.Header)
+	// AdjustError, when set, may refine the classified error of a non-2xx
+	// response: providers that signal rate limits other than with 429 and
+	// Retry-After (GitHub's 403 with X-RateLimit-Remaining: 0) reclassify here.
+	AdjustError func(resp *http.Response, body []byte, e *Error)
 }
 
 // Request describes one call.
@@ -40,6 +44,9 @@ type Request struct {
 	// Scrub is the secret this call carries (if any); it is removed from any
 	// provider error message, since some providers echo the key they refused.
 	Scrub secret.Value
+	// ResponseHeader, when non-nil, receives the response headers (on success
+	// and on error), for providers that report facts or limits in headers.
+	ResponseHeader *http.Header
 }
 
 // URL returns the absolute URL of path.
@@ -83,6 +90,9 @@ func (a *API) Do(ctx context.Context, r Request) (int, []byte, error) {
 		return 0, nil, TransportError(a.Provider, r.Op, err)
 	}
 	defer resp.Body.Close()
+	if r.ResponseHeader != nil {
+		*r.ResponseHeader = resp.Header.Clone()
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxResponseBytes))
 	if err != nil {
 		return resp.StatusCode, nil, TransportError(a.Provider, r.Op, err)
@@ -93,7 +103,12 @@ func (a *API) Do(ctx context.Context, r Request) (int, []byte, error) {
 			msg = a.ErrorMessage(resp.StatusCode, b)
 		}
 		msg = ScrubMessage(msg, r.Scrub)
-		return resp.StatusCode, b, StatusError(a.Provider, r.Op, resp, msg)
+		e := StatusError(a.Provider, r.Op, resp, msg)
+		if a.AdjustError != nil {
+			a.AdjustError(resp, b, e)
+			e.Message = ScrubMessage(e.Message, r.Scrub)
+		}
+		return resp.StatusCode, b, e
 	}
 	if r.Out != nil && len(b) > 0 {
 		if err := json.Unmarshal(b, r.Out); err != nil {
