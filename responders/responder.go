@@ -96,6 +96,7 @@ type Responder struct {
 	metrics   *Metrics
 	playbooks atomic.Pointer[playbooks.Set]
 	stopping  atomic.Bool
+	sessions  atomic.Uint64
 	now       func() time.Time
 
 	// Hooks are for tests.
@@ -218,7 +219,8 @@ func (r *Responder) Handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	defer cred.Secret.Wipe()
-	s := &session{r: r, msg: msg, meta: meta, ev: ev, cred: cred, id: incident.IDFor(ev.Secret.Fingerprint)}
+	s := &session{r: r, msg: msg, meta: meta, ev: ev, cred: cred, id: incident.IDFor(ev.Secret.Fingerprint),
+		holder: fmt.Sprintf("%s/%d", r.cfg.Instance, r.sessions.Add(1))}
 	s.log = log.WithField("incident", s.id)
 	s.run(ctx)
 }

@@ -41,6 +41,9 @@ type session struct {
 	cred providers.Credential
 	id   string
 	log  logrus.FieldLogger
+	// holder names this session in the incident's lease: unique per message
+	// handling, so that two sessions of one process exclude each other too.
+	holder string
 
 	mu  sync.Mutex // guards inc and rev against the heartbeat
 	inc *incident.Incident
@@ -87,13 +90,13 @@ func (s *session) count(outcome string) {
 }
 
 func (s *session) lease() *incident.Lease {
-	return &incident.Lease{Holder: s.r.cfg.Instance, Until: s.r.now().Add(s.r.cfg.LeaseTTL)}
+	return &incident.Lease{Holder: s.holder, Until: s.r.now().Add(s.r.cfg.LeaseTTL)}
 }
 
 // acquire merges the exposure into its incident and takes the incident's lease
 // when there is work to do.
 func (s *session) acquire(ctx context.Context) (acquireResult, error) {
-	me := s.r.cfg.Instance
+	me := s.holder
 	for attempt := 0; attempt < 50; attempt++ {
 		now := s.r.now()
 		inc, rev, err := s.r.store.Get(ctx, s.id)
@@ -224,7 +227,7 @@ func (s *session) save(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if s.inc.Lease != nil && (stored.Lease == nil || stored.Lease.Holder != s.r.cfg.Instance) {
+		if s.inc.Lease != nil && (stored.Lease == nil || stored.Lease.Holder != s.holder) {
 			return errLeaseLost
 		}
 		for _, x := range stored.Exposures {

@@ -203,12 +203,20 @@ func (e *Emulator) RevokePosts() int {
 // made up.
 func (e *Emulator) AddAlert(owner, repo, secretType, raw string, locs ...Location) int64 {
 	e.mu.Lock()
+	n := int64(len(e.alerts[owner+"/"+repo]) + 1)
+	e.mu.Unlock()
+	return e.AddAlertNumber(owner, repo, n, secretType, raw, locs...)
+}
+
+// AddAlertNumber creates (or replaces) alert number n of owner/repo, for
+// tests and the demo that post recorded webhook payloads naming that number.
+func (e *Emulator) AddAlertNumber(owner, repo string, n int64, secretType, raw string, locs ...Location) int64 {
+	e.mu.Lock()
 	defer e.mu.Unlock()
 	key := owner + "/" + repo
 	if e.alerts[key] == nil {
 		e.alerts[key] = map[int64]*alert{}
 	}
-	n := int64(len(e.alerts[key]) + 1)
 	if len(locs) == 0 {
 		locs = []Location{{Type: "commit", Path: "config/settings.py", StartLine: 12, EndLine: 12, StartColumn: 15, EndColumn: 15 + len(raw)}}
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
-	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers/github"
 	"github.com/firebreak-sec/firebreak/providers/notify"
@@ -143,11 +142,7 @@ func (f alertFetcher) FetchAlert(ctx context.Context, owner, repo string, number
 		return responders.Alert{}, err
 	}
 	if len(locs) > 0 {
-		l := locs[0]
-		out.Location = exposure.Location{Repo: owner + "/" + repo, Path: l.Path, Line: l.StartLine, Commit: l.CommitSHA, URL: l.BlobURL}
-		if out.Location.URL == "" {
-			out.Location.URL = l.URL
-		}
+		out.Location = a.ExposureLocation(locs[0])
 	}
 	return out, nil
 }
