@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/firebreak-sec/firebreak/ingest/secret"
 )
 
 // Class is what a failure means for the caller.
@@ -144,3 +146,39 @@ func TransportError(provider string, op Op, err error) *Error {
 	class, _ := Classify(err)
 	return &Error{Provider: provider, Op: op, Class: class, Err: err}
 }
+
+// ScrubError returns err with every given secret removed from its text,
+// keeping its class, status and Retry-After. Callers that hold a raw secret
+// pass every error on through it: a provider's error body may echo the key.
+// Text that wraps a *Error (fmt.Errorf("...: %w")) is dropped when scrubbing
+// was needed.
+func ScrubError(err error, secrets ...secret.Value) error {
+	if err == nil {
+		return nil
+	}
+	scrub := func(s string) string {
+		for _, v := range secrets {
+			s = scrubSecret(s, v)
+		}
+		return s
+	}
+	if scrub(err.Error()) == err.Error() {
+		return err
+	}
+	var pe *Error
+	if errors.As(err, &pe) {
+		out := *pe
+		out.Message = scrub(pe.Message)
+		if pe.Err != nil {
+			out.Err = scrubbed(scrub(pe.Err.Error()))
+		}
+		return &out
+	}
+	class, after := Classify(err)
+	return &Error{Class: class, RetryAfter: after, Err: scrubbed(scrub(err.Error()))}
+}
+
+// scrubbed is an error text with secrets removed.
+type scrubbed string
+
+func (s scrubbed) Error() string { return string(s) }

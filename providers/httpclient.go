@@ -119,22 +119,29 @@ func (a *API) Do(ctx context.Context, r Request) (int, []byte, error) {
 	return resp.StatusCode, b, nil
 }
 
-// ScrubMessage removes s (and any long run of it) from a provider message and
-// bounds the message's length.
+// ScrubMessage removes s (and any 12-character run of it) from a provider
+// message and bounds the message's length.
 func ScrubMessage(msg string, s secret.Value) string {
-	if !s.IsZero() {
-		raw := s.Reveal()
-		msg = strings.ReplaceAll(msg, raw, secret.Redacted)
-		// Providers often echo a masked key: keep their mask, but drop any
-		// 12-character run of the real key that survived it.
-		for i := 0; i+12 <= len(raw); i++ {
-			if strings.Contains(msg, raw[i:i+12]) {
-				msg = strings.ReplaceAll(msg, raw[i:i+12], secret.Redacted)
-			}
-		}
-	}
+	msg = scrubSecret(msg, s)
 	if len(msg) > 300 {
 		msg = msg[:300] + "…"
+	}
+	return msg
+}
+
+// scrubSecret removes s, and any 12-character run of it, from msg. Providers
+// often echo a masked key: their mask stays, any run of the real key that
+// survived it goes.
+func scrubSecret(msg string, s secret.Value) string {
+	if s.IsZero() || msg == "" {
+		return msg
+	}
+	raw := s.Reveal()
+	msg = strings.ReplaceAll(msg, raw, secret.Redacted)
+	for i := 0; i+12 <= len(raw); i++ {
+		if strings.Contains(msg, raw[i:i+12]) {
+			msg = strings.ReplaceAll(msg, raw[i:i+12], secret.Redacted)
+		}
 	}
 	return msg
 }

@@ -76,12 +76,20 @@ func (c *Config) defaults() {
 	}
 }
 
-// Hooks let tests stop a responder at precise points.
+// Hooks let tests stop a responder at precise points. A hook that returns an
+// error makes the responder abandon the message on the spot — no ack, no nak,
+// no further write — as a crash would; JetStream redelivers it after AckWait.
 type Hooks struct {
-	// BeforeStep runs before a step's start is recorded; returning an error
-	// aborts the handling of the message without acking it, as a crash would.
+	// BeforeStep runs before a step's start is recorded.
 	BeforeStep func(ctx context.Context, incidentID, stepKey string) error
+	// AfterAction runs after a step's action returned and before its
+	// outcome is recorded: the window in which a crash leaves a side effect
+	// done but unrecorded.
+	AfterAction func(ctx context.Context, incidentID, stepKey string) error
 }
+
+// errAbandoned marks a message abandoned by a hook (a simulated crash).
+var errAbandoned = errors.New("abandoned by a test hook")
 
 // Responder runs playbooks on exposures.
 type Responder struct {

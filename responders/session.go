@@ -28,6 +28,12 @@ const (
 
 func classify(err error) (providers.Class, time.Duration) { return providers.Classify(err) }
 
+// errBusy: the incident is leased to another session and this exposure adds
+// nothing to it; retry after wait.
+type errBusy struct{ wait time.Duration }
+
+func (e *errBusy) Error() string { return "incident busy for " + e.wait.String() }
+
 // errLeaseLost means another responder took the incident over (our lease
 // expired): stop acting and let the message be redelivered.
 var errLeaseLost = errors.New("incident lease lost")
@@ -59,6 +65,17 @@ const (
 
 func (s *session) run(ctx context.Context) {
 	res, err := s.acquire(ctx)
+	var busy *errBusy
+	if errors.As(err, &busy) {
+		// Another session holds the incident and this exposure is already part
+		// of it: it is a redelivery of that session's message, or of one whose
+		// responder died. Come back when the lease ends; by then the holder
+		// has finished (and this is a duplicate) or the lease has expired (and
+		// this delivery takes the incident over).
+		s.count("busy")
+		_ = s.msg.NakWithDelay(busy.wait)
+		return
+	}
 	if err != nil {
 		s.log.WithError(err).Warn("could not record the exposure on its incident; will retry")
 		s.count("retry")
@@ -74,6 +91,10 @@ func (s *session) run(ctx context.Context) {
 	go s.heartbeat(hbCtx)
 
 	if err := s.runPlaybooks(ctx); err != nil {
+		if errors.Is(err, errAbandoned) {
+			s.log.WithError(err).Warn("message abandoned (simulated crash)")
+			return
+		}
 		if errors.Is(err, errLeaseLost) {
 			s.log.Warn("incident taken over by another responder; leaving the message for redelivery")
 		} else {
@@ -155,6 +176,9 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 			// Done already, or another responder is acting on this secret right
 			// now: the sighting is recorded; nothing runs twice.
 			if !merged {
+				if !inc.State.Terminal() {
+					return 0, &errBusy{wait: inc.Lease.Until.Sub(now) + 100*time.Millisecond}
+				}
 				s.count("duplicate")
 				return finished, nil
 			}
@@ -408,7 +432,7 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 	}
 	if h := s.r.Hooks.BeforeStep; h != nil {
 		if err := h(ctx, s.id, key); err != nil {
-			return false, err
+			return false, fmt.Errorf("%w: %v", errAbandoned, err)
 		}
 	}
 	start := s.r.now()
@@ -424,7 +448,13 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 		StepID: st.ID, Steps: views, Resumed: resumed, Log: s.log.WithField("step", st.ID)}
 	s.mu.Unlock()
 	res, runErr := s.attempts(ctx, st, action, in)
+	runErr = providers.ScrubError(runErr, s.cred.Secret)
 	s.mu.Lock()
+	if h := s.r.Hooks.AfterAction; h != nil {
+		if err := h(ctx, s.id, key); err != nil {
+			return false, fmt.Errorf("%w: %v", errAbandoned, err)
+		}
+	}
 
 	end := s.r.now()
 	rec = s.inc.Step(key)
@@ -503,6 +533,7 @@ func (s *session) attempts(ctx context.Context, st *playbooks.Step, a step.Actio
 		if err == nil {
 			return res, nil
 		}
+		err = providers.ScrubError(err, s.cred.Secret)
 		class, after := classify(err)
 		if class != classRetryable || n >= st.Retry.Attempts || ctx.Err() != nil {
 			return res, err
@@ -571,6 +602,7 @@ func (s *session) runFailureStep(ctx context.Context, pb *playbooks.Playbook, st
 		in := &step.Input{Exposure: s.ev, Incident: s.snapshot(), Credential: s.cred, With: with, Playbook: pb.Name,
 			StepID: st.ID, Steps: views, Log: s.log.WithField("step", st.ID)}
 		res, err = s.attempts(ctx, st, a, in)
+		err = providers.ScrubError(err, s.cred.Secret)
 	}
 	end := s.r.now()
 	rec.EndedAt = &end

@@ -39,6 +39,9 @@ type Config struct {
 	Secret secret.Source
 	// MaxBody bounds the request body (default 25 MiB, GitHub's own cap).
 	MaxBody int64
+	// Timeout bounds the durable publish (default 8s: GitHub gives a webhook
+	// 10s; past that it records a failed delivery). On timeout the answer is 503.
+	Timeout time.Duration
 }
 
 // Handler serves POST /v1/ingest/github.
@@ -57,6 +60,9 @@ func New(cfg Config, pub Publisher, log logrus.FieldLogger, m *web.Metrics) (*Ha
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = web.DefaultMaxBody
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 8 * time.Second
 	}
 	if m == nil {
 		m = web.NewMetrics(nil)
@@ -133,7 +139,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	ctx := r.Context()
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.Timeout)
+	defer cancel()
 	seen, err := h.pub.SeenDelivery(ctx, source, delivery)
 	if err != nil {
 		log.WithError(err).Warn("delivery lookup failed")

@@ -369,12 +369,16 @@ func AssertNoSecret(t testing.TB, canary string, texts ...string) {
 	}
 	const run = 12
 	for i, s := range texts {
-		leaked := strings.Contains(s, canary)
-		for j := 0; !leaked && j+run <= len(canary); j++ {
-			leaked = strings.Contains(s, canary[j:j+run])
+		at, n := strings.Index(s, canary), len(canary)
+		for j := 0; at < 0 && j+run <= len(canary); j++ {
+			at, n = strings.Index(s, canary[j:j+run]), run
 		}
-		if leaked {
-			t.Errorf("text %d (%d bytes) carries the secret %s", i, len(s), secret.Hint(secret.New(canary)))
+		if at >= 0 {
+			// Show where, with the secret itself masked.
+			from, to := max(0, at-80), min(len(s), at+n+40)
+			where := s[from:at] + "[CANARY]" + s[at+n:to]
+			where = strings.ReplaceAll(where, canary, "[CANARY]")
+			t.Errorf("text %d (%d bytes) carries the secret %s: …%s…", i, len(s), secret.Hint(secret.New(canary)), where)
 		}
 	}
 }

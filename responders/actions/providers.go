@@ -106,7 +106,7 @@ func (a Verify) Run(ctx context.Context, in *step.Input) (step.Result, error) {
 	}
 	res, err := p.Verify(ctx, in.Credential)
 	if err != nil {
-		return step.Result{}, err
+		return step.Result{}, providers.ScrubError(err, in.Credential.Secret)
 	}
 	out := map[string]any{"live": res.Live, "detail": res.Detail}
 	for k, v := range res.Facts {
@@ -160,7 +160,7 @@ func (a Revoke) Run(ctx context.Context, in *step.Input) (step.Result, error) {
 	}
 	res, err := p.Revoke(ctx, in.Credential)
 	if err != nil {
-		return step.Result{}, err
+		return step.Result{}, providers.ScrubError(err, in.Credential.Secret)
 	}
 	out := map[string]any{"revoked": res.Action != "escalated", "already_revoked": res.AlreadyRevoked,
 		"action": res.Action, "key_id": res.KeyID}

@@ -86,9 +86,15 @@ func Run(t testing.TB, opts ...Option) *Bus {
 // Messages returns every message currently stored in a stream, in order.
 func (b *Bus) Messages(t testing.TB, stream string) []*jetstream.RawStreamMsg {
 	t.Helper()
+	return StreamMessages(t, b.JS, stream)
+}
+
+// StreamMessages returns every message currently stored in a stream of js, in order.
+func StreamMessages(t testing.TB, js jetstream.JetStream, stream string) []*jetstream.RawStreamMsg {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	s, err := b.JS.Stream(ctx, stream)
+	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		t.Fatalf("stream %s: %v", stream, err)
 	}

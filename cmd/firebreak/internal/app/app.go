@@ -180,7 +180,7 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 		return nil, fmt.Errorf("github.webhook_secret: %w", err)
 	}
 	ingestMetrics := web.NewMetrics(a.Registry)
-	gh, err := ghingest.New(ghingest.Config{Secret: webhookSecret, MaxBody: cfg.HTTP.MaxBody}, a.Publisher,
+	gh, err := ghingest.New(ghingest.Config{Secret: webhookSecret, MaxBody: cfg.HTTP.MaxBody, Timeout: cfg.HTTP.IngestTimeout.D()}, a.Publisher,
 		log.WithField("component", "ingest"), ingestMetrics)
 	if err != nil {
 		return nil, err

@@ -39,6 +39,9 @@ type HTTP struct {
 	MaxBody    int64      `yaml:"max_body"`    // bytes
 	AdminToken secret.Ref `yaml:"admin_token"` // control API bearer token; default: a generated file in data_dir
 	PublicURL  string     `yaml:"public_url"`  // base URL for links in notifications
+	// IngestTimeout bounds how long an ingest request waits for the durable
+	// publish before answering 503 (senders retry). GitHub waits 10s.
+	IngestTimeout Duration `yaml:"ingest_timeout"`
 }
 
 // NATS configures the bus.
@@ -172,6 +175,7 @@ func (c *Config) Defaults() {
 	if c.HTTP.MaxBody == 0 {
 		c.HTTP.MaxBody = 25 << 20
 	}
+	defD(&c.HTTP.IngestTimeout, 8*time.Second)
 	def(&c.NATS.Embedded.FSync, "always")
 	if c.NATS.Replicas == 0 {
 		c.NATS.Replicas = 1

@@ -304,6 +304,9 @@ func (c *Config) validate() Problems {
 		bad("http.max_body", "must be between 1024 and 1073741824 bytes, got %d", c.HTTP.MaxBody)
 	}
 	ref("http.admin_token", c.HTTP.AdminToken, false)
+	if d := c.HTTP.IngestTimeout.D(); d < 100*time.Millisecond || d > time.Minute {
+		bad("http.ingest_timeout", "must be between 100ms and 1m, got %s", d)
+	}
 	if c.HTTP.PublicURL != "" {
 		httpURL("http.public_url", c.HTTP.PublicURL, false)
 	}

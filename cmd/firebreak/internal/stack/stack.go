@@ -58,14 +58,15 @@ type Stack struct {
 	// WebhookSecret is the GitHub webhook secret Firebreak verifies.
 	WebhookSecret secret.Value
 
-	opts    Options
-	env     map[string]string
-	tmpDir  string
-	addr    string
-	mu      sync.Mutex
-	cancel  context.CancelFunc
-	done    chan error
-	clients *http.Client
+	opts            Options
+	paymentsProject string
+	env             map[string]string
+	tmpDir          string
+	addr            string
+	mu              sync.Mutex
+	cancel          context.CancelFunc
+	done            chan error
+	clients         *http.Client
 }
 
 // Start starts the emulators and Firebreak.
