@@ -1,0 +1,189 @@
+package stack_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
+	"github.com/firebreak-sec/firebreak/providers/openai/openaiemu"
+)
+
+// benchStack starts a stack for benchmarks: the org at the OpenAI emulator
+// holds baseline keys in a few projects, like a small real organisation.
+func benchStack(b *testing.B, fsync string, concurrency int) (*stack.Stack, []string) {
+	b.Helper()
+	st, err := stack.Start(context.Background(), stack.Options{DataDir: b.TempDir(), FSync: fsync, Concurrency: concurrency,
+		Configure: func(c *config.Config) { c.Providers.GitHub.BatchWindow = config.Duration(10 * time.Millisecond) }})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(st.Close)
+	var projects []string
+	for _, name := range []string{"payments", "research", "platform"} {
+		p := st.OpenAI.AddProject(name)
+		projects = append(projects, p)
+		for i := 0; i < 15; i++ {
+			st.OpenAI.AddKey(p, openaiemu.Owner{Type: "user", Name: fmt.Sprintf("user%d", i)})
+		}
+	}
+	return st, projects
+}
+
+type leak struct {
+	raw, keyID string
+	body       []byte
+	sent       time.Time
+}
+
+// prepare creates the key and the alert for leak i.
+func prepare(st *stack.Stack, projects []string, i int) *leak {
+	raw, keyID := st.OpenAI.AddKey(projects[i%len(projects)], openaiemu.Owner{Type: "user", Name: "leaker"})
+	repo := fmt.Sprintf("acme/svc-%d", i%50)
+	owner, name, _ := strings.Cut(repo, "/")
+	n := int64(i + 1)
+	st.GitHub.AddAlertNumber(owner, name, n, "openai_api_key", raw)
+	return &leak{raw: raw, keyID: keyID, body: stack.AlertPayload("created", repo, n, "openai_api_key")}
+}
+
+// revokeTimes maps key id → when its DELETE reached the OpenAI emulator.
+func revokeTimes(st *stack.Stack) map[string]time.Time {
+	out := map[string]time.Time{}
+	for _, r := range st.OpenAI.Server().Requests() {
+		if r.Method == http.MethodDelete {
+			out[r.Path[strings.LastIndex(r.Path, "/")+1:]] = r.At
+		}
+	}
+	return out
+}
+
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	return ds[min(len(ds)-1, int(float64(len(ds))*p))]
+}
+
+// BenchmarkWebhookToRevoke sends signed secret_scanning_alert webhooks at a
+// fixed open-loop rate (500/s) and reports, per alert, the time from sending
+// the webhook to its DELETE arriving at the OpenAI emulator: p50 and p99.
+// b.N alerts are sent (use -benchtime=5000x for 10 s at 500/s).
+func BenchmarkWebhookToRevoke(b *testing.B) {
+	for _, fsync := range []string{"always", "1s"} {
+		b.Run("fsync="+fsync, func(b *testing.B) { benchLatency(b, fsync, 500) })
+	}
+}
+
+func benchLatency(b *testing.B, fsync string, rate int) {
+	st, projects := benchStack(b, fsync, 64)
+	leaks := make([]*leak, b.N)
+	for i := range leaks {
+		leaks[i] = prepare(st, projects, i)
+	}
+	ctx := context.Background()
+	interval := time.Second / time.Duration(rate)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	for i, l := range leaks {
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		wg.Add(1)
+		go func(i int, l *leak) {
+			defer wg.Done()
+			l.sent = time.Now()
+			code, _, err := st.PostGitHub(ctx, "secret_scanning_alert", fmt.Sprintf("bench-%d", i), l.body)
+			if err != nil || code != http.StatusAccepted {
+				failed.Add(1)
+			}
+		}(i, l)
+	}
+	wg.Wait()
+	sendDur := time.Since(start)
+	// Wait for every revocation.
+	deadline := time.Now().Add(2 * time.Minute)
+	var at map[string]time.Time
+	for {
+		at = revokeTimes(st)
+		if len(at) >= b.N || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.StopTimer()
+	var lat []time.Duration
+	for _, l := range leaks {
+		if t, ok := at[l.keyID]; ok {
+			lat = append(lat, t.Sub(l.sent))
+		}
+	}
+	if len(lat) != b.N || failed.Load() > 0 {
+		b.Fatalf("%d of %d revoked, %d posts failed", len(lat), b.N, failed.Load())
+	}
+	b.ReportMetric(float64(percentile(lat, 0.50).Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99_ms")
+	b.ReportMetric(float64(percentile(lat, 1).Microseconds())/1000, "max_ms")
+	b.ReportMetric(float64(b.N)/sendDur.Seconds(), "sent/s")
+}
+
+// BenchmarkThroughput pushes alerts as fast as 64 concurrent senders can and
+// reports exposures/s through verify + revoke + notify (Slack and the signed
+// webhook), from the first webhook to the last notification.
+func BenchmarkThroughput(b *testing.B) {
+	for _, fsync := range []string{"always", "1s"} {
+		b.Run("fsync="+fsync, func(b *testing.B) { benchThroughput(b, fsync) })
+	}
+}
+
+func benchThroughput(b *testing.B, fsync string) {
+	st, projects := benchStack(b, fsync, 64)
+	leaks := make([]*leak, b.N)
+	for i := range leaks {
+		leaks[i] = prepare(st, projects, i)
+	}
+	ctx := context.Background()
+	next := atomic.Int64{}
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	start := time.Now()
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(leaks) {
+					return
+				}
+				if code, _, err := st.PostGitHub(ctx, "secret_scanning_alert", fmt.Sprintf("tp-%d", i), leaks[i].body); err != nil || code != http.StatusAccepted {
+					b.Errorf("post %d: %d %v", i, code, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(5 * time.Minute)
+	for len(st.Webhook.Deliveries()) < b.N {
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d incidents notified", len(st.Webhook.Deliveries()), b.N)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	if n := len(st.OpenAI.Deletions()); n != b.N {
+		b.Fatalf("%d deletions for %d leaks", n, b.N)
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "exposures/s")
+}
