@@ -151,7 +151,11 @@ func (s *Scanner) find(block []byte, hits []hit) []hit {
 		}
 		var next int
 		hits, next = s.triggers[m.PatternID].match(block, m.Start, m.End, hits)
-		pos = max(next, m.Start+1)
+		if next > m.End {
+			pos = next // a key was found: resume after it
+		} else {
+			pos = m.Start + 1 // another trigger may overlap this one ("…A3T3BlbkFJ…")
+		}
 	}
 	return hits
 }

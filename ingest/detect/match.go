@@ -125,8 +125,9 @@ type trigger struct {
 	minLen, maxLen int  // kSimple: body length bounds
 }
 
-// triggerTable lists the prefilter literals. No literal occurs inside another, so the
-// earliest-ending match the automaton reports is always the one to try first.
+// triggerTable lists the prefilter literals. No literal occurs inside another. Literals
+// can overlap in text ("A3T3BlbkFJ"), so after a trigger that does not start a key the
+// search resumes one byte after its start.
 var triggerTable = [...]trigger{
 	{lit: "T3BlbkFJ", kind: kOpenAI, det: dOpenAI}, // base64 of "OpenAI": the marker in every OpenAI key
 	{lit: "sk-ant-", kind: kAnthropic},
@@ -523,7 +524,11 @@ func matchSlack(b []byte, ms, me int, hits []hit) ([]hit, int) {
 	default:
 		return hits, me
 	}
-	if len(last) < lmin || len(last) > lmax || !looksRandom(last, 62) {
+	alphabet := 62
+	if allOf(last, clHex) {
+		alphabet = 16
+	}
+	if len(last) < lmin || len(last) > lmax || !looksRandom(last, alphabet) {
 		return hits, me
 	}
 	return append(hits, hit{start: ms, end: end, det: dSlack}), end

@@ -60,7 +60,7 @@ var Decoys = []Decoy{
 	}},
 	{"truncated-bare", func(r *Rand) string {
 		// Fixed-length formats only: a bare cut there is detectably short.
-		k := MakeKey(r, Kinds[Pick(r, 1, 2, 3, 4, 5, 6, 9, 10, 11, 16, 17, 20)])
+		k := MakeKey(r, Kinds[Pick(r, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 16, 19)])
 		return cut(r, k.Text, prefixLen(k.Text))
 	}},
 	{"hint", func(r *Rand) string {
