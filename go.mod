@@ -2,10 +2,11 @@ module github.com/firebreak-sec/firebreak
 
 go 1.26.0
 
+require github.com/coregx/ahocorasick v0.3.1
+
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
-	github.com/coregx/ahocorasick v0.3.1 // indirect
 	github.com/expr-lang/expr v1.17.8 // indirect
 	github.com/go-jose/go-jose/v4 v4.1.1 // indirect
 	github.com/google/go-github/v62 v62.0.0 // indirect

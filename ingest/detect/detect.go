@@ -111,8 +111,13 @@ type hit struct {
 
 // window bounds the haystack of one automaton call: the library's start-byte
 // skip-ahead costs one bytes.IndexByte per distinct first byte per call, and a bounded
-// window keeps that cost small when prefix hits are dense.
-const window = 4 << 10
+// window keeps that cost small. Right after a prefix hit the next call gets a haystack
+// shorter than the 128 bytes at which the library engages its skip-ahead, so input
+// dense with prefixes that start no key ("AKIAAKIAAKIA…") is scanned in linear time.
+const (
+	window      = 4 << 10
+	denseWindow = 127
+)
 
 // Scan calls fn for each finding in block, in order of Start. It does not retain block or
 // allocate for clean input.
@@ -136,26 +141,35 @@ func (s *Scanner) finding(block []byte, h *hit) Finding {
 	return f
 }
 
+// scanState is what matchers carry from one prefix hit to the next within one block.
+type scanState struct {
+	awsID   int // start of the last AWS access key id whose window was searched
+	awsDone int // end of that window: candidates before it have been considered
+}
+
 // find appends the raw hits in block to hits (unsorted, possibly overlapping).
 func (s *Scanner) find(block []byte, hits []hit) []hit {
-	pos := 0
+	st := scanState{awsID: -1}
+	pos, win := 0, window
 	for pos < len(block) {
-		we := min(pos+window, len(block))
+		we := min(pos+win, len(block))
 		m, ok := s.ac.Find(block[:we], pos)
 		if !ok {
 			if we == len(block) {
 				break
 			}
 			pos = we - s.maxTrig + 1 // a trigger may straddle the window edge
+			win = window
 			continue
 		}
 		var next int
-		hits, next = s.triggers[m.PatternID].match(block, m.Start, m.End, hits)
+		hits, next = s.triggers[m.PatternID].match(block, m.Start, m.End, hits, &st)
 		if next > m.End {
 			pos = next // a key was found: resume after it
 		} else {
 			pos = m.Start + 1 // another trigger may overlap this one ("…A3T3BlbkFJ…")
 		}
+		win = denseWindow
 	}
 	return hits
 }

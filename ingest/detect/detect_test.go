@@ -541,3 +541,30 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+// TestConcurrentUse: one Scanner, many goroutines (run with -race).
+func TestConcurrentUse(t *testing.T) {
+	s := New()
+	data, labels := labelledCorpus()
+	data = data[:512<<10]
+	want := 0
+	s.Scan(data, func(Finding) { want++ })
+	_ = labels
+	errs := make(chan string, 8)
+	for range 8 {
+		go func() {
+			n := 0
+			s.Scan(data, func(Finding) { n++ })
+			if n != want {
+				errs <- fmt.Sprintf("goroutine found %d, want %d", n, want)
+				return
+			}
+			errs <- ""
+		}()
+	}
+	for range 8 {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+}

@@ -170,14 +170,14 @@ const awsIDLen = 20
 
 // match runs the anchored matcher of t for a prefilter hit at b[ms:me]. It appends what
 // it finds to hits and returns where the search should resume.
-func (t *trigger) match(b []byte, ms, me int, hits []hit) ([]hit, int) {
+func (t *trigger) match(b []byte, ms, me int, hits []hit, st *scanState) ([]hit, int) {
 	switch t.kind {
 	case kOpenAI:
 		return matchOpenAI(b, ms, me, hits)
 	case kAnthropic:
 		return matchAnthropic(b, ms, me, hits)
 	case kAWSID:
-		return matchAWSID(b, ms, me, t.det, hits)
+		return matchAWSID(b, ms, me, t.det, hits, st)
 	case kAWSLabel:
 		return matchAWSLabel(b, me, hits), me
 	case kGitHub:
@@ -292,7 +292,7 @@ func matchAnthropic(b []byte, ms, me int, hits []hit) ([]hit, int) {
 	return append(hits, hit{start: ms, end: end, det: det}), end
 }
 
-func matchAWSID(b []byte, ms, me int, det uint8, hits []hit) ([]hit, int) {
+func matchAWSID(b []byte, ms, me int, det uint8, hits []hit, st *scanState) ([]hit, int) {
 	end := ms + awsIDLen
 	if end > len(b) || !leftOK(b, ms) || (end < len(b) && is(b[end], clAlnum)) {
 		return hits, me
@@ -307,12 +307,15 @@ func matchAWSID(b []byte, ms, me int, det uint8, hits []hit) ([]hit, int) {
 		return hits, me
 	}
 	hits = append(hits, hit{start: ms, end: end, det: det, keyStart: ms, keyEnd: end})
-	return awsSecretsNear(b, ms, end, hits), end
+	return awsSecretsNear(b, ms, end, hits, st), end
 }
 
 // awsSecretsNear appends the candidate secret access keys in the pairing window of the
-// access key id at b[is:ie].
-func awsSecretsNear(b []byte, is, ie int, hits []hit) []hit {
+// access key id at b[is:ie]. Windows of nearby ids overlap: a candidate the previous id's
+// window already considered is looked at again only if it is on this id's line and
+// that line is not the previous id's (the one case where the verdict can change), so
+// dense ids cost linear time and add each candidate a bounded number of times.
+func awsSecretsNear(b []byte, is, ie int, hits []hit, st *scanState) []hit {
 	lo := is - awsBytes
 	if lo < 0 {
 		lo = 0
@@ -328,6 +331,14 @@ func awsSecretsNear(b []byte, is, ie int, hits []hit) []hit {
 		hi = le
 	}
 	i := lo
+	if st.awsID >= 0 && st.awsDone > lo {
+		if sameLine(b, st.awsID, is) {
+			i = st.awsDone
+		} else {
+			i = max(lo, min(st.awsDone, lineStartBack(b, is, 0, lo)))
+		}
+	}
+	st.awsID, st.awsDone = is, max(hi, st.awsDone)
 	if i > 0 && is_(b[i-1]) {
 		i = runEnd(b, i, clB64, len(b))
 	}

@@ -3,6 +3,8 @@
 //	corpusgen gen -dir DIR [-seed 1] [-mb 16]     write DIR/corpus.log and DIR/labels.jsonl
 //	corpusgen firebreak -dir DIR                   scan the corpus with package detect and score it
 //	corpusgen gitleaks -dir DIR -report FILE       score a gitleaks JSON report against the labels
+//	corpusgen table -dir DIR -report FILE -firebreak-mbps X -gitleaks-time D [-gitleaks-time-all D]
+//	                                               print the comparison table (markdown)
 //
 // Scores are printed as one JSON object on stdout; key text is never printed.
 package main
@@ -30,6 +32,11 @@ func main() {
 	seed := fs.Uint64("seed", 1, "generator seed")
 	mb := fs.Int("mb", 16, "corpus size in MiB")
 	report := fs.String("report", "", "gitleaks JSON report")
+	fbMBps := fs.Float64("firebreak-mbps", 0, "Firebreak MB/s (from go test -bench, -cpu 1)")
+	fbClean := fs.Float64("firebreak-clean-mbps", 0, "Firebreak MB/s on clean logs (optional)")
+	glTime := fs.String("gitleaks-time", "", "gitleaks scan time on one core (a Go duration, as gitleaks logs it)")
+	glTimeAll := fs.String("gitleaks-time-all", "", "gitleaks scan time on all cores (optional)")
+	glVersion := fs.String("gitleaks-version", "", "gitleaks version, for the table")
 	_ = fs.Parse(os.Args[2:])
 	if *dir == "" {
 		usage()
@@ -41,7 +48,13 @@ func main() {
 	case "firebreak":
 		err = scoreFirebreak(*dir)
 	case "gitleaks":
-		err = scoreGitleaks(*dir, *report)
+		var res corpus.Result
+		var data []byte
+		if data, res, err = scoreGitleaks(*dir, *report); err == nil {
+			err = output("gitleaks", data, res, 0)
+		}
+	case "table":
+		err = table(*dir, *report, *fbMBps, *fbClean, *glTime, *glTimeAll, *glVersion)
 	default:
 		usage()
 	}
@@ -52,7 +65,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: corpusgen gen|firebreak|gitleaks -dir DIR [-seed N] [-mb N] [-report FILE]")
+	fmt.Fprintln(os.Stderr, "usage: corpusgen gen|firebreak|gitleaks|table -dir DIR [flags]")
 	os.Exit(2)
 }
 
@@ -129,9 +142,17 @@ func output(name string, data []byte, res corpus.Result, secs float64) error {
 }
 
 func scoreFirebreak(dir string) error {
-	data, labels, err := load(dir)
+	data, res, secs, err := runFirebreak(dir)
 	if err != nil {
 		return err
+	}
+	return output("firebreak", data, res, secs)
+}
+
+func runFirebreak(dir string) ([]byte, corpus.Result, float64, error) {
+	data, labels, err := load(dir)
+	if err != nil {
+		return nil, corpus.Result{}, 0, err
 	}
 	sc := detect.New()
 	var found []corpus.Found
@@ -140,7 +161,74 @@ func scoreFirebreak(dir string) error {
 		found = append(found, corpus.Found{Line: f.Line, Start: f.Start, End: f.End, Type: f.Type, KeyID: f.KeyID})
 	})
 	secs := time.Since(t0).Seconds()
-	return output("firebreak", data, corpus.Score(labels, found, true), secs)
+	return data, corpus.Score(labels, found, true), secs, nil
+}
+
+func table(dir, report string, fbMBps, fbClean float64, glTime, glTimeAll, glVersion string) error {
+	data, fb, _, err := runFirebreak(dir)
+	if err != nil {
+		return err
+	}
+	_, gl, err := scoreGitleaks(dir, report)
+	if err != nil {
+		return err
+	}
+	mbps := func(d string) (float64, error) {
+		if d == "" {
+			return 0, nil
+		}
+		t, err := time.ParseDuration(d)
+		if err != nil || t <= 0 {
+			return 0, fmt.Errorf("bad duration %q", d)
+		}
+		return float64(len(data)) / 1e6 / t.Seconds(), nil
+	}
+	gl1, err := mbps(glTime)
+	if err != nil {
+		return err
+	}
+	glAll, err := mbps(glTimeAll)
+	if err != nil {
+		return err
+	}
+	row := func(name, cores string, speed float64, r corpus.Result) {
+		sp := "-"
+		if speed > 0 {
+			sp = fmt.Sprintf("%.2f", speed)
+		}
+		fmt.Printf("| %s | %s | %s | %.2f%% (%d/%d) | %.2f%% (%d/%d) | %d |\n", name, cores, sp,
+			100*r.Recall(), r.KeysFound, r.Keys, 100*r.DecoyRate(), r.DecoysFlagged, r.Decoys, r.CleanFindings)
+	}
+	fmt.Printf("Corpus: %d bytes, %d planted keys, %d decoy lines, %d clean lines\n\n", len(data), fb.Keys, fb.Decoys, fb.CleanLines)
+	fmt.Println("| scanner | cores | MB/s | recall | decoy lines flagged | findings on clean lines |")
+	fmt.Println("|---|---|---|---|---|---|")
+	row("firebreak (go test -bench BenchmarkScanFile)", "1", fbMBps, fb)
+	if glVersion == "" {
+		glVersion = "gitleaks"
+	}
+	row("gitleaks "+glVersion+" dir (GOMAXPROCS=1)", "1", gl1, gl)
+	if glAll > 0 {
+		row("gitleaks "+glVersion+" dir (all cores)", "all", glAll, gl)
+	}
+	fmt.Println()
+	if fbClean > 0 {
+		fmt.Printf("Firebreak on clean log-shaped text (BenchmarkScanCleanLogs, 1 core): %.2f MB/s\n", fbClean)
+	}
+	if gl1 > 0 && fbMBps > 0 {
+		fmt.Printf("Speed-up per core on the corpus: %.0fx\n", fbMBps/gl1)
+	}
+	fmt.Printf("Recall: firebreak %.4f, gitleaks %.4f\n", fb.Recall(), gl.Recall())
+	missed := map[string]int{}
+	for _, m := range gl.Missed {
+		missed[m.Type]++
+	}
+	if len(missed) > 0 {
+		fmt.Printf("gitleaks missed, by type: %v\n", missed)
+	}
+	ok := fb.Recall() >= 0.995 && fb.DecoyRate() <= 0.01 && fb.CleanFindings == 0 && fb.Recall() > gl.Recall() &&
+		(gl1 == 0 || fbMBps >= 25*gl1) && fbMBps >= 50
+	fmt.Printf("Targets (recall >= 99.5%%, decoys <= 1%%, no clean-line finding, >= 50 MB/s, >= 25x gitleaks per core with higher recall): %v\n", map[bool]string{true: "met", false: "NOT met"}[ok])
+	return nil
 }
 
 // gitleaksFinding is the part of a gitleaks JSON report entry used here.
@@ -151,19 +239,19 @@ type gitleaksFinding struct {
 	Secret      string
 }
 
-func scoreGitleaks(dir, report string) error {
+func scoreGitleaks(dir, report string) ([]byte, corpus.Result, error) {
 	data, labels, err := load(dir)
 	if err != nil {
-		return err
+		return nil, corpus.Result{}, err
 	}
 	rb, err := os.ReadFile(report)
 	if err != nil {
-		return err
+		return nil, corpus.Result{}, err
 	}
 	var gl []gitleaksFinding
 	if len(bytes.TrimSpace(rb)) > 0 {
 		if err := json.Unmarshal(rb, &gl); err != nil {
-			return fmt.Errorf("parse gitleaks report: %w", err)
+			return nil, corpus.Result{}, fmt.Errorf("parse gitleaks report: %w", err)
 		}
 	}
 	// Line start offsets.
@@ -207,5 +295,5 @@ func scoreGitleaks(dir, report string) error {
 		}
 		found = append(found, corpus.Found{Line: g.StartLine, Start: ls + best, End: ls + best + len(g.Secret), Type: g.RuleID})
 	}
-	return output("gitleaks", data, corpus.Score(labels, found, false), 0)
+	return data, corpus.Score(labels, found, false), nil
 }
