@@ -31,6 +31,7 @@ type Options struct {
 	Seed     uint64
 	Bytes    int  // stop after about this many bytes
 	TestKeys bool // plant Stripe test keys as keys (else they are decoys)
+	Clean    bool // write clean lines only: no key, no decoy
 }
 
 // Generate writes a corpus of log lines to w and returns its labels (the last one is
@@ -68,7 +69,11 @@ func Generate(w io.Writer, o Options) ([]Label, error) {
 	}
 	nk := 0
 	for off < o.Bytes {
-		switch x := r.IntN(8); {
+		x := r.IntN(8)
+		if o.Clean {
+			x = 7
+		}
+		switch {
 		case x < 2: // a key
 			slot := nk % (len(kinds) + 1)
 			nk++

@@ -206,7 +206,7 @@ func CleanLine(r *Rand) string {
 	case 10:
 		return fmt.Sprintf(`http_requests_total{method="GET",code="200",handler="/api/v1/items/%s"} %d`, uuid(r), r.IntN(1e6))
 	case 11:
-		return fmt.Sprintf("aws_session_token = %s", r.Str(Base64, 356))
+		return fmt.Sprintf("< x-amz-id-2: %s", r.Str(Base64, 76)) + "\n" + fmt.Sprintf("< x-amz-request-id: %s", r.Str("0123456789ABCDEF", 16))
 	case 12:
 		return fmt.Sprintf(`%s ERROR Traceback: KeyError: '%s' in /app/handlers/%s.py line %d`, ts(r), r.Str(Letters, 8), r.Str("abcdefghijklmnopqrstuvwxyz", 6), r.IntN(300))
 	case 13:

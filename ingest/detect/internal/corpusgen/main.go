@@ -1,6 +1,8 @@
 // Command corpusgen writes the labelled detection corpus and scores scanners on it.
 //
-//	corpusgen gen -dir DIR [-seed 1] [-mb 16]     write DIR/corpus.log and DIR/labels.jsonl
+//	corpusgen gen -dir DIR [-seed 1] [-mb 16] [-clean]
+//	                                               write DIR/corpus.log and DIR/labels.jsonl
+//	                                               (-clean: ordinary log lines only)
 //	corpusgen firebreak -dir DIR                   scan the corpus with package detect and score it
 //	corpusgen gitleaks -dir DIR -report FILE       score a gitleaks JSON report against the labels
 //	corpusgen table -dir DIR -report FILE -firebreak-mbps X -gitleaks-time D [-gitleaks-time-all D]
@@ -31,6 +33,7 @@ func main() {
 	dir := fs.String("dir", "", "corpus directory")
 	seed := fs.Uint64("seed", 1, "generator seed")
 	mb := fs.Int("mb", 16, "corpus size in MiB")
+	clean := fs.Bool("clean", false, "write clean log lines only (no keys, no decoys)")
 	report := fs.String("report", "", "gitleaks JSON report")
 	fbMBps := fs.Float64("firebreak-mbps", 0, "Firebreak MB/s (from go test -bench, -cpu 1)")
 	fbClean := fs.Float64("firebreak-clean-mbps", 0, "Firebreak MB/s on clean logs (optional)")
@@ -44,7 +47,7 @@ func main() {
 	var err error
 	switch os.Args[1] {
 	case "gen":
-		err = gen(*dir, *seed, *mb)
+		err = gen(*dir, *seed, *mb, *clean)
 	case "firebreak":
 		err = scoreFirebreak(*dir)
 	case "gitleaks":
@@ -69,7 +72,7 @@ func usage() {
 	os.Exit(2)
 }
 
-func gen(dir string, seed uint64, mb int) error {
+func gen(dir string, seed uint64, mb int, clean bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -77,7 +80,7 @@ func gen(dir string, seed uint64, mb int) error {
 	if err != nil {
 		return err
 	}
-	labels, err := corpus.Generate(f, corpus.Options{Seed: seed, Bytes: mb << 20})
+	labels, err := corpus.Generate(f, corpus.Options{Seed: seed, Bytes: mb << 20, Clean: clean})
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -196,10 +199,16 @@ func table(dir, report string, fbMBps, fbClean float64, glTime, glTimeAll, glVer
 		if speed > 0 {
 			sp = fmt.Sprintf("%.2f", speed)
 		}
-		fmt.Printf("| %s | %s | %s | %.2f%% (%d/%d) | %.2f%% (%d/%d) | %d |\n", name, cores, sp,
-			100*r.Recall(), r.KeysFound, r.Keys, 100*r.DecoyRate(), r.DecoysFlagged, r.Decoys, r.CleanFindings)
+		rec, dec := "n/a", "n/a"
+		if r.Keys > 0 {
+			rec = fmt.Sprintf("%.2f%% (%d/%d)", 100*r.Recall(), r.KeysFound, r.Keys)
+		}
+		if r.Decoys > 0 {
+			dec = fmt.Sprintf("%.2f%% (%d/%d)", 100*r.DecoyRate(), r.DecoysFlagged, r.Decoys)
+		}
+		fmt.Printf("| %s | %s | %s | %s | %s | %d |\n", name, cores, sp, rec, dec, r.CleanFindings)
 	}
-	fmt.Printf("Corpus: %d bytes, %d planted keys, %d decoy lines, %d clean lines\n\n", len(data), fb.Keys, fb.Decoys, fb.CleanLines)
+	fmt.Printf("Corpus %s: %d bytes, %d planted keys, %d decoy lines, %d clean lines\n\n", filepath.Base(dir), len(data), fb.Keys, fb.Decoys, fb.CleanLines)
 	fmt.Println("| scanner | cores | MB/s | recall | decoy lines flagged | findings on clean lines |")
 	fmt.Println("|---|---|---|---|---|---|")
 	row("firebreak (go test -bench BenchmarkScanFile)", "1", fbMBps, fb)
@@ -217,7 +226,9 @@ func table(dir, report string, fbMBps, fbClean float64, glTime, glTimeAll, glVer
 	if gl1 > 0 && fbMBps > 0 {
 		fmt.Printf("Speed-up per core on the corpus: %.0fx\n", fbMBps/gl1)
 	}
-	fmt.Printf("Recall: firebreak %.4f, gitleaks %.4f\n", fb.Recall(), gl.Recall())
+	if fb.Keys > 0 {
+		fmt.Printf("Recall: firebreak %.4f, gitleaks %.4f\n", fb.Recall(), gl.Recall())
+	}
 	missed := map[string]int{}
 	for _, m := range gl.Missed {
 		missed[m.Type]++
@@ -225,8 +236,10 @@ func table(dir, report string, fbMBps, fbClean float64, glTime, glTimeAll, glVer
 	if len(missed) > 0 {
 		fmt.Printf("gitleaks missed, by type: %v\n", missed)
 	}
-	ok := fb.Recall() >= 0.995 && fb.DecoyRate() <= 0.01 && fb.CleanFindings == 0 && fb.Recall() > gl.Recall() &&
-		(gl1 == 0 || fbMBps >= 25*gl1) && fbMBps >= 50
+	ok := fb.CleanFindings == 0 && (gl1 == 0 || fbMBps >= 25*gl1) && fbMBps >= 50
+	if fb.Keys > 0 {
+		ok = ok && fb.Recall() >= 0.995 && fb.DecoyRate() <= 0.01 && fb.Recall() > gl.Recall()
+	}
 	fmt.Printf("Targets (recall >= 99.5%%, decoys <= 1%%, no clean-line finding, >= 50 MB/s, >= 25x gitleaks per core with higher recall): %v\n", map[bool]string{true: "met", false: "NOT met"}[ok])
 	return nil
 }
