@@ -3,7 +3,6 @@ package detect
 import (
 	"bytes"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 
@@ -75,7 +74,7 @@ func BenchmarkScanReader(b *testing.B) {
 	b.SetBytes(int64(len(data)))
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if err := s.ScanReader(b.Context(), strings.NewReader(string(data)), func(Finding, []byte) error { return nil }); err != nil {
+		if err := s.ScanReader(b.Context(), bytes.NewReader(data), func(Finding, []byte) error { return nil }); err != nil {
 			b.Fatal(err)
 		}
 	}

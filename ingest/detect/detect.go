@@ -195,7 +195,7 @@ func finalize(block []byte, hits []hit) []hit {
 	line, lineStart, at := 1, 0, 0
 	for i := range hits {
 		h := &hits[i]
-		line += bytes.Count(block[at:h.start], nl)
+		line += bytes.Count(block[at:h.start], newline[:])
 		if j := bytes.LastIndexByte(block[at:h.start], '\n'); j >= 0 {
 			lineStart = at + j + 1
 		}
@@ -206,7 +206,7 @@ func finalize(block []byte, hits []hit) []hit {
 	return hits
 }
 
-var nl = []byte{'\n'}
+var newline = [1]byte{'\n'}
 
 // AWS secret keys are paired with an access key id at most awsLines lines and
 // awsBytes bytes away, before or after.

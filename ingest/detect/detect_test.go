@@ -183,8 +183,9 @@ func TestDecoys(t *testing.T) {
 		}
 	}
 	for _, d := range s.Detectors() {
-		if fs := scanAll(s, "example: "+d.Example+"\n"); len(fs) != 0 {
-			t.Errorf("Spec example of %s flagged: %s", d.Type, describe(d.Example, fs))
+		text := "example: " + d.Example + "\n"
+		if fs := scanAll(s, text); len(fs) != 0 {
+			t.Errorf("Spec example of %s flagged: %s", d.Type, describe(text, fs))
 		}
 	}
 }
@@ -224,6 +225,7 @@ func TestBoundariesAndEncodings(t *testing.T) {
 		{"token%3D" + key + "%26", 1}, // URL-encoded
 		{`{"m":"\n` + key + `"}`, 1},  // JSON \n escape
 		{`{"m":"\u003c` + key + `\u003e"}`, 1},
+		{`msg=token\x3d` + key, 1},
 		{key, 1},
 		{"'" + key + "'", 1},
 	} {
@@ -410,7 +412,7 @@ func checkPosition(t *testing.T, block []byte, f Finding) {
 	if f.Start < 0 || f.End > len(block) || f.Start >= f.End {
 		t.Fatalf("finding offsets %d:%d out of range (len %d)", f.Start, f.End, len(block))
 	}
-	line := 1 + bytes.Count(block[:f.Start], nl)
+	line := 1 + bytes.Count(block[:f.Start], []byte{'\n'})
 	col := f.Start - bytes.LastIndexByte(block[:f.Start], '\n')
 	if f.Line != line || f.Column != col {
 		t.Fatalf("finding at %d: line %d col %d, want %d:%d", f.Start, f.Line, f.Column, line, col)

@@ -186,7 +186,7 @@ func (t *trigger) match(b []byte, ms, me int, hits []hit, st *scanState) ([]hit,
 		}
 		end := runEnd(b, me, clAlnum, 256)
 		body := b[me:end]
-		if len(body) < 36 || !githubChecksumOK(body) || !looksRandom(body[:len(body)-6], 62) {
+		if len(body) < 36 || len(body) == 256 || !githubChecksumOK(body) || !looksRandom(body[:len(body)-6], 62) {
 			return hits, me
 		}
 		return append(hits, hit{start: ms, end: end, det: t.det}), end
@@ -503,14 +503,14 @@ func matchSlack(b []byte, ms, me int, hits []hit) ([]hit, int) {
 	tok := b[bs:end]
 	var seg [8][2]int
 	n, ok := segments(tok, &seg)
-	if !ok || n < 2 || ellipsised(b, end) {
+	if !ok || n < 2 || len(tok) == 300 || ellipsised(b, end) {
 		return hits, me
 	}
 	last := tok[seg[n-1][0]:seg[n-1][1]]
 	// Every segment but the last is numeric (ids, or a version digit).
 	for k := 0; k < n-1; k++ {
 		s := tok[seg[k][0]:seg[k][1]]
-		if !allOf(s, clDigit) {
+		if len(s) > 16 || !allOf(s, clDigit) {
 			return hits, me
 		}
 	}
@@ -554,7 +554,7 @@ func matchSlackApp(b []byte, ms, me int, hits []hit) ([]hit, int) {
 	tok := b[me:end]
 	var seg [8][2]int
 	n, ok := segments(tok, &seg)
-	if !ok || n != 4 || ellipsised(b, end) {
+	if !ok || n != 4 || len(tok) == 200 || ellipsised(b, end) {
 		return hits, me
 	}
 	s0, s1 := tok[seg[0][0]:seg[0][1]], tok[seg[1][0]:seg[1][1]]

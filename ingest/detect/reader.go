@@ -87,7 +87,7 @@ func (s *Scanner) ScanReader(ctx context.Context, r io.Reader, fn func(f Finding
 		}
 		cs := carryStart(buf, limit)
 		head := buf[:cs]
-		if k := bytes.Count(head, nl); k > 0 {
+		if k := bytes.Count(head, newline[:]); k > 0 {
 			baseLine += k
 			baseCol = cs - (bytes.LastIndexByte(head, '\n') + 1)
 		} else {

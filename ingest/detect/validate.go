@@ -77,7 +77,7 @@ func allOf(s []byte, cl uint8) bool {
 // leftOK reports whether a key may start at i: at the start of the block, after a byte
 // that cannot be part of an identifier or base64url blob (not a letter, digit, '-' or
 // '_'), after a %XX URL escape ("token%3Dghp_…"), or after a backslash escape
-// ("\nghp_…", "\u003dghp_…") as found in JSON-encoded log messages.
+// ("\nghp_…", "\x3dghp_…", "\u003dghp_…") as found in escaped log messages.
 func leftOK(b []byte, i int) bool {
 	if i == 0 || classTable[b[i-1]]&clURLTok == 0 {
 		return true
@@ -86,6 +86,9 @@ func leftOK(b []byte, i int) bool {
 		return true
 	}
 	if i >= 3 && b[i-3] == '%' && is(b[i-2], clHex) && is(b[i-1], clHex) {
+		return true
+	}
+	if i >= 4 && b[i-4] == '\\' && b[i-3] == 'x' && is(b[i-2], clHex) && is(b[i-1], clHex) {
 		return true
 	}
 	if i >= 6 && b[i-6] == '\\' && b[i-5] == 'u' && allOf(b[i-4:i], clHex) {
