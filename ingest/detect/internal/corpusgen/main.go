@@ -128,18 +128,20 @@ type score struct {
 	WrongType     int            `json:"wrong_type,omitempty"`
 	WrongKeyID    int            `json:"wrong_key_id,omitempty"`
 	MissedByType  map[string]int `json:"missed_by_type,omitempty"`
+	MissedByCtx   map[string]int `json:"missed_by_context,omitempty"`
 }
 
 func output(name string, data []byte, res corpus.Result, secs float64) error {
 	s := score{Scanner: name, Bytes: len(data), Keys: res.Keys, Found: res.KeysFound, Recall: res.Recall(),
 		Decoys: res.Decoys, DecoysFlagged: res.DecoysFlagged, DecoyRate: res.DecoyRate(),
 		CleanLines: res.CleanLines, CleanFindings: res.CleanFindings, WrongType: res.WrongType, WrongKeyID: res.WrongKeyID,
-		MissedByType: map[string]int{}}
+		MissedByType: map[string]int{}, MissedByCtx: map[string]int{}}
 	if secs > 0 {
 		s.Seconds, s.MBps = secs, float64(len(data))/1e6/secs
 	}
 	for _, m := range res.Missed {
 		s.MissedByType[m.Type]++
+		s.MissedByCtx[m.Context]++
 	}
 	return json.NewEncoder(os.Stdout).Encode(s)
 }
