@@ -37,11 +37,13 @@
 //   - GitHub ghp_/gho_/ghu_/ghs_/ghr_ tokens: the last six characters must be the base62
 //     CRC32 (IEEE) of the rest of the body, zero-padded. A token failing it is not a
 //     token (this rejects nearly all hand-made placeholders).
-//   - OpenAI keys are anchored on their T3BlbkFJ marker; the random parts on both sides
-//     must have equal lengths (20 for legacy keys, 58 or 74 for sk-proj-, sk-svcacct-,
-//     sk-admin-), so a truncated key does not match.
+//   - OpenAI keys are anchored on their T3BlbkFJ marker and walked back to their "sk-";
+//     the random parts on both sides must have equal lengths (20 for legacy keys, 58 or
+//     74 for sk-proj-, sk-svcacct-, sk-admin-), or the right part one of those lengths
+//     and the left longer (an unknown name segment), so a truncated key does not match.
 //   - Anthropic keys: exactly 93 base64url characters then "AA".
-//   - AWS access key ids: a known four-letter prefix and 16 base32 characters. An AWS
+//   - AWS access key ids: a known prefix (AKIA, ASIA, ABIA, ACCA, A3T?) and 16 base32
+//     characters. An AWS
 //     secret access key has no prefix, so it is reported only near an access key id (at
 //     most 4 lines and 1 KiB away, either side, and on the id's own line or on a line
 //     that says "secret" before it; KeyID names the nearest id) or right after a label
