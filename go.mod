@@ -2,6 +2,8 @@ module github.com/firebreak-sec/firebreak
 
 go 1.26.0
 
+require github.com/coregx/ahocorasick v0.3.1
+
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beorn7/perks v1.0.1 // indirect
