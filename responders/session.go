@@ -2,7 +2,6 @@ package responders
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -54,6 +53,15 @@ type session struct {
 	mu  sync.Mutex // guards inc and rev against the heartbeat
 	inc *incident.Incident
 	rev uint64
+	// dirty: inc holds outcomes not yet written. They are written before the
+	// next side effect starts and before the message is acked; losing them in
+	// a crash only makes the redelivery redo side-effect-free work.
+	dirty bool
+	// auditSynced: the chain head is known to be the stored one; later
+	// records are published asynchronously and awaited before each write of
+	// the incident (which records the head) and before the ack.
+	auditSynced bool
+	auditAcks   []jetstream.PubAckFuture
 }
 
 type acquireResult int
@@ -229,12 +237,14 @@ func severity(e *exposure.Event) string {
 // saveOnce writes the incident with compare-and-set. Callers hold no lock
 // (acquire) or s.mu (save).
 func (s *session) saveOnce(ctx context.Context) error {
+	s.awaitAudit(ctx)
 	s.inc.UpdatedAt = s.r.now()
 	rev, err := s.r.store.Update(ctx, s.inc, s.rev)
 	if err != nil {
 		return err
 	}
 	s.rev = rev
+	s.dirty = false
 	return nil
 }
 
@@ -302,12 +312,40 @@ func (s *session) appendAudit(ctx context.Context, rec audit.Record) {
 	if rec.Exposure == "" {
 		rec.Exposure = s.ev.ID
 	}
-	head, err := s.r.audit.Append(ctx, audit.Chain{Seq: s.inc.AuditSeq, Head: s.inc.AuditHead}, rec)
+	head := audit.Chain{Seq: s.inc.AuditSeq, Head: s.inc.AuditHead}
+	var err error
+	if s.auditSynced {
+		var f jetstream.PubAckFuture
+		head, f, err = s.r.audit.AppendAsync(head, rec)
+		if err == nil {
+			s.auditAcks = append(s.auditAcks, f)
+		}
+	} else {
+		head, err = s.r.audit.Append(ctx, head, rec)
+		s.auditSynced = err == nil
+	}
 	if err != nil {
 		s.log.WithError(err).Error("audit append failed")
 		return
 	}
 	s.inc.AuditSeq, s.inc.AuditHead = head.Seq, head.Head
+}
+
+// awaitAudit waits for the asynchronously published audit records.
+func (s *session) awaitAudit(ctx context.Context) {
+	for _, f := range s.auditAcks {
+		select {
+		case ack := <-f.Ok():
+			if ack.Duplicate {
+				s.log.Warn("audit record was a duplicate: its chain may fork after a crash")
+			}
+		case err := <-f.Err():
+			s.log.WithError(err).Error("audit append failed")
+		case <-ctx.Done():
+			return
+		}
+	}
+	s.auditAcks = s.auditAcks[:0]
 }
 
 // views returns what expressions and templates see of the incident.
@@ -322,13 +360,8 @@ func (s *session) views() (playbooks.IncidentView, map[string]playbooks.StepView
 	return iv, steps
 }
 
-// snapshot is a deep copy of the incident for actions to read.
-func (s *session) snapshot() *incident.Incident {
-	b, _ := json.Marshal(s.inc)
-	var c incident.Incident
-	_ = json.Unmarshal(b, &c)
-	return &c
-}
+// snapshot is a copy of the incident for actions to read.
+func (s *session) snapshot() *incident.Incident { return s.inc.Clone() }
 
 func (s *session) runPlaybooks(ctx context.Context) error {
 	s.mu.Lock()
@@ -420,7 +453,8 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 		rec.State, rec.Detail = incident.StepSkipped, "condition false: "+st.If
 		s.appendAudit(ctx, audit.Record{Kind: audit.KindStepSkipped, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Detail: rec.Detail})
 		s.r.metrics.Steps.WithLabelValues(st.Uses, s.ev.Secret.Provider, "skipped").Inc()
-		return false, s.save(ctx)
+		s.dirty = true
+		return false, nil
 	}
 	with, err := st.Render(playbooks.Data{Exposure: s.ev, Steps: views, Incident: iv})
 	if err != nil {
@@ -440,8 +474,13 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 	rec.State, rec.Attempts, rec.StartedAt, rec.EndedAt, rec.Error, rec.Class = incident.StepStarted, rec.Attempts+1, &start, nil, "", ""
 	s.appendAudit(ctx, audit.Record{Kind: audit.KindStepStarted, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
 		Detail: map[bool]string{true: "resuming an interrupted attempt"}[resumed]})
-	if err := s.save(ctx); err != nil {
-		return false, err
+	s.dirty = true
+	if action.Spec().SideEffect {
+		// The intent record: written before the side effect, so that a crash
+		// during it makes the redelivery resume carefully (Input.Resumed).
+		if err := s.save(ctx); err != nil {
+			return false, err
+		}
 	}
 
 	in := &step.Input{Exposure: s.ev, Incident: s.snapshot(), Credential: s.cred, With: with, Playbook: pb.Name,
@@ -487,7 +526,8 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 		s.appendAudit(ctx, audit.Record{Kind: kind, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
 			DurationMS: ms(dur), Outcome: string(rec.State), Detail: res.Detail})
 		s.r.metrics.Steps.WithLabelValues(st.Uses, s.ev.Secret.Provider, string(rec.State)).Inc()
-		return false, s.save(ctx)
+		s.dirty = true // written with the next intent record or the final write
+		return false, nil
 	}
 
 	rec.Error, rec.Class = runErr.Error(), class.String()

@@ -191,6 +191,12 @@ type Topology struct {
 	AckWait         time.Duration // redelivery delay after a responder stops acking
 	MaxDeliver      int           // deliveries before a message is dead-lettered
 	MaxAckPending   int           // exposures in flight across all responders
+	// SyncState makes incident, delivery, audit and dead-letter writes as
+	// durable as exposures (fsynced before their ack under the "always"
+	// policy). By default they are persisted asynchronously: the exposure
+	// is the durable record, and the state derived from it can be rebuilt
+	// by redelivery after a power failure.
+	SyncState bool
 }
 
 // DefaultTopology is the embedded default.
@@ -205,6 +211,46 @@ func DefaultTopology() Topology {
 		MaxDeliver:      10,
 		MaxAckPending:   1024,
 	}
+}
+
+func (t Topology) statePersist() jetstream.PersistModeType {
+	if t.SyncState {
+		return jetstream.DefaultPersistMode
+	}
+	return jetstream.AsyncPersistMode
+}
+
+// ensureBucket creates or updates a key-value bucket's stream with the
+// configuration nats.go gives buckets, plus the topology's persist mode (the
+// bucket API cannot set it, and a stream's persist mode is fixed at creation).
+func ensureBucket(ctx context.Context, js jetstream.JetStream, bucket, desc string, ttl time.Duration, t Topology) (jetstream.KeyValue, error) {
+	dup := 2 * time.Minute
+	if ttl > 0 && ttl < dup {
+		dup = ttl
+	}
+	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:              "KV_" + bucket,
+		Description:       desc,
+		Subjects:          []string{"$KV." + bucket + ".>"},
+		MaxMsgsPerSubject: 1,
+		MaxBytes:          -1,
+		MaxAge:            ttl,
+		MaxMsgSize:        -1,
+		MaxMsgs:           -1,
+		MaxConsumers:      -1,
+		Storage:           jetstream.FileStorage,
+		Replicas:          t.Replicas,
+		AllowRollup:       true,
+		DenyDelete:        true,
+		AllowDirect:       true,
+		Duplicates:        dup,
+		Discard:           jetstream.DiscardNew,
+		PersistMode:       t.statePersist(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return js.KeyValue(ctx, bucket)
 }
 
 // Handles are the objects Ensure created or found.
@@ -247,6 +293,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, 
 		MaxAge:      t.AuditMaxAge,
 		Replicas:    t.Replicas,
 		Duplicates:  t.DuplicateWindow,
+		PersistMode: t.statePersist(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", exposure.StreamAudit, err)
@@ -259,28 +306,16 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, 
 		MaxAge:      t.ExposureMaxAge,
 		Replicas:    t.Replicas,
 		Duplicates:  t.DuplicateWindow,
+		PersistMode: t.statePersist(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", exposure.StreamDead, err)
 	}
-	h.Incidents, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      exposure.BucketIncidents,
-		Description: "Firebreak: one incident per secret fingerprint",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    t.Replicas,
-	})
+	h.Incidents, err = ensureBucket(ctx, js, exposure.BucketIncidents, "Firebreak: one incident per secret fingerprint", 0, t)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", exposure.BucketIncidents, err)
 	}
-	h.Deliveries, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      exposure.BucketDeliveries,
-		Description: "Firebreak: inbound delivery ids already accepted",
-		History:     1,
-		TTL:         t.DeliveryTTL,
-		Storage:     jetstream.FileStorage,
-		Replicas:    t.Replicas,
-	})
+	h.Deliveries, err = ensureBucket(ctx, js, exposure.BucketDeliveries, "Firebreak: inbound delivery ids already accepted", t.DeliveryTTL, t)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", exposure.BucketDeliveries, err)
 	}

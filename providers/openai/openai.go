@@ -35,6 +35,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -69,6 +70,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// PageSize is the limit used on list calls, 1..100; 100 when zero.
 	PageSize int
+	// IndexTTL is how long one listing of the organization's keys serves
+	// revocations (DefaultIndexTTL when zero; negative: list every time).
+	IndexTTL time.Duration
 	// Logger receives debug lines (never a secret); discarded when nil.
 	Logger logrus.FieldLogger
 }
@@ -79,6 +83,7 @@ type Client struct {
 	adminKey secret.Source
 	pageSize int
 	log      logrus.FieldLogger
+	idx      index
 }
 
 var _ providers.Provider = (*Client)(nil)
@@ -88,6 +93,10 @@ func New(cfg Config) *Client {
 	base := strings.TrimRight(cfg.BaseURL, "/")
 	if base == "" {
 		base = DefaultBaseURL
+	}
+	ttl := cfg.IndexTTL
+	if ttl == 0 {
+		ttl = DefaultIndexTTL
 	}
 	ps := cfg.PageSize
 	if ps <= 0 || ps > 100 {
@@ -108,6 +117,7 @@ func New(cfg Config) *Client {
 		},
 		adminKey: cfg.AdminKey,
 		pageSize: ps,
+		idx:      index{ttl: ttl},
 		log:      log.WithField("provider", Name),
 	}
 }
@@ -421,39 +431,6 @@ func nextCursor(hasMore bool, lastID string, n int, lastOfData func() string) st
 	return lastOfData()
 }
 
-func (c *Client) search(ctx context.Context, ak, leaked secret.Value) ([]candidate, error) {
-	projects, err := c.projects(ctx, ak)
-	if err != nil {
-		return nil, err
-	}
-	var cands []candidate
-	for _, p := range projects {
-		after := ""
-		for {
-			var page list[projectKey]
-			path := "/v1/organization/projects/" + url.PathEscape(p.ID) + "/api_keys?" + c.pageQuery(after)
-			status, err := c.admin(ctx, ak, http.MethodGet, path, &page)
-			if status == http.StatusNotFound {
-				break // the project went away while we looked
-			}
-			if err != nil {
-				return nil, err
-			}
-			for _, k := range page.Data {
-				if MatchRedacted(k.RedactedValue, leaked) {
-					cands = append(cands, candidate{project: p.ID, key: k})
-				}
-			}
-			next := nextCursor(page.HasMore, page.LastID, len(page.Data), func() string { return page.Data[len(page.Data)-1].ID })
-			if next == "" || next == after {
-				break
-			}
-			after = next
-		}
-	}
-	return cands, nil
-}
-
 // findByID fetches the key named by cred.KeyID ("key_…" or "proj_…/key_…").
 func (c *Client) findByID(ctx context.Context, ak secret.Value, cred providers.Credential) ([]candidate, error) {
 	projectID, keyID, ok := strings.Cut(cred.KeyID, "/")
@@ -515,6 +492,7 @@ func (c *Client) deleteKey(ctx context.Context, ak secret.Value, k candidate) (p
 	var out deleted
 	status, err := c.admin(ctx, ak, http.MethodDelete, path, &out)
 	if status == http.StatusNotFound {
+		c.forget(k.key.ID)
 		return providers.RevokeResult{AlreadyRevoked: true, KeyID: k.key.ID, Facts: facts,
 			Detail: "the key was deleted by someone else meanwhile"}, nil
 	}
@@ -525,6 +503,7 @@ func (c *Client) deleteKey(ctx context.Context, ak secret.Value, k candidate) (p
 		return providers.RevokeResult{}, &providers.Error{Provider: Name, Op: providers.OpRevoke, Class: providers.Retryable,
 			Status: status, Message: "the delete was answered without deleted=true"}
 	}
+	c.forget(k.key.ID)
 	c.log.WithField("key_id", k.key.ID).WithField("project_id", k.project).Debug("deleted")
 	return res, nil
 }

@@ -78,22 +78,16 @@ type Recorder struct {
 }
 
 // Append publishes r as the next record of its incident's chain and returns the
-// new head. The message id is incident:seq, so a responder that crashed after
-// publishing and retries gets JetStream's duplicate answer; the chain then
-// continues from the record JetStream actually holds.
+// new head once JetStream stored it. The message id is incident:seq, so a
+// responder that crashed after publishing and retries gets JetStream's
+// duplicate answer; the chain then continues from the record JetStream holds.
 func (rec *Recorder) Append(ctx context.Context, head Chain, r Record) (Chain, error) {
-	r.Seq = head.Seq + 1
-	r.Prev = head.Head
-	if r.At.IsZero() {
-		r.At = time.Now().UTC()
-	}
-	b, err := json.Marshal(r)
+	b, msgID, next, err := prepare(head, r)
 	if err != nil {
 		return head, err
 	}
 	ack, err := rec.JS.Publish(ctx, exposure.AuditSubject(r.Incident), b,
-		jetstream.WithMsgID(fmt.Sprintf("%s:%d", r.Incident, r.Seq)),
-		jetstream.WithExpectStream(exposure.StreamAudit))
+		jetstream.WithMsgID(msgID), jetstream.WithExpectStream(exposure.StreamAudit))
 	if err != nil {
 		return head, fmt.Errorf("append audit record: %w", err)
 	}
@@ -101,11 +95,41 @@ func (rec *Recorder) Append(ctx context.Context, head Chain, r Record) (Chain, e
 		stored, err := rec.JS.Stream(ctx, exposure.StreamAudit)
 		if err == nil {
 			if m, err := stored.GetMsg(ctx, ack.Sequence); err == nil {
-				b = m.Data
+				next.Head = Hash(m.Data)
 			}
 		}
 	}
-	return Chain{Seq: r.Seq, Head: Hash(b)}, nil
+	return next, nil
+}
+
+// AppendAsync publishes r without waiting for JetStream's answer and returns
+// the new head (computed from the record as sent) and the pending answer. Use
+// it only once the chain's head is known to be the stored one (after a first
+// synchronous Append): a duplicate answer means the chain forked.
+func (rec *Recorder) AppendAsync(head Chain, r Record) (Chain, jetstream.PubAckFuture, error) {
+	b, msgID, next, err := prepare(head, r)
+	if err != nil {
+		return head, nil, err
+	}
+	f, err := rec.JS.PublishAsync(exposure.AuditSubject(r.Incident), b,
+		jetstream.WithMsgID(msgID), jetstream.WithExpectStream(exposure.StreamAudit))
+	if err != nil {
+		return head, nil, fmt.Errorf("append audit record: %w", err)
+	}
+	return next, f, nil
+}
+
+func prepare(head Chain, r Record) ([]byte, string, Chain, error) {
+	r.Seq = head.Seq + 1
+	r.Prev = head.Head
+	if r.At.IsZero() {
+		r.At = time.Now().UTC()
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, "", head, err
+	}
+	return b, fmt.Sprintf("%s:%d", r.Incident, r.Seq), Chain{Seq: r.Seq, Head: Hash(b)}, nil
 }
 
 // Verify checks the chain of one incident's records, in stream order, and

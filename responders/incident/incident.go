@@ -203,3 +203,18 @@ func ExposureFrom(e *exposure.Event) Exposure {
 		Environment: e.Environment, Location: e.Location, ReceivedAt: e.ReceivedAt, Count: e.Count,
 	}
 }
+
+// Clone returns a copy that shares nothing mutable with in: slices and the
+// lease are copied (step outputs are replaced, never modified, so their maps
+// are shared).
+func (in *Incident) Clone() *Incident {
+	c := *in
+	c.Exposures = slices.Clone(in.Exposures)
+	c.Playbooks = slices.Clone(in.Playbooks)
+	c.Steps = slices.Clone(in.Steps)
+	if in.Lease != nil {
+		l := *in.Lease
+		c.Lease = &l
+	}
+	return &c
+}

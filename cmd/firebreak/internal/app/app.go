@@ -80,11 +80,12 @@ type App struct {
 // New builds the application from cfg. It starts the embedded nats-server
 // (when configured) and creates the bus topology, but runs no HTTP server
 // and no responder until Run.
-func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Options) (a *App, err error) {
-	a = &App{Cfg: cfg, Log: log, Registry: prometheus.NewRegistry()}
+func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Options) (*App, error) {
+	a := &App{Cfg: cfg, Log: log, Registry: prometheus.NewRegistry()}
+	built := false
 	defer func() {
-		if err != nil {
-			a.Close()
+		if !built {
+			a.Close() // whatever was started before the failure
 		}
 	}()
 	a.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -93,7 +94,7 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 	}
 	resolvers := secret.Resolvers{Getenv: opts.Getenv}
 	if opts.HTTPClient == nil {
-		opts.HTTPClient = &http.Client{Timeout: 2 * time.Minute}
+		opts.HTTPClient = NewHTTPClient()
 	}
 
 	// Keyring: sealing key and fingerprint key, created on first start.
@@ -139,6 +140,13 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 	a.Providers, err = buildProviders(cfg, resolvers, opts.HTTPClient, log)
 	if err != nil {
 		return nil, err
+	}
+	for _, n := range a.Providers.Names() {
+		if p, _, _ := a.Providers.Get(n); p != nil {
+			if c, ok := p.(interface{ Close() }); ok {
+				a.closers = append(a.closers, c.Close) // e.g. GitHub's revocation batcher
+			}
+		}
 	}
 	stepActions, err := buildActions(cfg, a.Providers, resolvers, opts.HTTPClient)
 	if err != nil {
@@ -186,6 +194,7 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 		return nil, err
 	}
 	a.handler = a.routes(gh)
+	built = true
 	return a, nil
 }
 
@@ -222,7 +231,7 @@ func (a *App) connect(ctx context.Context) error {
 	a.Bus, err = bus.Ensure(ectx, a.JS, bus.Topology{
 		Replicas: cfg.NATS.Replicas, ExposureMaxAge: cfg.NATS.ExposureMaxAge.D(), AuditMaxAge: cfg.NATS.AuditMaxAge.D(),
 		DuplicateWindow: cfg.NATS.DuplicateWindow.D(), DeliveryTTL: cfg.NATS.DeliveryTTL.D(), AckWait: cfg.NATS.AckWait.D(),
-		MaxDeliver: cfg.NATS.MaxDeliver, MaxAckPending: max(1024, 4*cfg.Responders.Concurrency),
+		MaxDeliver: cfg.NATS.MaxDeliver, MaxAckPending: max(1024, 4*cfg.Responders.Concurrency), SyncState: cfg.NATS.SyncState,
 	})
 	if err != nil {
 		return fmt.Errorf("JetStream topology: %w", err)
@@ -332,3 +341,15 @@ func ensureRandomFile(path string) error {
 }
 
 func trimURL(s string) string { return strings.TrimRight(s, "/") }
+
+// NewHTTPClient is the client for provider and notifier calls: bounded
+// overall, with a connection pool sized for many concurrent incidents against
+// one provider host (the default keeps two idle connections per host, which
+// makes a revocation storm open a new TLS connection per call).
+func NewHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 1024
+	t.MaxIdleConnsPerHost = 256
+	t.IdleConnTimeout = 90 * time.Second
+	return &http.Client{Timeout: 2 * time.Minute, Transport: t}
+}

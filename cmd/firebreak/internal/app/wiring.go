@@ -132,17 +132,28 @@ func buildAlertFetcher(cfg *config.Config, rs secret.Resolvers, hc *http.Client)
 type alertFetcher struct{ src *github.AlertSource }
 
 func (f alertFetcher) FetchAlert(ctx context.Context, owner, repo string, number int64) (responders.Alert, error) {
+	// The alert and its locations are fetched at once: both sit on the path
+	// to revocation.
+	type locsResult struct {
+		locs []github.Location
+		err  error
+	}
+	lc := make(chan locsResult, 1)
+	go func() {
+		locs, err := f.src.Locations(ctx, owner, repo, number)
+		lc <- locsResult{locs, err}
+	}()
 	a, err := f.src.GetAlert(ctx, owner, repo, number)
+	lr := <-lc
 	if err != nil {
 		return responders.Alert{}, err
+	}
+	if lr.err != nil {
+		return responders.Alert{}, lr.err
 	}
 	out := responders.Alert{Secret: a.Secret, SecretType: a.SecretType, State: a.State, Resolution: a.Resolution, HTMLURL: a.HTMLURL}
-	locs, err := f.src.Locations(ctx, owner, repo, number)
-	if err != nil {
-		return responders.Alert{}, err
-	}
-	if len(locs) > 0 {
-		out.Location = a.ExposureLocation(locs[0])
+	if len(lr.locs) > 0 {
+		out.Location = a.ExposureLocation(lr.locs[0])
 	}
 	return out, nil
 }

@@ -60,6 +60,10 @@ type NATS struct {
 	DeliveryTTL     Duration `yaml:"delivery_ttl"`
 	ExposureMaxAge  Duration `yaml:"exposure_max_age"`
 	AuditMaxAge     Duration `yaml:"audit_max_age"`
+	// SyncState also fsyncs incident, delivery, audit and dead-letter writes
+	// before their ack (slower). By default only exposures are: the rest is
+	// persisted asynchronously and rebuilt by redelivery after a power loss.
+	SyncState bool `yaml:"sync_state"`
 }
 
 // Embedded configures the embedded nats-server.

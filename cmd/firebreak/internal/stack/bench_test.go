@@ -85,19 +85,20 @@ func BenchmarkWebhookToRevoke(b *testing.B) {
 func benchLatency(b *testing.B, fsync string, rate int) {
 	st, projects := benchStack(b, fsync, 64)
 	leaks := make([]*leak, b.N)
-	for i := range leaks {
-		leaks[i] = prepare(st, projects, i)
-	}
 	ctx := context.Background()
 	interval := time.Second / time.Duration(rate)
 	var wg sync.WaitGroup
 	var failed atomic.Int64
 	b.ResetTimer()
 	start := time.Now()
-	for i, l := range leaks {
+	for i := range leaks {
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
 			time.Sleep(d)
 		}
+		// The key is created just before it leaks: the org holds its
+		// baseline keys plus those in flight, as a real one would.
+		l := prepare(st, projects, i)
+		leaks[i] = l
 		wg.Add(1)
 		go func(i int, l *leak) {
 			defer wg.Done()
@@ -147,10 +148,6 @@ func BenchmarkThroughput(b *testing.B) {
 
 func benchThroughput(b *testing.B, fsync string) {
 	st, projects := benchStack(b, fsync, 64)
-	leaks := make([]*leak, b.N)
-	for i := range leaks {
-		leaks[i] = prepare(st, projects, i)
-	}
 	ctx := context.Background()
 	next := atomic.Int64{}
 	var wg sync.WaitGroup
@@ -162,10 +159,11 @@ func benchThroughput(b *testing.B, fsync string) {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= len(leaks) {
+				if i >= b.N {
 					return
 				}
-				if code, _, err := st.PostGitHub(ctx, "secret_scanning_alert", fmt.Sprintf("tp-%d", i), leaks[i].body); err != nil || code != http.StatusAccepted {
+				l := prepare(st, projects, i)
+				if code, _, err := st.PostGitHub(ctx, "secret_scanning_alert", fmt.Sprintf("tp-%d", i), l.body); err != nil || code != http.StatusAccepted {
 					b.Errorf("post %d: %d %v", i, code, err)
 					return
 				}
@@ -186,4 +184,38 @@ func benchThroughput(b *testing.B, fsync string) {
 		b.Fatalf("%d deletions for %d leaks", n, b.N)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "exposures/s")
+	reportStepTimes(b, st)
+}
+
+// reportStepTimes logs where an incident's time goes, averaged: queueing
+// before the first step, each step, and the gaps between them.
+func reportStepTimes(b *testing.B, st *stack.Stack) {
+	list, err := st.App.Incidents.List(context.Background())
+	if err != nil || len(list) == 0 {
+		return
+	}
+	sum := map[string]time.Duration{}
+	var order []string
+	add := func(k string, d time.Duration) {
+		if _, ok := sum[k]; !ok {
+			order = append(order, k)
+		}
+		sum[k] += d
+	}
+	for _, in := range list {
+		prev := in.FirstReceivedAt
+		for _, s := range in.Steps {
+			if s.StartedAt == nil || s.EndedAt == nil {
+				continue
+			}
+			add("before "+s.ID, s.StartedAt.Sub(prev))
+			add(s.ID, s.EndedAt.Sub(*s.StartedAt))
+			prev = *s.EndedAt
+		}
+	}
+	var parts []string
+	for _, k := range order {
+		parts = append(parts, fmt.Sprintf("%s=%.2fms", k, float64(sum[k].Microseconds())/1000/float64(len(list))))
+	}
+	b.Logf("mean per incident (%d): %s", len(list), strings.Join(parts, " "))
 }

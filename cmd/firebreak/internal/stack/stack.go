@@ -71,7 +71,7 @@ type Stack struct {
 
 // Start starts the emulators and Firebreak.
 func Start(ctx context.Context, opts Options) (*Stack, error) {
-	s := &Stack{opts: opts, env: map[string]string{}, clients: &http.Client{Timeout: 30 * time.Second}}
+	s := &Stack{opts: opts, env: map[string]string{}, clients: app.NewHTTPClient()}
 	if s.opts.DataDir == "" {
 		dir, err := os.MkdirTemp("", "firebreak-stack-")
 		if err != nil {
@@ -157,7 +157,7 @@ func (s *Stack) startApp(ctx context.Context, l net.Listener) error {
 	a, err := app.New(ctx, cfg, s.opts.Log, app.Options{
 		Hooks:      s.opts.Hooks,
 		Getenv:     func(k string) string { return s.env[k] },
-		HTTPClient: &http.Client{Timeout: 30 * time.Second},
+		HTTPClient: app.NewHTTPClient(),
 	})
 	if err != nil {
 		l.Close()

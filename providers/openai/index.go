@@ -1,0 +1,166 @@
+package openai
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/firebreak-sec/firebreak/ingest/secret"
+)
+
+// DefaultIndexTTL is how long a listing of the organization's keys serves
+// revocations before it is listed again.
+const DefaultIndexTTL = 2 * time.Second
+
+// index is a short-lived listing of the organization's project keys shared by
+// concurrent revocations. OpenAI's Admin API cannot look a key up by its
+// value: each revocation would otherwise list every project's keys, so a
+// storm of N leaks would cost N full listings. With the index it costs one
+// listing per TTL; a key not in a cached listing forces a listing newer than
+// it before Firebreak concludes the key is gone, and a deleted key leaves the
+// index at once.
+//
+// The one thing a cached listing cannot show is a key created after it; a
+// key created within the TTL that has the same redacted form (prefix and last
+// four characters) as the leaked one would go unseen by the ambiguity check —
+// odds of about one in 62⁴ per key pair created in those two seconds.
+type index struct {
+	ttl time.Duration
+
+	mu       sync.Mutex
+	cur      *listing
+	inflight *loading
+}
+
+type listing struct {
+	at   time.Time // when the listing started
+	keys []candidate
+}
+
+type loading struct {
+	started time.Time
+	done    chan struct{}
+	res     *listing
+	err     error
+}
+
+// orgKeys returns a listing that started no earlier than notBefore and is
+// younger than the TTL, listing the organization when needed. Concurrent
+// callers share one listing.
+func (c *Client) orgKeys(ctx context.Context, ak secret.Value, notBefore time.Time) (*listing, error) {
+	ix := &c.idx
+	for {
+		ix.mu.Lock()
+		if cur := ix.cur; cur != nil && !cur.at.Before(notBefore) && time.Since(cur.at) < ix.ttl {
+			ix.mu.Unlock()
+			return cur, nil
+		}
+		ld := ix.inflight
+		if ld == nil {
+			ld = &loading{started: time.Now(), done: make(chan struct{})}
+			ix.inflight = ld
+			ix.mu.Unlock()
+			keys, err := c.scanOrg(ctx, ak)
+			ix.mu.Lock()
+			if err == nil {
+				ld.res = &listing{at: ld.started, keys: keys}
+				ix.cur = ld.res
+			}
+			ld.err = err
+			ix.inflight = nil
+			close(ld.done)
+			ix.mu.Unlock()
+			return ld.res, err
+		}
+		ix.mu.Unlock()
+		select {
+		case <-ld.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if ld.err == nil && !ld.started.Before(notBefore) {
+			return ld.res, nil
+		}
+		if ld.err != nil && ctx.Err() == nil && !ld.started.Before(notBefore) {
+			return nil, ld.err
+		}
+		// That listing started too early for us (or its caller gave up): go again.
+	}
+}
+
+// forget removes a deleted key from the current listing.
+func (c *Client) forget(keyID string) {
+	c.idx.mu.Lock()
+	defer c.idx.mu.Unlock()
+	if c.idx.cur == nil {
+		return
+	}
+	keep := make([]candidate, 0, len(c.idx.cur.keys))
+	for _, k := range c.idx.cur.keys {
+		if k.key.ID != keyID {
+			keep = append(keep, k)
+		}
+	}
+	c.idx.cur = &listing{at: c.idx.cur.at, keys: keep}
+}
+
+// search returns the project keys whose redacted value matches the leaked key.
+func (c *Client) search(ctx context.Context, ak, leaked secret.Value) ([]candidate, error) {
+	l, err := c.orgKeys(ctx, ak, time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	cands := matching(l.keys, leaked)
+	if len(cands) == 0 {
+		// Not in a cached listing: the key may be newer than it.
+		if l, err = c.orgKeys(ctx, ak, l.at.Add(time.Nanosecond)); err != nil {
+			return nil, err
+		}
+		cands = matching(l.keys, leaked)
+	}
+	return cands, nil
+}
+
+func matching(keys []candidate, leaked secret.Value) []candidate {
+	var out []candidate
+	for _, k := range keys {
+		if MatchRedacted(k.key.RedactedValue, leaked) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// scanOrg lists every active project's keys, all pages.
+func (c *Client) scanOrg(ctx context.Context, ak secret.Value) ([]candidate, error) {
+	projects, err := c.projects(ctx, ak)
+	if err != nil {
+		return nil, err
+	}
+	var all []candidate
+	for _, p := range projects {
+		after := ""
+		for {
+			var page list[projectKey]
+			path := "/v1/organization/projects/" + url.PathEscape(p.ID) + "/api_keys?" + c.pageQuery(after)
+			status, err := c.admin(ctx, ak, http.MethodGet, path, &page)
+			if status == http.StatusNotFound {
+				break // the project went away while we looked
+			}
+			if err != nil {
+				return nil, err
+			}
+			for _, k := range page.Data {
+				all = append(all, candidate{project: p.ID, key: k})
+			}
+			next := nextCursor(page.HasMore, page.LastID, len(page.Data), func() string { return page.Data[len(page.Data)-1].ID })
+			if next == "" || next == after {
+				break
+			}
+			after = next
+		}
+	}
+	return all, nil
+}
