@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -309,6 +310,14 @@ func (s *session) snapshot() *incident.Incident {
 func (s *session) runPlaybooks(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// A blast radius found earlier (a step before a redelivery, or the
+	// search on receipt) is what expressions see as exposure.blast.
+	switch {
+	case s.ev.Blast.Searched && s.inc.Blast == nil:
+		s.applyBlast(ctx, s.ev.Blast)
+	case s.inc.Blast != nil && !s.ev.Blast.Searched:
+		s.ev.Blast = *s.inc.Blast
+	}
 	iv, _ := s.views()
 	matched := s.r.playbooks.Load().Matching(s.ev, iv)
 	if len(matched) == 0 {
@@ -365,6 +374,17 @@ func (s *session) runPlaybooks(ctx context.Context) error {
 	_ = s.msg.Ack()
 	s.log.WithField("state", s.inc.State).Info("incident " + string(s.inc.State))
 	return nil
+}
+
+// applyBlast records a blast radius on the incident and the exposure, and
+// raises the severity when the key is reused across environments.
+func (s *session) applyBlast(ctx context.Context, b exposure.Blast) {
+	s.ev.Blast = b
+	s.inc.Blast = &b
+	if b.ReusedAcrossEnvs && s.inc.RaiseSeverity("critical") {
+		s.appendAudit(ctx, audit.Record{Kind: audit.KindSeverityRaised,
+			Detail: fmt.Sprintf("severity raised to critical: the key is reused across environments (%s)", strings.Join(b.Environments, ", "))})
+	}
 }
 
 func containsString(l []string, s string) bool {
@@ -453,6 +473,9 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 			}
 		case step.EffectNotified:
 			s.inc.NotifiedAt = &end
+		}
+		if res.Blast != nil {
+			s.applyBlast(ctx, *res.Blast)
 		}
 		s.appendAudit(ctx, audit.Record{Kind: kind, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
 			DurationMS: ms(dur), Outcome: string(rec.State), Detail: res.Detail})

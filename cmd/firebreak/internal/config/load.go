@@ -281,6 +281,8 @@ func (c *Config) validate() Problems {
 		}
 		if err := r.Validate("env", "file", "vault"); err != nil {
 			bad(path, "%v", err)
+		} else if scheme, _ := r.Scheme(); scheme == "vault" && c.Vault.Address == "" {
+			bad(path, "a vault: reference needs vault.address")
 		}
 	}
 	httpURL := func(path, u string, required bool) {
@@ -379,6 +381,7 @@ func (c *Config) validate() Problems {
 	if c.Providers.GitHub.RevokePerHour < 1 {
 		bad("providers.github.revoke_per_hour", "must be at least 1, got %d", c.Providers.GitHub.RevokePerHour)
 	}
+	ps = append(ps, c.validateVault(httpURL)...)
 	for name, s := range c.Notifiers.Slack {
 		ref("notifiers.slack."+name+".webhook_url", s.WebhookURL, true)
 	}
