@@ -46,6 +46,8 @@ type session struct {
 	// handling, so that two sessions of one process exclude each other too.
 	holder string
 
+	busyFor time.Duration // how long another session's lease still runs (busy)
+
 	mu  sync.Mutex // guards inc and rev against the heartbeat
 	inc *incident.Incident
 	rev uint64
@@ -56,6 +58,7 @@ type acquireResult int
 const (
 	acquired acquireResult = iota
 	finished               // nothing to run (merged, duplicate, resolved); ack
+	busy                   // another session's unexpired lease; nak until it expires
 )
 
 func (s *session) run(ctx context.Context) {
@@ -68,6 +71,14 @@ func (s *session) run(ctx context.Context) {
 	}
 	if res == finished {
 		_ = s.msg.Ack()
+		return
+	}
+	if res == busy {
+		// Most likely our own message redelivered after its responder died
+		// while its lease was still running: come back when it has expired
+		// (acking here would lose the unfinished incident).
+		s.count("busy")
+		_ = s.msg.NakWithDelay(s.busyFor + 100*time.Millisecond)
 		return
 	}
 	hbCtx, stopHB := context.WithCancel(ctx)
@@ -152,6 +163,12 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 			}
 			s.count("resolved")
 			return finished, nil
+		case !inc.State.Terminal() && !merged && inc.Lease.HeldByOther(me, now):
+			// Not a new sighting, not finished, and leased by another session:
+			// the redelivery of a message whose responder stopped before its
+			// lease ran out. Retry once the lease has expired.
+			s.busyFor = inc.Lease.Until.Sub(now)
+			return busy, nil
 		case inc.State.Terminal() || inc.Lease.HeldByOther(me, now):
 			// Done already, or another responder is acting on this secret right
 			// now: the sighting is recorded; nothing runs twice.

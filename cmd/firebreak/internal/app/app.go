@@ -58,19 +58,19 @@ type Options struct {
 
 // App is a wired Firebreak.
 type App struct {
-	Cfg       *config.Config
-	Log       *logrus.Logger
-	Registry  *prometheus.Registry
-	Server    *server.Server // the embedded nats-server, nil with nats.url
-	Conn      *nats.Conn
-	JS        jetstream.JetStream
-	Bus       *bus.Handles
-	Keyring   *secret.Keyring
+	Cfg      *config.Config
+	Log      *logrus.Logger
+	Registry *prometheus.Registry
+	Server   *server.Server // the embedded nats-server, nil with nats.url
+	Conn     *nats.Conn
+	JS       jetstream.JetStream
+	Bus      *bus.Handles
+	Keyring  *secret.Keyring
 	// Sealer seals and opens exposures' secrets: the local keyring, or
 	// Transit with the local keyring beside it (vault.transit.key).
 	Sealer secret.Sealer
 	// Vault is the Vault client (nil without vault.address).
-	Vault *vault.Client
+	Vault     *vault.Client
 	Publisher *bus.Publisher
 	Incidents *incident.Store
 	Playbooks *playbooks.Set
@@ -202,7 +202,7 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 			Playbooks: a.Playbooks, Actions: stepActions,
 			Resolver: &responders.Resolver{Sealer: a.Sealer, Fingerprinter: kr, Alerts: alerts},
 			Metrics:  responders.NewMetrics(a.Registry), Log: log.WithField("component", "responder"),
-			Enrich:   enrich,
+			Enrich: enrich,
 		})
 		if err != nil {
 			return nil, err
