@@ -93,7 +93,8 @@ func postAlert(t *testing.T, st *stack.Stack, raw string) {
 // Vault under prod and dev paths. Firebreak finds both copies (severity
 // critical, the reuse page fires), creates a service-account key, writes it to
 // Vault with check-and-set and custom metadata, verifies it, revokes the old
-// key, and the incident is contained.
+// key, and the incident is contained. Firebreak's OpenAI admin key comes from
+// Vault (a vault: reference), read when the steps need it.
 func TestVaultRotationEndToEnd(t *testing.T) {
 	t.Parallel()
 	v := vaulttest.Shared(t)
@@ -104,11 +105,15 @@ func TestVaultRotationEndToEnd(t *testing.T) {
 		c.Playbooks.Builtin = &f
 		c.Playbooks.Dir = rotatePlaybook(t, prefix, true)
 		c.Vault = vaultConfig(v, tok, prefix)
+		// Firebreak's own OpenAI admin key is a vault: reference, read at step time.
+		c.Providers.OpenAI.AdminKey = secret.Ref("vault:secret/data/" + prefix + "/firebreak/openai#admin_key")
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
+	admin, _ := st.OpenAI.AddAdminKey("held-in-vault")
+	v.Write(t, "secret/data/"+prefix+"/firebreak/openai", map[string]any{"data": map[string]any{"admin_key": admin}})
 	project := st.OpenAI.AddProject("payments")
 	raw, _ := st.OpenAI.AddKey(project, openaiemu.Owner{Type: openaiemu.OwnerServiceAccount, Name: "payments-api"})
 	v.Write(t, "secret/data/"+prefix+"/apps/prod/payments/openai", map[string]any{"data": map[string]any{"api_key": raw, "org": "org-1"}})
@@ -146,6 +151,7 @@ func TestVaultRotationEndToEnd(t *testing.T) {
 		t.Fatalf("Vault after rotation: version %d, metadata %v, err %v", sec.Version, sec.CustomMetadata, err)
 	}
 	b, _ := json.Marshal(in)
+	providertest.AssertNoSecret(t, admin, string(b))
 	providertest.AssertNoSecret(t, raw, string(b))
 	providertest.AssertNoSecret(t, newKey, string(b))
 }
