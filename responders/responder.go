@@ -28,6 +28,7 @@ import (
 
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/playbooks"
+	"github.com/firebreak-sec/firebreak/providers"
 	"github.com/firebreak-sec/firebreak/responders/audit"
 	"github.com/firebreak-sec/firebreak/responders/incident"
 	"github.com/firebreak-sec/firebreak/responders/step"
@@ -102,6 +103,7 @@ type Responder struct {
 	actions   map[string]step.Action
 	resolver  *Resolver
 	metrics   *Metrics
+	enrich    func(ctx context.Context, ev *exposure.Event, cred providers.Credential) error
 	playbooks atomic.Pointer[playbooks.Set]
 	stopping  atomic.Bool
 	sessions  atomic.Uint64
@@ -122,6 +124,11 @@ type Deps struct {
 	Resolver  *Resolver
 	Metrics   *Metrics
 	Log       logrus.FieldLogger
+	// Enrich, when set, runs on every exposure after its secret is resolved
+	// and before playbooks are matched (the blast-radius search on receipt,
+	// so that match.when can test exposure.blast). Its failure is logged and
+	// the exposure goes on without enrichment: it never delays a revocation.
+	Enrich func(ctx context.Context, ev *exposure.Event, cred providers.Credential) error
 }
 
 // New builds a responder.
@@ -132,7 +139,7 @@ func New(cfg Config, d Deps) (*Responder, error) {
 	}
 	r := &Responder{
 		cfg: cfg, log: d.Log, js: d.JS, consumer: d.Consumer, store: d.Incidents, audit: d.Audit,
-		actions: map[string]step.Action{}, resolver: d.Resolver, metrics: d.Metrics, now: time.Now,
+		actions: map[string]step.Action{}, resolver: d.Resolver, metrics: d.Metrics, now: time.Now, enrich: d.Enrich,
 	}
 	if r.log == nil {
 		r.log = logrus.New()
@@ -227,6 +234,11 @@ func (r *Responder) Handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	defer cred.Secret.Wipe()
+	if r.enrich != nil && !cred.Secret.IsZero() {
+		if err := r.enrich(ctx, ev, cred); err != nil {
+			log.WithError(err).Warn("enrichment failed; going on without it")
+		}
+	}
 	s := &session{r: r, msg: msg, meta: meta, ev: ev, cred: cred, id: incident.IDFor(ev.Secret.Fingerprint),
 		holder: fmt.Sprintf("%s/%d", r.cfg.Instance, r.sessions.Add(1))}
 	s.log = log.WithField("incident", s.id)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,12 +28,6 @@ const (
 
 func classify(err error) (providers.Class, time.Duration) { return providers.Classify(err) }
 
-// errBusy: the incident is leased to another session and this exposure adds
-// nothing to it; retry after wait.
-type errBusy struct{ wait time.Duration }
-
-func (e *errBusy) Error() string { return "incident busy for " + e.wait.String() }
-
 // errLeaseLost means another responder took the incident over (our lease
 // expired): stop acting and let the message be redelivered.
 var errLeaseLost = errors.New("incident lease lost")
@@ -49,6 +44,8 @@ type session struct {
 	// holder names this session in the incident's lease: unique per message
 	// handling, so that two sessions of one process exclude each other too.
 	holder string
+
+	busyFor time.Duration // how long another session's lease still runs (busy)
 
 	mu  sync.Mutex // guards inc and rev against the heartbeat
 	inc *incident.Incident
@@ -69,21 +66,11 @@ type acquireResult int
 const (
 	acquired acquireResult = iota
 	finished               // nothing to run (merged, duplicate, resolved); ack
+	busy                   // another session's unexpired lease; nak until it expires
 )
 
 func (s *session) run(ctx context.Context) {
 	res, err := s.acquire(ctx)
-	var busy *errBusy
-	if errors.As(err, &busy) {
-		// Another session holds the incident and this exposure is already part
-		// of it: it is a redelivery of that session's message, or of one whose
-		// responder died. Come back when the lease ends; by then the holder
-		// has finished (and this is a duplicate) or the lease has expired (and
-		// this delivery takes the incident over).
-		s.count("busy")
-		_ = s.msg.NakWithDelay(busy.wait)
-		return
-	}
 	if err != nil {
 		s.log.WithError(err).Warn("could not record the exposure on its incident; will retry")
 		s.count("retry")
@@ -92,6 +79,14 @@ func (s *session) run(ctx context.Context) {
 	}
 	if res == finished {
 		_ = s.msg.Ack()
+		return
+	}
+	if res == busy {
+		// Most likely our own message redelivered after its responder died
+		// while its lease was still running: come back when it has expired
+		// (acking here would lose the unfinished incident).
+		s.count("busy")
+		_ = s.msg.NakWithDelay(s.busyFor + 100*time.Millisecond)
 		return
 	}
 	hbCtx, stopHB := context.WithCancel(ctx)
@@ -180,13 +175,16 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 			}
 			s.count("resolved")
 			return finished, nil
+		case !inc.State.Terminal() && !merged && inc.Lease.HeldByOther(me, now):
+			// Not a new sighting, not finished, and leased by another session:
+			// the redelivery of a message whose responder stopped before its
+			// lease ran out. Retry once the lease has expired.
+			s.busyFor = inc.Lease.Until.Sub(now)
+			return busy, nil
 		case inc.State.Terminal() || inc.Lease.HeldByOther(me, now):
 			// Done already, or another responder is acting on this secret right
 			// now: the sighting is recorded; nothing runs twice.
 			if !merged {
-				if !inc.State.Terminal() {
-					return 0, &errBusy{wait: inc.Lease.Until.Sub(now) + 100*time.Millisecond}
-				}
 				s.count("duplicate")
 				return finished, nil
 			}
@@ -366,6 +364,14 @@ func (s *session) snapshot() *incident.Incident { return s.inc.Clone() }
 func (s *session) runPlaybooks(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// A blast radius found earlier (a step before a redelivery, or the
+	// search on receipt) is what expressions see as exposure.blast.
+	switch {
+	case s.ev.Blast.Searched && s.inc.Blast == nil:
+		s.applyBlast(ctx, s.ev.Blast)
+	case s.inc.Blast != nil && !s.ev.Blast.Searched:
+		s.ev.Blast = *s.inc.Blast
+	}
 	iv, _ := s.views()
 	matched := s.r.playbooks.Load().Matching(s.ev, iv)
 	if len(matched) == 0 {
@@ -422,6 +428,17 @@ func (s *session) runPlaybooks(ctx context.Context) error {
 	_ = s.msg.Ack()
 	s.log.WithField("state", s.inc.State).Info("incident " + string(s.inc.State))
 	return nil
+}
+
+// applyBlast records a blast radius on the incident and the exposure, and
+// raises the severity when the key is reused across environments.
+func (s *session) applyBlast(ctx context.Context, b exposure.Blast) {
+	s.ev.Blast = b
+	s.inc.Blast = &b
+	if b.ReusedAcrossEnvs && s.inc.RaiseSeverity("critical") {
+		s.appendAudit(ctx, audit.Record{Kind: audit.KindSeverityRaised,
+			Detail: fmt.Sprintf("severity raised to critical: the key is reused across environments (%s)", strings.Join(b.Environments, ", "))})
+	}
 }
 
 func containsString(l []string, s string) bool {
@@ -522,6 +539,9 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 			}
 		case step.EffectNotified:
 			s.inc.NotifiedAt = &end
+		}
+		if res.Blast != nil {
+			s.applyBlast(ctx, *res.Blast)
 		}
 		s.appendAudit(ctx, audit.Record{Kind: kind, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
 			DurationMS: ms(dur), Outcome: string(rec.State), Detail: res.Detail})

@@ -59,6 +59,10 @@ type Event struct {
 	// Alert is set when the exposure is a GitHub secret-scanning alert whose
 	// secret the responder fetches from GitHub's API.
 	Alert *Alert `json:"alert,omitempty" expr:"alert"`
+	// Blast is the secret's blast radius, filled by the responder when a
+	// search ran (vault.find, or on receipt when configured); never set by
+	// ingesters. Its zero value means "not searched".
+	Blast Blast `json:"blast,omitzero" expr:"blast"`
 }
 
 // Source says where the exposure came from.

@@ -37,6 +37,7 @@ const (
 	KindIncidentFailed    = "incident.failed"
 	KindIncidentResolved  = "incident.resolved"
 	KindDeadLetter        = "dead_letter"
+	KindSeverityRaised    = "incident.severity_raised"
 )
 
 // Record is one audit record.

@@ -29,6 +29,17 @@ const (
 	Unmatched State = "unmatched" // no playbook matched the exposure
 )
 
+// RaiseSeverity sets the severity to s if s is more severe (medium < high <
+// critical); it reports whether it changed.
+func (in *Incident) RaiseSeverity(s string) bool {
+	rank := map[string]int{"low": 1, "medium": 2, "high": 3, "critical": 4}
+	if rank[s] > rank[in.Severity] {
+		in.Severity = s
+		return true
+	}
+	return false
+}
+
 // Terminal reports whether the incident is done acting.
 func (s State) Terminal() bool { return s == Contained || s == Completed || s == Resolved }
 
@@ -74,6 +85,8 @@ type Incident struct {
 	Playbooks []string   `json:"playbooks,omitempty"`
 	Steps     []Step     `json:"steps,omitempty"`
 	Lease     *Lease     `json:"lease,omitempty"`
+	// Blast is the blast radius found by vault.find (or on receipt).
+	Blast *exposure.Blast `json:"blast,omitempty"`
 
 	// AuditSeq and AuditHead are the sequence number and hash of the
 	// incident's last audit record (the head of its hash chain).

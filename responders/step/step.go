@@ -52,6 +52,11 @@ type Result struct {
 	DryRun  bool
 	Calls   []providers.Call // the plan, for dry-run results
 	Effect  Effect
+	// Blast, when set, is the secret's blast radius as a search found it
+	// (vault.find): the responder records it on the incident and the
+	// exposure (exposure.blast in later expressions) and raises the
+	// incident's severity when the key is reused across environments.
+	Blast *exposure.Blast
 }
 
 // Action is one kind of step. Run returns errors classified for

@@ -89,6 +89,7 @@ type Emulator struct {
 	seqOf     map[string]int64
 	admin     []*key
 	deletions []Deletion
+	creations []Creation
 	redact    func(string) string
 	rateN     int
 	ratePer   time.Duration
@@ -147,6 +148,7 @@ func New(opts ...Option) *Emulator {
 	mux.HandleFunc("GET /v1/organization/projects/{project}/api_keys/{key}", e.adminOnly(e.getKey))
 	mux.HandleFunc("DELETE /v1/organization/projects/{project}/api_keys/{key}", e.adminOnly(e.deleteKey))
 	mux.HandleFunc("GET /v1/organization/projects/{project}/service_accounts", e.adminOnly(e.listServiceAccounts))
+	mux.HandleFunc("POST /v1/organization/projects/{project}/service_accounts", e.adminOnly(e.createServiceAccount))
 	mux.HandleFunc("DELETE /v1/organization/projects/{project}/service_accounts/{sa}", e.adminOnly(e.deleteServiceAccount))
 	mux.HandleFunc("GET /v1/organization/admin_api_keys", e.adminOnly(e.listAdminKeys))
 	mux.HandleFunc("DELETE /v1/organization/admin_api_keys/{key}", e.adminOnly(e.deleteAdminKey))

@@ -33,6 +33,8 @@ import (
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/ingest/web"
 	"github.com/firebreak-sec/firebreak/playbooks"
+	"github.com/firebreak-sec/firebreak/providers"
+	"github.com/firebreak-sec/firebreak/providers/vault"
 	"github.com/firebreak-sec/firebreak/responders"
 	"github.com/firebreak-sec/firebreak/responders/actions"
 	"github.com/firebreak-sec/firebreak/responders/audit"
@@ -49,18 +51,26 @@ type Options struct {
 	Hooks responders.Hooks
 	// Getenv resolves env: secret references (nil: os.Getenv).
 	Getenv func(string) string
+	// RotateHook runs at each phase of a vault.rotate rotation (tests that
+	// crash Firebreak between rotation steps).
+	RotateHook func(ctx context.Context, p vault.Phase) error
 }
 
 // App is a wired Firebreak.
 type App struct {
-	Cfg       *config.Config
-	Log       *logrus.Logger
-	Registry  *prometheus.Registry
-	Server    *server.Server // the embedded nats-server, nil with nats.url
-	Conn      *nats.Conn
-	JS        jetstream.JetStream
-	Bus       *bus.Handles
-	Keyring   *secret.Keyring
+	Cfg      *config.Config
+	Log      *logrus.Logger
+	Registry *prometheus.Registry
+	Server   *server.Server // the embedded nats-server, nil with nats.url
+	Conn     *nats.Conn
+	JS       jetstream.JetStream
+	Bus      *bus.Handles
+	Keyring  *secret.Keyring
+	// Sealer seals and opens exposures' secrets: the local keyring, or
+	// Transit with the local keyring beside it (vault.transit.key).
+	Sealer secret.Sealer
+	// Vault is the Vault client (nil without vault.address).
+	Vault     *vault.Client
 	Publisher *bus.Publisher
 	Incidents *incident.Store
 	Playbooks *playbooks.Set
@@ -110,6 +120,19 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 		log.WithField("path", keyringPath).Warn("created a new keyring (mode 0600); back it up and share it with every instance of this deployment")
 	}
 	a.Keyring = kr
+	a.Sealer = kr
+
+	// Vault: Firebreak's own credentials may be vault: references, read at
+	// step time; exposures may be sealed through Transit.
+	if a.Vault, err = buildVault(cfg, resolvers, opts.HTTPClient, log); err != nil {
+		return nil, err
+	}
+	if a.Vault != nil {
+		resolvers.Vault = a.Vault.ReadRef
+		if cfg.Vault.Transit.Key != "" {
+			a.Sealer = vault.Keyrings{&vault.Transit{Client: a.Vault, Mount: cfg.Vault.Transit.Mount, Key: cfg.Vault.Transit.Key}, kr}
+		}
+	}
 
 	// Generated local secrets for the embedded default.
 	if cfg.HTTP.AdminToken.IsZero() {
@@ -152,6 +175,12 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 	if err != nil {
 		return nil, err
 	}
+	instance := "responder-" + randomHex(4)
+	va, err := buildVaultActions(cfg, a.Vault, a.Providers, kr.Fingerprint, instance, opts.RotateHook)
+	if err != nil {
+		return nil, err
+	}
+	stepActions = append(stepActions, actions.VaultActions(va)...)
 	a.Catalog = Catalog(stepActions)
 	a.Playbooks, err = playbooks.Load(a.Catalog, cfg.BuiltinPlaybooks(), cfg.Playbooks.Dir)
 	if err != nil {
@@ -166,7 +195,12 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 		log.Warn("github.token is not set: secret-scanning alerts cannot be fetched, their incidents run in dry-run")
 	}
 	if cfg.RespondersEnabled() {
+		var enrich func(context.Context, *exposure.Event, providers.Credential) error
+		if cfg.Vault.BlastRadius.OnReceive && va.Finder != nil {
+			enrich = enricher(va.Finder)
+		}
 		a.Responder, err = responders.New(responders.Config{
+			Instance:    instance,
 			Concurrency: cfg.Responders.Concurrency,
 			LeaseTTL:    cfg.NATS.AckWait.D(),
 			MaxDeliver:  cfg.NATS.MaxDeliver,
@@ -174,8 +208,9 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 		}, responders.Deps{
 			JS: a.JS, Consumer: a.Bus.Consumer, Incidents: a.Incidents, Audit: &audit.Recorder{JS: a.JS},
 			Playbooks: a.Playbooks, Actions: stepActions,
-			Resolver: &responders.Resolver{Sealer: kr, Fingerprinter: kr, Alerts: alerts},
+			Resolver: &responders.Resolver{Sealer: a.Sealer, Fingerprinter: kr, Alerts: alerts},
 			Metrics:  responders.NewMetrics(a.Registry), Log: log.WithField("component", "responder"),
+			Enrich: enrich,
 		})
 		if err != nil {
 			return nil, err
@@ -284,6 +319,13 @@ func (a *App) Run(ctx context.Context, l net.Listener) error {
 			errc <- err
 		}
 	}()
+	if a.Vault != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.Vault.Run(ctx) // renews the token, logs in again when needed
+		}()
+	}
 	if a.Responder != nil {
 		wg.Add(1)
 		go func() {
@@ -352,4 +394,10 @@ func NewHTTPClient() *http.Client {
 	t.MaxIdleConnsPerHost = 256
 	t.IdleConnTimeout = 90 * time.Second
 	return &http.Client{Timeout: 2 * time.Minute, Transport: t}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

@@ -25,6 +25,7 @@ type Config struct {
 	GitHub     GitHub     `yaml:"github"`
 	Providers  Providers  `yaml:"providers"`
 	Notifiers  Notifiers  `yaml:"notifiers"`
+	Vault      Vault      `yaml:"vault"`
 }
 
 // Log configures logging.
@@ -141,6 +142,61 @@ type Webhook struct {
 	Headers map[string]string `yaml:"headers"`
 }
 
+// Vault configures HashiCorp Vault: rotation into KV v2, the blast-radius
+// search, sealing through Transit, and "vault:" references for Firebreak's own
+// credentials. Without an address every vault.* step runs in dry-run.
+type Vault struct {
+	Address     string       `yaml:"address"`
+	Namespace   string       `yaml:"namespace"`
+	Dev         bool         `yaml:"dev"` // allows auth.method token (a root token), with a warning
+	Auth        VaultAuth    `yaml:"auth"`
+	Rotation    VaultRotate  `yaml:"rotation"`
+	BlastRadius VaultBlast   `yaml:"blast_radius"`
+	Transit     VaultTransit `yaml:"transit"`
+	// RevokePrefixes are the lease prefixes vault.revoke_lease may revoke
+	// whole (they go into the printed policy; revoke-prefix needs sudo).
+	RevokePrefixes []string `yaml:"revoke_prefixes"`
+}
+
+// VaultAuth says how Firebreak logs in to Vault. Its secrets are env: or
+// file: references (a vault: reference cannot log in to Vault).
+type VaultAuth struct {
+	Method   string     `yaml:"method"` // approle | jwt | kubernetes | token (dev only)
+	Mount    string     `yaml:"mount"`  // default: the method's name
+	RoleID   secret.Ref `yaml:"role_id"`
+	SecretID secret.Ref `yaml:"secret_id"`
+	Role     string     `yaml:"role"` // jwt, kubernetes
+	JWT      secret.Ref `yaml:"jwt"`  // jwt; kubernetes defaults to the pod's service-account token
+	Token    secret.Ref `yaml:"token"`
+}
+
+// VaultRotate configures vault.rotate.
+type VaultRotate struct {
+	IntentMount    string       `yaml:"intent_mount"`  // default secret
+	IntentPrefix   string       `yaml:"intent_prefix"` // default firebreak/rotations
+	VerifyAttempts int          `yaml:"verify_attempts"`
+	Targets        []VaultScope `yaml:"targets"` // where playbooks rotate (for the printed policy)
+}
+
+// VaultBlast configures vault.find.
+type VaultBlast struct {
+	Scopes     []VaultScope `yaml:"scopes"`
+	OnReceive  bool         `yaml:"on_receive"` // search on every exposure, before playbooks match
+	MaxSecrets int          `yaml:"max_secrets"`
+}
+
+// VaultScope is a KV v2 mount and a folder in it.
+type VaultScope struct {
+	Mount  string `yaml:"mount"`
+	Prefix string `yaml:"prefix"`
+}
+
+// VaultTransit seals exposures through Transit when Key is set.
+type VaultTransit struct {
+	Mount string `yaml:"mount"` // default transit
+	Key   string `yaml:"key"`
+}
+
 // Duration is a time.Duration written as "30s" in YAML and environment values.
 type Duration time.Duration
 
@@ -203,6 +259,12 @@ func (c *Config) Defaults() {
 		c.Providers.GitHub.RevokePerHour = 60
 	}
 	defD(&c.Providers.GitHub.BatchWindow, 500*time.Millisecond)
+	def(&c.Vault.Rotation.IntentMount, "secret")
+	def(&c.Vault.Rotation.IntentPrefix, "firebreak/rotations")
+	def(&c.Vault.Transit.Mount, "transit")
+	if c.Vault.Auth.Method == "kubernetes" && c.Vault.Auth.JWT.IsZero() {
+		c.Vault.Auth.JWT = "file:/var/run/secrets/kubernetes.io/serviceaccount/token"
+	}
 }
 
 // RespondersEnabled reports whether this process runs responders.

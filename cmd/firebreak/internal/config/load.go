@@ -281,6 +281,8 @@ func (c *Config) validate() Problems {
 		}
 		if err := r.Validate("env", "file", "vault"); err != nil {
 			bad(path, "%v", err)
+		} else if scheme, _ := r.Scheme(); scheme == "vault" && c.Vault.Address == "" {
+			bad(path, "a vault: reference needs vault.address")
 		}
 	}
 	httpURL := func(path, u string, required bool) {
@@ -382,6 +384,7 @@ func (c *Config) validate() Problems {
 	if c.Providers.GitHub.RevokePerHour < 1 {
 		bad("providers.github.revoke_per_hour", "must be at least 1, got %d", c.Providers.GitHub.RevokePerHour)
 	}
+	ps = append(ps, c.validateVault(httpURL)...)
 	for name, s := range c.Notifiers.Slack {
 		ref("notifiers.slack."+name+".webhook_url", s.WebhookURL, true)
 	}
@@ -436,4 +439,24 @@ notifiers:
   #   default: {webhook_url: env:SLACK_WEBHOOK_URL, channel: "#sec-incidents"}
   webhook: {}
   #   default: {url: https://hooks.example.com/firebreak, secret: env:FIREBREAK_WEBHOOK_SECRET}
+# HashiCorp Vault: vault.rotate / vault.find / vault.revoke_lease, sealing
+# through Transit, and vault:PATH#FIELD references for the secrets above
+# (e.g. admin_key: vault:secret/data/firebreak/openai#admin_key), read at step
+# time. Without an address every vault.* step runs in dry-run.
+# vault:
+#   address: https://vault.internal:8200
+#   auth:
+#     method: approle                     # approle | jwt | kubernetes | token (dev only)
+#     role_id: file:/run/secrets/vault-role-id
+#     secret_id: file:/run/secrets/vault-secret-id
+#     # method: kubernetes, role: firebreak (jwt defaults to the pod's service-account token)
+#   rotation:
+#     intent_mount: secret
+#     intent_prefix: firebreak/rotations
+#     targets: [{mount: secret, prefix: apps}]  # for "firebreak vault policy"
+#   blast_radius:
+#     scopes: [{mount: secret, prefix: ""}]
+#     on_receive: false                   # true: search before playbooks match
+#   transit: {mount: transit, key: firebreak} # seal exposures through Transit
+#   revoke_prefixes: [aws/creds]
 `
