@@ -70,6 +70,9 @@ func (r *Resolver) Resolve(ctx context.Context, e *exposure.Event) (providers.Cr
 			if e.Secret.Redacted == "" {
 				e.Secret.Redacted = "(not fetched)"
 			}
+			if e.Location.Display == "" {
+				e.Location.Display = fmt.Sprintf("%s (alert #%d)", e.Alert.Repository, e.Alert.Number)
+			}
 			return credential(e, secret.Value{}), nil
 		}
 		a, err := r.Alerts.FetchAlert(ctx, owner, repo, e.Alert.Number)
