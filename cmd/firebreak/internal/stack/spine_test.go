@@ -181,6 +181,18 @@ func TestSignedAlertIsRevokedNotifiedAndAudited(t *testing.T) {
 	if in.AuditSeq != uint64(len(raws)) {
 		t.Fatalf("incident audit head at seq %d, stream holds %d records", in.AuditSeq, len(raws))
 	}
+	// The metrics an on-call reads: time to revoke, step outcomes, exposures.
+	metrics := string(getJSON(t, e.URL+"/metrics", "").raw)
+	for _, want := range []string{
+		`firebreak_time_to_revoke_seconds_count{provider="openai"} 1`,
+		`firebreak_steps_total{action="provider.revoke",outcome="succeeded",provider="openai"} 1`,
+		`firebreak_exposures_total{environment="unknown",provider="openai",source="github"} 1`,
+		`firebreak_exposures_processed_total{outcome="contained",provider="openai",source="github"} 1`,
+	} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 	// The control API shows the incident to an admin, and nothing to others.
 	tok, _ := os.ReadFile(filepath.Join(e.App.Cfg.DataDir, "admin-token"))
 	if got := getJSON(t, e.URL+"/v1/incidents/"+id, ""); got.code != http.StatusUnauthorized {
