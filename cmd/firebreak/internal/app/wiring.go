@@ -100,7 +100,7 @@ func LintActions() []step.Action {
 	cfg.Defaults()
 	ps, _ := buildProviders(cfg, secret.Resolvers{}, http.DefaultClient, logrus.New())
 	acts, _ := buildActions(cfg, ps, secret.Resolvers{}, http.DefaultClient)
-	return acts
+	return append(acts, writebackActions(cfg, nil)...)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
