@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/time/rate"
 
 	"github.com/firebreak-sec/firebreak/ingest/detect"
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
@@ -46,20 +47,26 @@ import (
 const DefaultPartnerKeysURL = "https://api.github.com/meta/public_keys/secret_scanning"
 
 // KeyCache fetches GitHub's partner-program public keys and keeps them. An
-// unknown identifier triggers one refetch (GitHub rotated its key), but at
-// most one per MinRefetch, so that requests naming made-up identifiers never
-// make Firebreak fetch per request.
+// unknown identifier triggers one refetch (GitHub rotated its key); an
+// identifier still unknown afterwards is remembered and never triggers
+// another, and refetches are rate-limited (RefetchBurst at once, then one
+// per RefetchEvery), so requests naming made-up identifiers never make
+// Firebreak fetch per request.
 type KeyCache struct {
 	URL string // DefaultPartnerKeysURL when empty
 	// Token, when set, authenticates the fetch (GitHub rate-limits
 	// unauthenticated meta requests to 60 an hour); no scopes are needed.
-	Token      secret.Source
-	HTTPClient *http.Client
-	MinRefetch time.Duration // default 1 minute
+	Token        secret.Source
+	HTTPClient   *http.Client
+	RefetchEvery time.Duration // default 1 minute
+	RefetchBurst int           // default 3
 
 	mu      sync.Mutex
 	keys    map[string]*ecdsa.PublicKey
-	fetched time.Time
+	unknown map[string]bool // identifiers refetched for and still unknown
+	limiter *rate.Limiter
+	lastErr error
+	errAt   time.Time
 	fetches int
 }
 
@@ -83,18 +90,36 @@ func (c *KeyCache) Key(ctx context.Context, id string) (*ecdsa.PublicKey, error)
 	if k, ok := c.keys[id]; ok {
 		return k, nil
 	}
-	min := c.MinRefetch
-	if min <= 0 {
-		min = time.Minute
+	if c.limiter == nil {
+		every, burst := c.RefetchEvery, c.RefetchBurst
+		if every <= 0 {
+			every = time.Minute
+		}
+		if burst <= 0 {
+			burst = 3
+		}
+		c.limiter = rate.NewLimiter(rate.Every(every), burst)
+		c.unknown = map[string]bool{}
 	}
-	if c.keys != nil && time.Since(c.fetched) < min {
+	if c.keys == nil {
+		// Never fetched successfully: try, but not more than once a second
+		// while GitHub is unreachable.
+		if c.lastErr != nil && time.Since(c.errAt) < time.Second {
+			return nil, c.lastErr
+		}
+	} else if c.unknown[id] || !c.limiter.Allow() {
 		return nil, ErrUnknownKey
 	}
 	if err := c.fetch(ctx); err != nil {
+		c.lastErr, c.errAt = err, time.Now()
 		return nil, err
 	}
+	c.lastErr = nil
 	if k, ok := c.keys[id]; ok {
 		return k, nil
+	}
+	if len(c.unknown) < 10000 {
+		c.unknown[id] = true
 	}
 	return nil, ErrUnknownKey
 }
@@ -147,7 +172,6 @@ func (c *KeyCache) fetch(ctx context.Context) error {
 	if u == "" {
 		u = DefaultPartnerKeysURL
 	}
-	c.fetched = time.Now()
 	c.fetches++
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -241,7 +241,7 @@ func (a RedactGitHub) Run(ctx context.Context, in *step.Input) (step.Result, err
 		if err != nil {
 			return step.Result{}, err
 		}
-		if !anyContains(existing, incidentID(in)) {
+		if !noticePosted(existing, in) {
 			id, err := a.GitHub.CreateIssueComment(ctx, owner, repo, num, noticeText(in))
 			if err != nil {
 				return step.Result{}, err
@@ -252,12 +252,14 @@ func (a RedactGitHub) Run(ctx context.Context, in *step.Input) (step.Result, err
 	return step.Result{Detail: fmt.Sprintf("redacted %s/%s#%d: %s", owner, repo, num, strings.Join(done, ", ")), Outputs: out}, nil
 }
 
-func anyContains(texts []string, s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, t := range texts {
-		if strings.Contains(t, s) {
+// noticePosted reports whether one of the comments is this incident's
+// notice: the default text names "(incident <id>)"; a custom text is
+// recognised by its content.
+func noticePosted(comments []string, in *step.Input) bool {
+	tag := "(incident " + incidentID(in) + ")"
+	notice := strings.TrimSpace(noticeText(in))
+	for _, c := range comments {
+		if strings.Contains(c, tag) || strings.TrimSpace(c) == notice {
 			return true
 		}
 	}
@@ -375,7 +377,7 @@ func (a RedactJira) Run(ctx context.Context, in *step.Input) (step.Result, error
 			t, _ := adf.Text(b)
 			texts = append(texts, t)
 		}
-		if !anyContains(texts, incidentID(in)) {
+		if !noticePosted(texts, in) {
 			id, err := a.Jira.AddComment(ctx, key, adf.FromText(noticeText(in)))
 			if err != nil {
 				return step.Result{}, err
