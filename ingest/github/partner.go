@@ -313,7 +313,7 @@ type PartnerConfig struct {
 	Feedback        bool
 	Verifier        Verifier
 	FeedbackTimeout time.Duration
-	// Concurrency bounds publishes in flight (default 64).
+	// Concurrency bounds publishes in flight (default 128).
 	Concurrency int
 }
 
@@ -340,7 +340,7 @@ func NewPartner(cfg PartnerConfig, pub Publisher, log logrus.FieldLogger, m *web
 		cfg.FeedbackTimeout = 10 * time.Second
 	}
 	if cfg.Concurrency <= 0 {
-		cfg.Concurrency = 64
+		cfg.Concurrency = 128
 	}
 	if cfg.Detect == nil {
 		cfg.Detect = detect.New()
