@@ -2,6 +2,8 @@ package stack_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -12,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
 	"github.com/firebreak-sec/firebreak/ingest/bus/bustest"
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
@@ -369,4 +372,50 @@ func TestTicketCanariesNeverLeak(t *testing.T) {
 	for name, c := range map[string]string{"jira": jiraKey, "github issue": ghTok, "generic": genericKey} {
 		t.Run(name, func(t *testing.T) { providertest.AssertNoSecret(t, c, texts...) })
 	}
+}
+
+// TestPartnerFeedbackAndRevocation: with feedback on, the answer labels a
+// live mapped key true_positive and a dead one false_positive (tokens only
+// hashed), and the live key is then revoked by the responders.
+func TestPartnerFeedbackAndRevocation(t *testing.T) {
+	e := start(t, stack.Options{Configure: func(c *config.Config) {
+		c.GitHub.Partner.Feedback = true
+		c.GitHub.Partner.Types = map[string]config.PartnerType{"acme_openai_key": {Provider: "openai", Type: "openai_api_key"}}
+	}})
+	live := leakKey(e)
+	unknown := "sk-proj-" + strings.Repeat("Qx7", 20) + "T3BlbkFJ" + strings.Repeat("Zy9", 20) // well-formed, never issued
+	body, _ := json.Marshal([]ghingest.PartnerMatch{
+		{Token: live, Type: "acme_openai_key", URL: "https://github.com/octo/a/blob/0123456789abcdef0123456789abcdef01234567/.env", Source: "content"},
+		{Token: unknown, Type: "acme_openai_key", URL: "", Source: "commit"},
+	})
+	code, resp, err := e.PostPartner(context.Background(), body)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("feedback batch: %d %s %v", code, resp, err)
+	}
+	var fb []ghingest.FeedbackEntry
+	if err := json.Unmarshal(resp, &fb); err != nil {
+		t.Fatalf("feedback answer is not GitHub's array: %s", resp)
+	}
+	labels := map[string]string{}
+	for _, f := range fb {
+		labels[f.TokenHash] = f.Label
+		if f.TokenType != "acme_openai_key" {
+			t.Fatalf("token_type %q", f.TokenType)
+		}
+	}
+	if got := labels[sha256Hex(live)]; got != "true_positive" {
+		t.Fatalf("live key labelled %q (%s)", got, resp)
+	}
+	if got := labels[sha256Hex(unknown)]; got != "false_positive" || len(fb) != 2 {
+		t.Fatalf("never-issued key labelled %q (%s)", got, resp)
+	}
+	providertest.AssertNoSecret(t, live, string(resp))
+	if in, err := e.WaitIncident(ctxT(t, 30*time.Second), e.IncidentFor(live), stack.Terminal); err != nil || in.State != incident.Contained {
+		t.Fatalf("partner incident: %v %v", in, err)
+	}
+}
+
+func sha256Hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
 }
