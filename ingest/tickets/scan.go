@@ -18,7 +18,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"sort"
 	"strings"
 
 	"github.com/firebreak-sec/firebreak/ingest/bus"
@@ -244,13 +243,4 @@ func verifyHMAC(key secret.Value, header string, body []byte) string {
 func bodyHash(b []byte) string {
 	h := sha256.Sum256(b)
 	return "sha256-" + hex.EncodeToString(h[:16])
-}
-
-func sortedKeys(m map[string]string) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

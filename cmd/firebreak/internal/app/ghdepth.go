@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sirupsen/logrus"
-
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
 	"github.com/firebreak-sec/firebreak/ingest/detect"
 	ghingest "github.com/firebreak-sec/firebreak/ingest/github"
@@ -277,8 +275,6 @@ func notConfigured(msg string) http.Handler {
 		web.Error(w, http.StatusNotFound, msg)
 	})
 }
-
-var _ = logrus.Fields{}
 
 // ghDepthRoutes mounts the partner, Jira and generic ticket routes and the
 // control API's backfill.
