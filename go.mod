@@ -4,7 +4,7 @@ go 1.26.0
 
 require github.com/coregx/ahocorasick v0.3.1
 
-require github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
+require github.com/golang-jwt/jwt/v5 v5.3.1
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
