@@ -4,6 +4,8 @@ go 1.26.0
 
 require github.com/coregx/ahocorasick v0.3.1
 
+require github.com/golang-jwt/jwt/v5 v5.3.1
+
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -188,6 +188,9 @@ func TestLoadBuiltinsAndOverride(t *testing.T) {
 		ActionSpec{Name: "provider.verify"}, ActionSpec{Name: "provider.revoke"},
 		ActionSpec{Name: "notify.slack", Fields: []FieldSpec{{Name: "text", Type: TypeString}, {Name: "severity", Type: TypeString}, {Name: "channel", Type: TypeString}}},
 		ActionSpec{Name: "notify.webhook", Fields: []FieldSpec{{Name: "event", Type: TypeString}}},
+		// The write-back built-ins (issue 4).
+		ActionSpec{Name: "github.resolve_alert", Fields: []FieldSpec{{Name: "resolution", Type: TypeString}, {Name: "comment", Type: TypeString}}},
+		ActionSpec{Name: "github.redact_comment"}, ActionSpec{Name: "jira.redact"},
 	)
 	set, err := Load(cat, true, "")
 	if err != nil {

@@ -5,6 +5,7 @@
 //	firebreak serve [--config FILE]   everything in one process
 //	firebreak demo                    a self-contained run against provider emulators
 //	firebreak playbook lint FILE...   check playbooks (file:line:col errors)
+//	firebreak github backfill --org X respond to open alerts Firebreak has not seen
 //	firebreak version
 package main
 
@@ -47,5 +48,6 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), demoCmd(), playbookCmd(), versionCmd(), configCmd(), vaultCmd())
+	root.AddCommand(githubCmd())
 	return root
 }

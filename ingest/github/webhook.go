@@ -1,6 +1,9 @@
-// Package github ingests GitHub webhooks at POST /v1/ingest/github: it verifies
-// X-Hub-Signature-256, turns secret-scanning alerts into exposures, and
-// publishes them, answering only after JetStream acknowledged the publish.
+// Package github ingests GitHub: webhooks at POST /v1/ingest/github (it
+// verifies X-Hub-Signature-256, turns secret-scanning alerts into exposures,
+// scans `issues` and `issue_comment` text for pasted secrets, and publishes,
+// answering only after JetStream acknowledged the publish); the secret
+// scanning partner program at POST /v1/ingest/github/partner (partner.go);
+// and the alert backfill poller (poller.go).
 //
 // A secret-scanning alert webhook carries no secret: the exposure names the
 // alert, and the responder fetches the secret from GitHub's API in memory.
@@ -23,6 +26,7 @@ import (
 	"github.com/firebreak-sec/firebreak/ingest/bus"
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
+	"github.com/firebreak-sec/firebreak/ingest/tickets"
 	"github.com/firebreak-sec/firebreak/ingest/web"
 )
 
@@ -42,6 +46,18 @@ type Config struct {
 	// Timeout bounds the durable publish (default 8s: GitHub gives a webhook
 	// 10s; past that it records a failed delivery). On timeout the answer is 503.
 	Timeout time.Duration
+	// Tickets, when set, scans the titles, bodies and comments of `issues`
+	// and `issue_comment` events for secrets; nil ignores those events.
+	Tickets *tickets.Scanner
+	// Alerts, when set, records every alert a webhook announced as seen, so
+	// that the backfill poller does not make a second exposure of it.
+	Alerts SeenAlerts
+}
+
+// SeenAlerts remembers alerts (repository + number) already turned into an
+// exposure (*Poller implements it over the KV bucket).
+type SeenAlerts interface {
+	MarkSeen(ctx context.Context, repo string, number int64) error
 }
 
 // Handler serves POST /v1/ingest/github.
@@ -113,6 +129,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		web.JSON(w, http.StatusOK, map[string]any{"ok": true, "event": "ping"})
 		return
 	case "secret_scanning_alert", "secret_scanning_alert_location":
+	case "issues", "issue_comment":
+		if h.cfg.Tickets != nil {
+			if delivery == "" {
+				h.metrics.Reject(w, source, "delivery", http.StatusBadRequest, "missing X-GitHub-Delivery header")
+				return
+			}
+			h.serveIssue(w, r, event, delivery, body, log)
+			return
+		}
+		h.metrics.Requests.WithLabelValues(source, "ignored").Inc()
+		web.JSON(w, http.StatusAccepted, map[string]any{"ignored": true,
+			"reason": fmt.Sprintf("event %q is not scanned (tickets scanning is off)", event)})
+		return
 	default:
 		h.metrics.Requests.WithLabelValues(source, "ignored").Inc()
 		web.JSON(w, http.StatusAccepted, map[string]any{"ignored": true,
@@ -158,6 +187,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		log.WithError(err).Warn("publish failed")
 		h.unavailable(w)
 		return
+	}
+	if h.cfg.Alerts != nil && event == "secret_scanning_alert" && p.Action != "resolved" {
+		if err := h.cfg.Alerts.MarkSeen(ctx, p.Repository.FullName, p.Alert.Number); err != nil {
+			log.WithError(err).Warn("could not mark the alert seen for the poller")
+		}
 	}
 	if err := h.pub.RememberDelivery(ctx, source, delivery, []string{e.ID}); err != nil {
 		// The exposure is durable; a redelivery is still caught by the

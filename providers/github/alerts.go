@@ -301,6 +301,18 @@ func classifyGH(err error, what string) error {
 			e.RetryAfter = providers.ParseRetryAfter(er.Response.Header.Get("Retry-After"), time.Now())
 		}
 		e.Status, e.Class = status, providers.ClassifyStatus(status)
+		if er.Response != nil && (status == http.StatusForbidden || status == http.StatusTooManyRequests) {
+			// A rate limit answered in a shape go-github does not recognise:
+			// 429 with Retry-After, or 429 with X-RateLimit-Remaining: 0.
+			if er.Response.Header.Get("X-RateLimit-Remaining") == "0" {
+				if d := untilReset(er.Response.Header.Get("X-RateLimit-Reset"), time.Now()); d > e.RetryAfter {
+					e.RetryAfter = d
+				}
+			}
+			if e.RetryAfter > 0 {
+				e.Class = providers.Retryable
+			}
+		}
 		msg := er.Message
 		if msg == "" {
 			msg = http.StatusText(status)

@@ -69,6 +69,8 @@ type Emulator struct {
 	revokeWindow time.Duration
 	clients      map[string]*window
 	nextUserID   int64
+
+	depth // backfill listing, write-back, issues, App tokens, partner keys (depth.go)
 }
 
 type token struct {
@@ -76,6 +78,7 @@ type token struct {
 	userID     int64
 	scopes     string
 	revoked    bool
+	expires    time.Time // installation tokens made by the App exchange
 }
 
 type alert struct {
@@ -87,6 +90,9 @@ type alert struct {
 	publiclyLeaked           bool
 	created                  time.Time
 	locations                []Location
+	seq                      int64 // creation order, for listings (newest first)
+	resolutionComment        string
+	resolvedAt               time.Time
 }
 
 type window struct {
@@ -118,10 +124,12 @@ func New(opts ...Option) *Emulator {
 		clients:      map[string]*window{},
 		nextUserID:   1000,
 	}
+	e.initDepth()
 	for _, o := range opts {
 		o(e)
 	}
 	mux := http.NewServeMux()
+	e.depthRoutes(mux)
 	mux.HandleFunc("GET /user", e.getUser)
 	mux.HandleFunc("GET /installation/repositories", e.installationRepos)
 	mux.HandleFunc("DELETE /installation/token", e.deleteInstallationToken)
@@ -236,6 +244,7 @@ func (e *Emulator) AddAlertNumber(owner, repo string, n int64, secretType, raw s
 	e.alerts[key][n] = &alert{
 		number: n, owner: owner, repo: repo, secretType: secretType, display: displayName(secretType), raw: raw,
 		state: "open", validity: "unknown", created: time.Now().UTC().Truncate(time.Second), locations: locs,
+		seq: e.nextSeq(),
 	}
 	return n
 }
@@ -245,7 +254,7 @@ func (e *Emulator) ResolveAlert(owner, repo string, number int64, resolution str
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if a := e.alerts[owner+"/"+repo][number]; a != nil {
-		a.state, a.resolution = "resolved", resolution
+		a.state, a.resolution, a.resolvedAt = "resolved", resolution, time.Now().UTC().Truncate(time.Second)
 	}
 }
 
@@ -326,7 +335,7 @@ func (e *Emulator) authenticate(w http.ResponseWriter, r *http.Request, doc stri
 	}
 	e.mu.Lock()
 	t := e.tokens[raw]
-	live := t != nil && !t.revoked
+	live := t != nil && !t.revoked && (t.expires.IsZero() || time.Now().Before(t.expires))
 	e.mu.Unlock()
 	if !live {
 		writeError(w, http.StatusUnauthorized, "Bad credentials", docsBase)
@@ -473,7 +482,8 @@ func (e *Emulator) revokeCredentials(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) findAlert(w http.ResponseWriter, r *http.Request, doc string) *alert {
-	if e.authenticate(w, r, doc) == nil {
+	t := e.authenticate(w, r, doc)
+	if t == nil || !e.coreLimit(w, t) {
 		return nil
 	}
 	n, err := strconv.ParseInt(r.PathValue("number"), 10, 64)
@@ -495,8 +505,12 @@ func (e *Emulator) getAlert(w http.ResponseWriter, r *http.Request) {
 	api := "http://" + r.Host + "/repos/" + a.owner + "/" + a.repo + "/secret-scanning/alerts/" + strconv.FormatInt(a.number, 10)
 	e.mu.Lock()
 	var resolution, resolvedAt any
+	var resolutionComment any
 	if a.state == "resolved" {
-		resolution, resolvedAt = a.resolution, a.created.Add(time.Minute).Format(time.RFC3339)
+		resolution, resolvedAt = a.resolution, a.resolvedAt.Format(time.RFC3339)
+		if a.resolutionComment != "" {
+			resolutionComment = a.resolutionComment
+		}
 	}
 	body := map[string]any{
 		"number":                      a.number,
@@ -509,7 +523,7 @@ func (e *Emulator) getAlert(w http.ResponseWriter, r *http.Request) {
 		"resolution":                  resolution,
 		"resolved_at":                 resolvedAt,
 		"resolved_by":                 nil,
-		"resolution_comment":          nil,
+		"resolution_comment":          resolutionComment,
 		"secret_type":                 a.secretType,
 		"secret_type_display_name":    a.display,
 		"secret":                      a.raw,

@@ -85,6 +85,7 @@ type App struct {
 	handler    http.Handler
 	adminToken secret.Source
 	closers    []func()
+	gh         *ghDepth // GitHub App, poller, partner, tickets (ghdepth.go)
 }
 
 // New builds the application from cfg. It starts the embedded nats-server
@@ -181,15 +182,19 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 		return nil, err
 	}
 	stepActions = append(stepActions, actions.VaultActions(va)...)
+	if a.gh, err = buildGHClients(cfg, resolvers, opts.HTTPClient); err != nil {
+		return nil, err
+	}
+	stepActions = append(stepActions, writebackActions(cfg, a.gh)...)
 	a.Catalog = Catalog(stepActions)
 	a.Playbooks, err = playbooks.Load(a.Catalog, cfg.BuiltinPlaybooks(), cfg.Playbooks.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("playbooks:\n%w", err)
 	}
 
-	alerts, err := buildAlertFetcher(cfg, resolvers, opts.HTTPClient)
-	if err != nil {
-		return nil, err
+	var alerts responders.AlertFetcher
+	if a.gh.alerts != nil {
+		alerts = alertFetcher{a.gh.alerts}
 	}
 	if alerts == nil {
 		log.Warn("github.token is not set: secret-scanning alerts cannot be fetched, their incidents run in dry-run")
@@ -223,7 +228,11 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 		return nil, fmt.Errorf("github.webhook_secret: %w", err)
 	}
 	ingestMetrics := web.NewMetrics(a.Registry)
-	gh, err := ghingest.New(ghingest.Config{Secret: webhookSecret, MaxBody: cfg.HTTP.MaxBody, Timeout: cfg.HTTP.IngestTimeout.D()}, a.Publisher,
+	if err := a.buildGHIngest(ctx, a.gh, resolvers, opts.HTTPClient, ingestMetrics); err != nil {
+		return nil, err
+	}
+	gh, err := ghingest.New(ghingest.Config{Secret: webhookSecret, MaxBody: cfg.HTTP.MaxBody, Timeout: cfg.HTTP.IngestTimeout.D(),
+		Tickets: a.gh.tickets, Alerts: a.gh.ledger}, a.Publisher,
 		log.WithField("component", "ingest"), ingestMetrics)
 	if err != nil {
 		return nil, err
@@ -325,6 +334,10 @@ func (a *App) Run(ctx context.Context, l net.Listener) error {
 			defer wg.Done()
 			a.Vault.Run(ctx) // renews the token, logs in again when needed
 		}()
+	}
+	if a.gh != nil && a.gh.poller != nil && a.Cfg.GitHub.Poll.Interval.D() > 0 {
+		wg.Add(1)
+		go func() { defer wg.Done(); a.gh.poller.Run(ctx) }()
 	}
 	if a.Responder != nil {
 		wg.Add(1)

@@ -19,6 +19,7 @@ import (
 func (a *App) routes(github http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/ingest/github", github)
+	a.ghDepthRoutes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		web.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -26,6 +26,8 @@ type Config struct {
 	Providers  Providers  `yaml:"providers"`
 	Notifiers  Notifiers  `yaml:"notifiers"`
 	Vault      Vault      `yaml:"vault"`
+	Jira       Jira       `yaml:"jira"`
+	Tickets    Tickets    `yaml:"tickets"`
 }
 
 // Log configures logging.
@@ -97,6 +99,81 @@ type GitHub struct {
 	WebhookSecret secret.Ref `yaml:"webhook_secret"` // default: a generated file in data_dir
 	Token         secret.Ref `yaml:"token"`          // reads alerts' secrets; without it alerts run in dry-run
 	APIURL        string     `yaml:"api_url"`
+	// App authenticates as a GitHub App installation instead of Token.
+	App GitHubApp `yaml:"app"`
+	// Poll lists open alerts of repositories, organizations or enterprises
+	// (backfill, and catching webhooks missed while Firebreak was down).
+	Poll GitHubPoll `yaml:"poll"`
+	// Partner enables POST /v1/ingest/github/partner (secret scanning
+	// partner program).
+	Partner GitHubPartner `yaml:"partner"`
+	// ScanIssues scans issues and issue_comment webhooks for pasted secrets
+	// (default true).
+	ScanIssues *bool `yaml:"scan_issues"`
+}
+
+// GitHubApp is a GitHub App installation (JWT → installation token).
+type GitHubApp struct {
+	AppID          string     `yaml:"app_id"`
+	InstallationID int64      `yaml:"installation_id"`
+	PrivateKey     secret.Ref `yaml:"private_key"` // the App's PEM private key
+}
+
+// Configured reports whether an App is configured.
+func (a GitHubApp) Configured() bool {
+	return a.AppID != "" || a.InstallationID != 0 || !a.PrivateKey.IsZero()
+}
+
+// GitHubPoll configures the alert poller.
+type GitHubPoll struct {
+	Interval    Duration `yaml:"interval"` // between passes; 0 disables polling in serve
+	Repos       []string `yaml:"repos"`    // owner/name
+	Orgs        []string `yaml:"orgs"`
+	Enterprises []string `yaml:"enterprises"`
+	Since       string   `yaml:"since"` // YYYY-MM-DD or RFC 3339: skip older alerts
+	PerPage     int      `yaml:"per_page"`
+	MaxWait     Duration `yaml:"max_wait"` // longest rate-limit wait (default 1h)
+}
+
+// GitHubPartner configures the partner-program endpoint.
+type GitHubPartner struct {
+	Enabled bool       `yaml:"enabled"`
+	KeysURL string     `yaml:"keys_url"` // default https://api.github.com/meta/public_keys/secret_scanning
+	Token   secret.Ref `yaml:"token"`    // optional: authenticates the key fetch (no scopes needed)
+	// Feedback answers with true_positive/false_positive labels after
+	// verifying each token (only for partners enrolled with GitHub).
+	Feedback bool `yaml:"feedback"`
+	// Types maps the partner's token type names to provider and secret type.
+	Types map[string]PartnerType `yaml:"types"`
+}
+
+// PartnerType maps one partner token type.
+type PartnerType struct {
+	Provider string `yaml:"provider"`
+	Type     string `yaml:"type"`
+}
+
+// Jira configures Jira Cloud: webhook ingest and the jira.redact step.
+type Jira struct {
+	BaseURL       string     `yaml:"base_url"` // https://acme.atlassian.net
+	Email         string     `yaml:"email"`    // the account of the API token
+	APIToken      secret.Ref `yaml:"api_token"`
+	WebhookSecret secret.Ref `yaml:"webhook_secret"` // verifies X-Hub-Signature
+	// Unsigned accepts webhooks without a signature (no webhook_secret).
+	Unsigned bool `yaml:"unsigned"`
+	// Projects maps project keys to an environment and owner hint.
+	Projects map[string]JiraProject `yaml:"projects"`
+}
+
+// JiraProject is a project key's hints.
+type JiraProject struct {
+	Environment string `yaml:"environment"`
+	Owner       string `yaml:"owner"`
+}
+
+// Tickets configures the generic ticket endpoint POST /v1/ingest/tickets.
+type Tickets struct {
+	Token secret.Ref `yaml:"token"` // bearer token bridges send; the route is off without it
 }
 
 // Providers configures provider clients. A provider without credentials runs

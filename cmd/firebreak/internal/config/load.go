@@ -385,6 +385,7 @@ func (c *Config) validate() Problems {
 		bad("providers.github.revoke_per_hour", "must be at least 1, got %d", c.Providers.GitHub.RevokePerHour)
 	}
 	ps = append(ps, c.validateVault(httpURL)...)
+	c.validateGHDepth(bad, ref, httpURL)
 	for name, s := range c.Notifiers.Slack {
 		ref("notifiers.slack."+name+".webhook_url", s.WebhookURL, true)
 	}
@@ -426,6 +427,25 @@ github:
   # webhook_secret: env:GITHUB_WEBHOOK_SECRET        # default: generated in data_dir
   # token: env:GITHUB_TOKEN                          # reads alerts' secrets (secret_scanning_alerts: read)
   api_url: https://api.github.com
+  # app:                                             # instead of token: a GitHub App installation
+  #   app_id: "123456"
+  #   installation_id: 7890123
+  #   private_key: file:/run/secrets/github-app.pem
+  # poll:                                            # backfill / catch missed webhooks
+  #   interval: 10m
+  #   orgs: [acme]
+  #   repos: [acme/payments-api]
+  #   since: 2026-01-01
+  # partner: {enabled: false, feedback: false}       # POST /v1/ingest/github/partner
+  # scan_issues: true                                # scan issues and issue comments
+# jira:                                              # Jira Cloud webhooks and the jira.redact step
+#   base_url: https://acme.atlassian.net
+#   email: firebreak-bot@acme.com
+#   api_token: env:JIRA_API_TOKEN
+#   webhook_secret: env:JIRA_WEBHOOK_SECRET
+#   projects: {PAY: {environment: prod, owner: payments-team}}
+# tickets:
+#   token: env:FIREBREAK_TICKETS_TOKEN               # enables POST /v1/ingest/tickets
 providers:
   openai:
     base_url: https://api.openai.com

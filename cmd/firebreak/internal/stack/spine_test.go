@@ -135,6 +135,10 @@ func TestSignedAlertIsRevokedNotifiedAndAudited(t *testing.T) {
 	if e.OpenAI.Live(raw) {
 		t.Fatal("the leaked key is still live at the emulator")
 	}
+	// The alert was written back: resolved as revoked, naming the incident.
+	if st, res, comment := e.GitHub.AlertState("acme", "payments-api", 17); st != "resolved" || res != "revoked" || !strings.Contains(comment, id) {
+		t.Fatalf("alert after revocation: %s/%s %q, want resolved/revoked naming %s", st, res, comment, id)
+	}
 	// Slack got the Block Kit message naming the incident and the redacted key.
 	msgs := e.Slack.Messages()
 	if len(msgs) != 1 {
@@ -165,11 +169,12 @@ func TestSignedAlertIsRevokedNotifiedAndAudited(t *testing.T) {
 		raws = append(raws, m.Data)
 	}
 	want := []string{
-		"incident.created ", "playbook.matched ",
+		"incident.created ", "playbook.matched ", "playbook.matched ",
 		"step.started verify", "step.succeeded verify",
 		"step.started revoke", "step.succeeded revoke",
 		"step.started notify", "step.succeeded notify",
 		"step.started notify_webhook", "step.succeeded notify_webhook",
+		"step.started resolve_alert", "step.succeeded resolve_alert", // write-back (writeback-github-alert)
 		"incident.contained ",
 	}
 	if strings.Join(kinds, "|") != strings.Join(want, "|") {

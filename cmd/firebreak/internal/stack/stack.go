@@ -23,6 +23,7 @@ import (
 	ghingest "github.com/firebreak-sec/firebreak/ingest/github"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers/github/githubemu"
+	"github.com/firebreak-sec/firebreak/providers/jira/jiraemu"
 	"github.com/firebreak-sec/firebreak/providers/notify/slack/slackemu"
 	"github.com/firebreak-sec/firebreak/providers/notify/webhook/webhookemu"
 	"github.com/firebreak-sec/firebreak/providers/openai/openaiemu"
@@ -54,6 +55,13 @@ type Stack struct {
 	SlackHook   slackemu.Hook
 	Webhook     *webhookemu.Receiver
 	GitHubToken string // the token Firebreak reads alerts with
+
+	// Jira is the Jira Cloud emulator Firebreak redacts tickets in;
+	// JiraWebhookSecret signs the Jira webhooks Firebreak verifies;
+	// TicketsToken authorizes POST /v1/ingest/tickets.
+	Jira              *jiraemu.Emulator
+	JiraWebhookSecret secret.Value
+	TicketsToken      string
 
 	// WebhookSecret is the GitHub webhook secret Firebreak verifies.
 	WebhookSecret secret.Value
@@ -93,6 +101,12 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	hookSecret := randomHex(16)
 	s.Webhook = webhookemu.New(webhookemu.Config{Secret: []byte(hookSecret)})
 	s.Webhook.Start()
+	s.Jira = jiraemu.New()
+	s.Jira.Start()
+	jiraToken := s.Jira.AddUser("firebreak-bot@example.com")
+	jiraHook := randomHex(16)
+	s.JiraWebhookSecret = secret.New(jiraHook)
+	s.TicketsToken = randomHex(16)
 
 	adminKey, _ := s.OpenAI.AddAdminKey("firebreak-responder")
 	s.GitHubToken = s.GitHub.AddToken("ghp_", "firebreak-bot")
@@ -104,6 +118,9 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		"STACK_GITHUB_WEBHOOK":    ghSecret,
 		"STACK_SLACK_WEBHOOK_URL": s.Slack.HookURL(s.SlackHook),
 		"STACK_OUTGOING_WEBHOOK":  hookSecret,
+		"STACK_JIRA_API_TOKEN":    jiraToken,
+		"STACK_JIRA_WEBHOOK":      jiraHook,
+		"STACK_TICKETS_TOKEN":     s.TicketsToken,
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -142,6 +159,10 @@ func (s *Stack) Config() (*config.Config, error) {
 	c.Providers.GitHub.BatchWindow = config.Duration(50 * time.Millisecond)
 	c.Notifiers.Slack = map[string]config.Slack{"default": {WebhookURL: "env:STACK_SLACK_WEBHOOK_URL"}}
 	c.Notifiers.Webhook = map[string]config.Webhook{"default": {URL: s.Webhook.URL() + "/firebreak", Secret: "env:STACK_OUTGOING_WEBHOOK"}}
+	c.GitHub.Partner.Enabled = true
+	c.Jira = config.Jira{BaseURL: s.Jira.URL(), Email: "firebreak-bot@example.com", APIToken: "env:STACK_JIRA_API_TOKEN",
+		WebhookSecret: "env:STACK_JIRA_WEBHOOK", Projects: map[string]config.JiraProject{"PAY": {Environment: "prod", Owner: "payments-team"}}}
+	c.Tickets.Token = "env:STACK_TICKETS_TOKEN"
 	if s.opts.Configure != nil {
 		s.opts.Configure(c)
 	}
@@ -227,7 +248,7 @@ func (s *Stack) RestartApp(ctx context.Context, hooks responders.Hooks) error {
 // Close stops everything and removes a temporary data directory.
 func (s *Stack) Close() {
 	s.StopApp()
-	for _, c := range []interface{ Close() }{s.OpenAI, s.GitHub, s.Slack, s.Webhook} {
+	for _, c := range []interface{ Close() }{s.OpenAI, s.GitHub, s.Slack, s.Webhook, s.Jira} {
 		if c != nil {
 			c.Close()
 		}

@@ -1,0 +1,405 @@
+package github
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/sirupsen/logrus"
+
+	"github.com/firebreak-sec/firebreak/ingest/bus"
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
+)
+
+// The backfill poller lists open secret-scanning alerts of configured
+// repositories, organizations and enterprises, and publishes an exposure for
+// every alert not seen before — so that alerts whose webhooks were missed
+// (Firebreak down, webhook not yet configured, alerts older than the
+// deployment) are acted on. An exposure names the alert; the responder
+// fetches its secret and locations, as for a webhook.
+//
+// State lives in the KV bucket BucketGitHub: per scope, the cursor of the
+// next page (saved after every page, so a restart resumes where the last
+// run stopped), and per alert (repository + number), a marker that it was
+// published (by the poller or by a webhook), so that an alert never makes a
+// second exposure. A pass that reaches the last page clears its cursor; the
+// next pass starts from the newest alert again and skips what it has seen.
+//
+// Rate limits (docs.github.com, "Rate limits for the REST API") are waited
+// out, never retried through: a primary limit (403/429 with
+// X-RateLimit-Remaining: 0) until X-RateLimit-Reset, a secondary one for
+// Retry-After (at least a minute when GitHub gives no figure), and a page
+// that leaves Remaining at 0 waits for the reset before the next call.
+
+// BucketGitHub is the KV bucket of the poller's state.
+const BucketGitHub = "firebreak_github"
+
+// EnsureState creates (or opens) the poller's bucket.
+func EnsureState(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
+	if replicas <= 0 {
+		replicas = 1
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      BucketGitHub,
+		Description: "Firebreak: GitHub alert backfill cursors and alerts already published",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", BucketGitHub, err)
+	}
+	return kv, nil
+}
+
+// Scope is a repository ("repo", "owner/name"), organization ("org") or
+// enterprise ("enterprise") whose alerts are listed.
+type Scope struct {
+	Kind string
+	Name string
+}
+
+func (s Scope) String() string { return s.Kind + ":" + s.Name }
+
+// Cursor is the next page of a listing: a page number or an after cursor.
+type Cursor struct {
+	Page  int    `json:"page,omitempty"`
+	After string `json:"after,omitempty"`
+}
+
+// ListedAlert is an alert as a listing names it (no secret).
+type ListedAlert struct {
+	Repo       string
+	Number     int64
+	State      string
+	SecretType string
+	HTMLURL    string
+	CreatedAt  time.Time
+}
+
+// Page is one page of a listing.
+type Page struct {
+	Alerts    []ListedAlert
+	Next      Cursor
+	Done      bool
+	Remaining int       // primary rate limit left after the call (-1 unknown)
+	Reset     time.Time // when it resets
+}
+
+// RateLimitError is a listing refused by a rate limit; Wait is how long
+// GitHub asked to wait.
+type RateLimitError struct {
+	Wait      time.Duration
+	Secondary bool
+	Err       error
+}
+
+func (e *RateLimitError) Error() string {
+	kind := "primary"
+	if e.Secondary {
+		kind = "secondary"
+	}
+	return fmt.Sprintf("GitHub %s rate limit (wait %s): %v", kind, e.Wait.Round(time.Second), e.Err)
+}
+
+func (e *RateLimitError) Unwrap() error { return e.Err }
+
+// Lister lists alerts (cmd adapts providers/github.AlertSource, which uses
+// go-github's SecretScanning.ListAlertsForRepo/Org/Enterprise).
+type Lister interface {
+	ListAlerts(ctx context.Context, scope Scope, cur Cursor, perPage int) (Page, error)
+}
+
+// Ledger is the poller's state in the KV bucket; the webhook handler marks
+// alerts seen through it too.
+type Ledger struct{ KV jetstream.KeyValue }
+
+func hashKey(prefix, s string) string {
+	h := sha256.Sum256([]byte(s))
+	return prefix + "." + hex.EncodeToString(h[:16])
+}
+
+type seenRecord struct {
+	Repo   string    `json:"repo"`
+	Number int64     `json:"number"`
+	At     time.Time `json:"at"`
+}
+
+// Seen reports whether the alert was already published.
+func (l *Ledger) Seen(ctx context.Context, repo string, number int64) (bool, error) {
+	_, err := l.KV.Get(ctx, hashKey("alert", fmt.Sprintf("%s#%d", repo, number)))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w: read alert marker: %v", bus.ErrUnavailable, err)
+	}
+	return true, nil
+}
+
+// MarkSeen records that the alert was published.
+func (l *Ledger) MarkSeen(ctx context.Context, repo string, number int64) error {
+	b, _ := json.Marshal(seenRecord{Repo: repo, Number: number, At: time.Now().UTC()})
+	_, err := l.KV.Put(ctx, hashKey("alert", fmt.Sprintf("%s#%d", repo, number)), b)
+	return err
+}
+
+// cursorState is a scope's saved position.
+type cursorState struct {
+	Scope   string    `json:"scope"`
+	Next    Cursor    `json:"next"`
+	Pages   int       `json:"pages"`
+	Updated time.Time `json:"updated"`
+}
+
+func (l *Ledger) cursor(ctx context.Context, s Scope) (cursorState, error) {
+	e, err := l.KV.Get(ctx, hashKey("cursor", s.String()))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return cursorState{Scope: s.String()}, nil
+	}
+	if err != nil {
+		return cursorState{}, fmt.Errorf("read cursor of %s: %w", s, err)
+	}
+	var st cursorState
+	if err := json.Unmarshal(e.Value(), &st); err != nil {
+		return cursorState{Scope: s.String()}, nil // a garbled cursor restarts the pass
+	}
+	return st, nil
+}
+
+func (l *Ledger) saveCursor(ctx context.Context, s Scope, st cursorState) error {
+	st.Updated = time.Now().UTC()
+	b, _ := json.Marshal(st)
+	_, err := l.KV.Put(ctx, hashKey("cursor", s.String()), b)
+	return err
+}
+
+func (l *Ledger) clearCursor(ctx context.Context, s Scope) error {
+	err := l.KV.Delete(ctx, hashKey("cursor", s.String()))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	return err
+}
+
+// PollerConfig configures a Poller.
+type PollerConfig struct {
+	Scopes []Scope
+	// Since skips alerts created before it (zero: all). Listings are newest
+	// first, so a pass stops at the first older alert.
+	Since   time.Time
+	PerPage int // default 100
+	// MaxWait is the longest rate-limit wait accepted (default 1h); a longer
+	// one ends the pass with an error (the cursor is kept).
+	MaxWait time.Duration
+	// Interval between passes for Run (default 5m).
+	Interval time.Duration
+	// AfterPage, when set, runs after each page's cursor is saved; an error
+	// stops the pass there (tests use it to stop a backfill mid-way).
+	AfterPage func(scope Scope, page int) error
+}
+
+// Stats is what a pass did.
+type Stats struct {
+	Scopes    int           `json:"scopes"`
+	Pages     int           `json:"pages"`
+	Listed    int           `json:"listed"`
+	Published int           `json:"published"`
+	Skipped   int           `json:"skipped"` // already seen
+	Older     int           `json:"older"`   // created before Since
+	Waits     int           `json:"rate_limit_waits"`
+	Waited    time.Duration `json:"rate_limit_waited_ns"`
+	Resumed   int           `json:"resumed"` // scopes resumed from a saved cursor
+}
+
+// Poller runs backfill passes.
+type Poller struct {
+	cfg    PollerConfig
+	lister Lister
+	pub    Publisher
+	ledger *Ledger
+	log    logrus.FieldLogger
+	// Sleep waits (tests may shorten nothing: rate-limit resets are real
+	// times); it returns ctx's error when ctx ends first.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// NewPoller returns a poller.
+func NewPoller(cfg PollerConfig, lister Lister, pub Publisher, ledger *Ledger, log logrus.FieldLogger) *Poller {
+	if cfg.PerPage <= 0 || cfg.PerPage > 100 {
+		cfg.PerPage = 100
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = time.Hour
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 5 * time.Minute
+	}
+	return &Poller{cfg: cfg, lister: lister, pub: pub, ledger: ledger, log: log, Sleep: sleepCtx}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Run runs a pass every Interval until ctx ends.
+func (p *Poller) Run(ctx context.Context) {
+	for {
+		st, err := p.Backfill(ctx, p.cfg.Scopes, p.cfg.Since)
+		if ctx.Err() != nil {
+			return
+		}
+		lg := p.log.WithFields(logrus.Fields{"published": st.Published, "skipped": st.Skipped, "pages": st.Pages})
+		if err != nil {
+			lg.WithError(err).Warn("GitHub alert poll incomplete; the next pass resumes")
+		} else {
+			lg.Debug("GitHub alert poll done")
+		}
+		if p.Sleep(ctx, p.cfg.Interval) != nil {
+			return
+		}
+	}
+}
+
+// Backfill runs one pass over scopes (the configured ones when nil).
+func (p *Poller) Backfill(ctx context.Context, scopes []Scope, since time.Time) (Stats, error) {
+	if scopes == nil {
+		scopes = p.cfg.Scopes
+	}
+	var st Stats
+	var errs []error
+	for _, s := range scopes {
+		st.Scopes++
+		if err := p.scope(ctx, s, since, &st); err != nil {
+			if ctx.Err() != nil {
+				return st, err
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", s, err))
+		}
+	}
+	return st, errors.Join(errs...)
+}
+
+func (p *Poller) scope(ctx context.Context, s Scope, since time.Time, st *Stats) error {
+	cs, err := p.ledger.cursor(ctx, s)
+	if err != nil {
+		return err
+	}
+	if cs.Next != (Cursor{}) {
+		st.Resumed++
+		p.log.WithFields(logrus.Fields{"scope": s.String(), "page": cs.Pages + 1}).Info("resuming GitHub alert backfill")
+	}
+	for {
+		page, err := p.lister.ListAlerts(ctx, s, cs.Next, p.cfg.PerPage)
+		var rl *RateLimitError
+		if errors.As(err, &rl) {
+			if err := p.wait(ctx, s, rl.Wait, rl.Secondary, st); err != nil {
+				return err
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		st.Pages++
+		cs.Pages++
+		older := false
+		for _, a := range page.Alerts {
+			st.Listed++
+			if !since.IsZero() && !a.CreatedAt.IsZero() && a.CreatedAt.Before(since) {
+				st.Older++
+				older = true
+				continue
+			}
+			if a.State != "" && a.State != "open" {
+				continue
+			}
+			seen, err := p.ledger.Seen(ctx, a.Repo, a.Number)
+			if err != nil {
+				return err
+			}
+			if seen {
+				st.Skipped++
+				continue
+			}
+			if err := p.publish(ctx, s, a); err != nil {
+				return err
+			}
+			st.Published++
+		}
+		if page.Done || older {
+			return p.ledger.clearCursor(ctx, s)
+		}
+		cs.Next = page.Next
+		if err := p.ledger.saveCursor(ctx, s, cs); err != nil {
+			return err
+		}
+		if p.cfg.AfterPage != nil {
+			if err := p.cfg.AfterPage(s, cs.Pages); err != nil {
+				return err
+			}
+		}
+		if page.Remaining == 0 && !page.Reset.IsZero() {
+			if d := time.Until(page.Reset); d > 0 {
+				if err := p.wait(ctx, s, d, false, st); err != nil {
+					return err
+				}
+			}
+		}
+	}
+}
+
+func (p *Poller) wait(ctx context.Context, s Scope, d time.Duration, secondary bool, st *Stats) error {
+	if secondary && d <= 0 {
+		d = time.Minute // GitHub: wait at least a minute when no figure is given
+	}
+	d += 250 * time.Millisecond // X-RateLimit-Reset has one-second granularity
+	if d > p.cfg.MaxWait {
+		return fmt.Errorf("rate limited for %s, longer than the %s allowed; the next pass resumes", d.Round(time.Second), p.cfg.MaxWait)
+	}
+	st.Waits++
+	st.Waited += d
+	p.log.WithFields(logrus.Fields{"scope": s.String(), "wait": d.Round(time.Millisecond).String(), "secondary": secondary}).
+		Warn("GitHub rate limit reached; waiting")
+	return p.Sleep(ctx, d)
+}
+
+func (p *Poller) publish(ctx context.Context, s Scope, a ListedAlert) error {
+	now := time.Now().UTC()
+	ref := fmt.Sprintf("%s#%d", a.Repo, a.Number)
+	e := &exposure.Event{
+		ID: exposure.NewID(now), Schema: exposure.Schema,
+		Source:      exposure.Source{Kind: source, Ref: ref, URL: a.HTMLURL, DeliveryID: "poll:" + s.String()},
+		Secret:      exposure.Secret{Provider: exposure.ProviderForType(a.SecretType), Type: a.SecretType},
+		Location:    exposure.Location{Repo: a.Repo, URL: a.HTMLURL},
+		Environment: exposure.EnvUnknown, ObservedAt: a.CreatedAt, ReceivedAt: now,
+		Correlation: "gh-poll-" + ref,
+		Alert:       &exposure.Alert{Repository: a.Repo, Number: a.Number, Action: "created"},
+	}
+	if e.ObservedAt.IsZero() {
+		e.ObservedAt = now
+	}
+	if _, err := p.pub.Publish(ctx, e, "github-alert:"+ref); err != nil {
+		return err
+	}
+	// Published before marked: a crash in between republishes on the next
+	// pass (caught by JetStream's duplicate window and the incident's
+	// fingerprint), never loses the alert.
+	if err := p.ledger.MarkSeen(ctx, a.Repo, a.Number); err != nil {
+		return fmt.Errorf("%w: mark alert seen: %v", bus.ErrUnavailable, err)
+	}
+	p.log.WithFields(logrus.Fields{"alert": ref, "exposure": e.ID, "scope": s.String()}).Info("backfilled alert")
+	return nil
+}

@@ -1,0 +1,246 @@
+// Package tickets ingests secrets pasted into tickets: Jira Cloud webhooks
+// (POST /v1/ingest/jira), a generic ticket JSON for ServiceNow/Zendesk/Linear
+// bridges (POST /v1/ingest/tickets), and — through Scanner, used by the GitHub
+// webhook ingester — GitHub issue and comment text.
+//
+// Each text field is run through the detection engine (ingest/detect). Every
+// distinct secret found in one ticket delivery becomes one exposure, sealed
+// with the deployment keyring; its location names the ticket (Location.Ticket,
+// URL) and, in the "redact" label, every field that holds it
+// ("comment:10042;description"), so that the redaction steps (jira.redact,
+// github.redact_comment) can re-fetch exactly those texts and replace exactly
+// the secret's bytes. Deliveries are idempotent on the sender's delivery id.
+package tickets
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"strings"
+
+	"github.com/firebreak-sec/firebreak/ingest/bus"
+	"github.com/firebreak-sec/firebreak/ingest/detect"
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
+	"github.com/firebreak-sec/firebreak/ingest/sealer"
+	"github.com/firebreak-sec/firebreak/ingest/secret"
+)
+
+// Label keys an exposure from a ticket carries in Location.Labels.
+const (
+	LabelSystem  = "system"  // jira | github | servicenow | …
+	LabelProject = "project" // Jira project key
+	LabelRepo    = "repo"    // GitHub owner/name
+	LabelIssue   = "issue"   // GitHub issue number, Jira issue key
+	LabelRedact  = "redact"  // the fields that hold the secret: "summary;description;comment:10042" or "title;body;comment:123"
+	LabelOwner   = "owner"   // owner hint from the project mapping
+)
+
+// Field is one text of a ticket: "summary", "description", "title", "body"
+// or a comment ("comment" with its id).
+type Field struct {
+	Name      string
+	CommentID string
+	Text      string
+	URL       string // a link to this field (a comment's permalink)
+}
+
+// Ref is how the field is named in the redact label.
+func (f Field) Ref() string {
+	if f.CommentID != "" {
+		return "comment:" + f.CommentID
+	}
+	return f.Name
+}
+
+// Ticket is a ticket's texts and what is known about where it lives.
+type Ticket struct {
+	System      string // jira, github, or the generic system name
+	Ref         string // "PAY-12", "octo/app#42", "INC0012345"
+	URL         string
+	Project     string
+	Environment string // from the project mapping; guessed when empty
+	Owner       string // owner hint
+	Labels      map[string]string
+	Fields      []Field
+}
+
+// Publisher is what ingest needs from the bus (*bus.Publisher).
+type Publisher interface {
+	Publish(ctx context.Context, e *exposure.Event, msgID string) (bus.PublishResult, error)
+	SeenDelivery(ctx context.Context, source, id string) (*bus.Delivery, error)
+	RememberDelivery(ctx context.Context, source, id string, exposureIDs []string) error
+}
+
+// Scanner finds secrets in ticket text and turns them into sealed exposures.
+type Scanner struct {
+	Detector *detect.Scanner
+	Sealer   *sealer.Sealer
+}
+
+// ErrUnavailable wraps bus failures: answer 503, the sender retries.
+var ErrUnavailable = bus.ErrUnavailable
+
+type found struct {
+	v      secret.Value
+	f      detect.Finding
+	fields []Field
+}
+
+// Exposures scans t and returns one sealed exposure per distinct secret.
+func (s *Scanner) Exposures(ctx context.Context, t Ticket, src exposure.Source) ([]sealer.Item, error) {
+	byFP := map[string]*found{}
+	var order []string
+	for _, fld := range t.Fields {
+		if fld.Text == "" {
+			continue
+		}
+		block := []byte(fld.Text)
+		var fs []detect.Finding
+		s.Detector.Scan(block, func(f detect.Finding) { fs = append(fs, f) })
+		for _, f := range fs {
+			v := sealer.Secret(block, f)
+			fp := s.Sealer.Keyring.Fingerprint(v)
+			x := byFP[fp]
+			if x == nil {
+				x = &found{v: v, f: f}
+				byFP[fp] = x
+				order = append(order, fp)
+			}
+			if len(x.fields) == 0 || x.fields[len(x.fields)-1].Ref() != fld.Ref() {
+				x.fields = append(x.fields, fld)
+			}
+		}
+	}
+	items := make([]sealer.Item, 0, len(order))
+	for _, fp := range order {
+		x := byFP[fp]
+		e := s.event(t, src, x)
+		if err := s.Sealer.Seal(ctx, x.v, e); err != nil {
+			return nil, err
+		}
+		x.v.Wipe()
+		items = append(items, sealer.Item{Event: e, MsgID: src.Kind + ":" + src.DeliveryID + ":" + e.Secret.Fingerprint})
+	}
+	return items, nil
+}
+
+func (s *Scanner) event(t Ticket, src exposure.Source, x *found) *exposure.Event {
+	labels := map[string]string{LabelSystem: t.System}
+	for k, v := range t.Labels {
+		labels[k] = v
+	}
+	if t.Project != "" {
+		labels[LabelProject] = t.Project
+	}
+	if t.Owner != "" {
+		labels[LabelOwner] = t.Owner
+	}
+	refs := make([]string, 0, len(x.fields))
+	for _, f := range x.fields {
+		refs = append(refs, f.Ref())
+	}
+	labels[LabelRedact] = strings.Join(refs, ";")
+	url := t.URL
+	if len(x.fields) > 0 && x.fields[0].URL != "" {
+		url = x.fields[0].URL
+	}
+	env := t.Environment
+	if env == "" {
+		env = exposure.Environment(t.Labels, "", "", t.Project)
+	}
+	where := t.Ref
+	if len(x.fields) > 0 {
+		where += " " + strings.ReplaceAll(x.fields[0].Ref(), ":", " ")
+	}
+	return &exposure.Event{
+		Source: src,
+		Secret: exposure.Secret{Provider: x.f.Provider, Type: x.f.Type, KeyID: x.f.KeyID},
+		Location: exposure.Location{Ticket: t.Ref, URL: url, Labels: labels, Line: x.f.Line,
+			Display: strings.TrimSpace(t.System + " " + where)},
+		Environment: env,
+		Correlation: src.Kind + "-" + src.DeliveryID,
+	}
+}
+
+// Outcome is the result of a delivery.
+type Outcome struct {
+	ExposureIDs []string
+	Duplicate   bool
+}
+
+// Deliver runs one delivery: a delivery id already accepted is a duplicate
+// (nothing published); otherwise every exposure is published and
+// acknowledged before the delivery is remembered. Bus failures wrap
+// ErrUnavailable.
+func (s *Scanner) Deliver(ctx context.Context, pub Publisher, t Ticket, src exposure.Source) (Outcome, error) {
+	seen, err := pub.SeenDelivery(ctx, src.Kind, src.DeliveryID)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if seen != nil {
+		return Outcome{ExposureIDs: seen.ExposureIDs, Duplicate: true}, nil
+	}
+	items, err := s.Exposures(ctx, t, src)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if err := sealer.PublishAll(ctx, pub, items, 16); err != nil {
+		return Outcome{}, err
+	}
+	ids := make([]string, 0, len(items))
+	for _, it := range items {
+		ids = append(ids, it.Event.ID)
+	}
+	if err := pub.RememberDelivery(ctx, src.Kind, src.DeliveryID, ids); err != nil && !errors.Is(err, context.Canceled) {
+		// The exposures are durable; a redelivery is caught by the message
+		// ids and the incidents' fingerprints.
+		return Outcome{ExposureIDs: ids}, nil
+	}
+	return Outcome{ExposureIDs: ids}, nil
+}
+
+// Sign returns the X-Hub-Signature value Jira sends for body under secret
+// (WebSub's method=signature: "sha256=" + hex HMAC-SHA256 of the raw body).
+func Sign(key secret.Value, body []byte) string {
+	m := hmac.New(sha256.New, key.Bytes())
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// ParseSignature parses an X-Hub-Signature value "sha256=<64 hex>" (the
+// method is case-insensitive) and returns the digest.
+func ParseSignature(h string) ([]byte, error) {
+	method, hexSig, ok := strings.Cut(strings.TrimSpace(h), "=")
+	if !ok || !strings.EqualFold(method, "sha256") {
+		return nil, errors.New("X-Hub-Signature must be sha256=<hex>")
+	}
+	b, err := hex.DecodeString(hexSig)
+	if err != nil || len(b) != sha256.Size {
+		return nil, errors.New("X-Hub-Signature must be sha256=<64 hex digits>")
+	}
+	return b, nil
+}
+
+// verifyHMAC checks a signature header against body under key.
+func verifyHMAC(key secret.Value, header string, body []byte) string {
+	if header == "" {
+		return "missing X-Hub-Signature header"
+	}
+	got, err := ParseSignature(header)
+	if err != nil {
+		return err.Error()
+	}
+	m := hmac.New(sha256.New, key.Bytes())
+	m.Write(body)
+	if !hmac.Equal(got, m.Sum(nil)) {
+		return "X-Hub-Signature does not match the payload"
+	}
+	return ""
+}
+
+func bodyHash(b []byte) string {
+	h := sha256.Sum256(b)
+	return "sha256-" + hex.EncodeToString(h[:16])
+}
