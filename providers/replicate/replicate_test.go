@@ -8,9 +8,9 @@ import (
 
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers"
+	"github.com/firebreak-sec/firebreak/providers/providertest"
 	"github.com/firebreak-sec/firebreak/providers/replicate"
 	"github.com/firebreak-sec/firebreak/providers/replicate/replicateemu"
-	"github.com/firebreak-sec/firebreak/providers/providertest"
 )
 
 func cred(raw string) providers.Credential {

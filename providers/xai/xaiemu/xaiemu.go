@@ -26,7 +26,9 @@ func New() *Emulator {
 	e := &Emulator{keys: keystore.New()}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/api-key", e.apiKey)
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "Not Found", "Not found") })
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "Not Found", "Not found")
+	})
 	e.Server = emulator.New(mux, ErrorBody)
 	return e
 }
