@@ -61,6 +61,10 @@ type Probe struct {
 	Header     http.Header
 	Body       string
 	WantStatus int
+	// WantBody, when set, must occur in the answer's body: for APIs that
+	// refuse with 200 and an error in the body (Slack's {"ok":false,
+	// "error":"not_authed"}).
+	WantBody string
 }
 
 // Harness describes a provider to the suite.
@@ -436,10 +440,13 @@ func runProbes(t *testing.T, h Harness) {
 		if err != nil {
 			t.Fatalf("%s %s: %v", p.Method, p.Path, err)
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != p.WantStatus {
 			t.Errorf("%s %s without the real auth: status %d, want %d", p.Method, p.Path, resp.StatusCode, p.WantStatus)
+		}
+		if p.WantBody != "" && !strings.Contains(string(b), p.WantBody) {
+			t.Errorf("%s %s without the real auth: body %.200q does not say %q", p.Method, p.Path, b, p.WantBody)
 		}
 	}
 }
