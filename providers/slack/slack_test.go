@@ -54,7 +54,7 @@ func TestOkFalseClassification(t *testing.T) {
 	c := slack.New(slack.Config{BaseURL: base})
 	raw := emu.AddToken("xoxp-", "ada", "acme")
 	for body, want := range map[string]providers.Class{
-		`{"ok":false,"error":"internal_error"}`: providers.Retryable,
+		`{"ok":false,"error":"internal_error"}`:         providers.Retryable,
 		`{"ok":false,"error":"not_allowed_token_type"}`: providers.Permanent,
 	} {
 		emu.Inject(emulator.Fault{Match: "POST /api/auth.revoke", Count: 1, Status: 200, Body: body})

@@ -57,7 +57,9 @@ func New() *Emulator {
 	mux.HandleFunc("POST /api/auth.revoke", e.authRevoke)
 	mux.HandleFunc("POST /api/chat.postMessage", e.postMessage)
 	mux.HandleFunc("POST /api/conversations.open", e.conversationsOpen)
-	mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) { answer(w, map[string]any{"ok": false, "error": "unknown_method"}) })
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, _ *http.Request) {
+		answer(w, map[string]any{"ok": false, "error": "unknown_method"})
+	})
 	e.Server = emulator.New(mux, ErrorBody)
 	return e
 }
