@@ -131,6 +131,13 @@ type Creator interface {
 	Create(ctx context.Context, r CreateRequest) (Created, error)
 }
 
+// OptionRevoker is implemented by providers whose revocation takes options
+// from the playbook step's `with` (AWS: delete: true deletes the access key
+// after deactivating it). Revoke(ctx, c) is RevokeWith(ctx, c, nil).
+type OptionRevoker interface {
+	RevokeWith(ctx context.Context, c Credential, opts map[string]any) (RevokeResult, error)
+}
+
 // ActionEscalated is RevokeResult.Action when a provider's API cannot revoke
 // the key (or Firebreak lacks what revoking needs): a person must act, and
 // the playbook pages them. It is never reported as a revocation.
