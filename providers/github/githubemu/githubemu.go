@@ -21,7 +21,9 @@
 //     page/per_page pagination with a Link header.
 //   - GET /repos/{owner}/{repo}/contents/{path} (Repositories → Contents):
 //     a file as {"type":"file","encoding":"base64","content",…}, 404 when
-//     absent — for CODEOWNERS lookups.
+//     absent — for CODEOWNERS lookups; GET /repos/{owner}/{repo}/commits/{ref}
+//     (Commits → "Get a commit"): {"sha","commit":{"author":{"name","email",
+//     "date"}},"author":{"login"}} — for commit authors.
 //   - POST and GET /repos/{owner}/{repo}/issues, POST
 //     /repos/{owner}/{repo}/issues/{number}/comments (Issues): 201 with the
 //     issue or comment; 404 for a repository the emulator does not have,
@@ -138,6 +140,7 @@ func New(opts ...Option) *Emulator {
 	mux.HandleFunc("GET /repos/{owner}/{repo}/secret-scanning/alerts/{number}", e.getAlert)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/secret-scanning/alerts/{number}/locations", e.listLocations)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/contents/{path...}", e.getContents)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/commits/{ref}", e.getCommit)
 	mux.HandleFunc("POST /repos/{owner}/{repo}/issues", e.createIssue)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/issues", e.listIssues)
 	mux.HandleFunc("POST /repos/{owner}/{repo}/issues/{number}/comments", e.createComment)

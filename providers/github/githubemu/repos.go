@@ -12,6 +12,7 @@ import (
 // repository is an emulated repository's files and issues.
 type repository struct {
 	files          map[string]string
+	commits        map[string]Commit
 	issues         []*Issue
 	issuesDisabled bool
 }
@@ -32,7 +33,7 @@ func (e *Emulator) repo(owner, name string) *repository {
 	key := owner + "/" + name
 	r := e.repos[key]
 	if r == nil {
-		r = &repository{files: map[string]string{}}
+		r = &repository{files: map[string]string{}, commits: map[string]Commit{}}
 		e.repos[key] = r
 	}
 	return r
@@ -228,4 +229,41 @@ func (e *Emulator) createComment(w http.ResponseWriter, r *http.Request) {
 	}
 	rp.issues[n-1].Comments = append(rp.issues[n-1].Comments, in.Body)
 	writeJSON(w, http.StatusCreated, map[string]any{"id": n*1000 + len(rp.issues[n-1].Comments), "body": in.Body})
+}
+
+// Commit is an emulated commit's author.
+type Commit struct {
+	SHA         string
+	AuthorName  string
+	AuthorEmail string
+	Login       string // the GitHub account of the author, if linked
+}
+
+// SetCommit records a commit of owner/repo.
+func (e *Emulator) SetCommit(owner, name string, c Commit) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.repo(owner, name).commits[c.SHA] = c
+}
+
+func (e *Emulator) getCommit(w http.ResponseWriter, r *http.Request) {
+	doc := docsBase + "/commits/commits#get-a-commit"
+	rp, _ := e.findRepo(w, r, doc)
+	if rp == nil {
+		return
+	}
+	e.mu.Lock()
+	c, ok := rp.commits[r.PathValue("ref")]
+	e.mu.Unlock()
+	if !ok {
+		writeError(w, http.StatusUnprocessableEntity, "No commit found for SHA: "+r.PathValue("ref"), doc)
+		return
+	}
+	var author any
+	if c.Login != "" {
+		author = map[string]any{"login": c.Login, "type": "User"}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"sha": c.SHA, "author": author,
+		"commit": map[string]any{"author": map[string]any{"name": c.AuthorName, "email": c.AuthorEmail, "date": "2026-01-01T00:00:00Z"},
+			"message": "update config"}})
 }
