@@ -28,6 +28,7 @@ import (
 
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/playbooks"
+	"github.com/firebreak-sec/firebreak/providers"
 	"github.com/firebreak-sec/firebreak/responders/audit"
 	"github.com/firebreak-sec/firebreak/responders/incident"
 	"github.com/firebreak-sec/firebreak/responders/step"
@@ -93,6 +94,7 @@ type Responder struct {
 	audit     *audit.Recorder
 	actions   map[string]step.Action
 	resolver  *Resolver
+	owners    OwnerResolver
 	metrics   *Metrics
 	playbooks atomic.Pointer[playbooks.Set]
 	stopping  atomic.Bool
@@ -112,8 +114,17 @@ type Deps struct {
 	Playbooks *playbooks.Set
 	Actions   []step.Action
 	Resolver  *Resolver
-	Metrics   *Metrics
-	Log       logrus.FieldLogger
+	// Owners resolves who owns a key before its playbooks run; nil leaves
+	// .Owner empty (Rule "").
+	Owners  OwnerResolver
+	Metrics *Metrics
+	Log     logrus.FieldLogger
+}
+
+// OwnerResolver decides who owns an exposed key (responders/owners.Resolver
+// implements it). It does not fail: a source that cannot answer is skipped.
+type OwnerResolver interface {
+	Resolve(ctx context.Context, ev *exposure.Event, cred providers.Credential) playbooks.Owner
 }
 
 // New builds a responder.
@@ -124,7 +135,7 @@ func New(cfg Config, d Deps) (*Responder, error) {
 	}
 	r := &Responder{
 		cfg: cfg, log: d.Log, js: d.JS, consumer: d.Consumer, store: d.Incidents, audit: d.Audit,
-		actions: map[string]step.Action{}, resolver: d.Resolver, metrics: d.Metrics, now: time.Now,
+		actions: map[string]step.Action{}, resolver: d.Resolver, owners: d.Owners, metrics: d.Metrics, now: time.Now,
 	}
 	if r.log == nil {
 		r.log = logrus.New()

@@ -37,6 +37,7 @@ const (
 	KindIncidentFailed    = "incident.failed"
 	KindIncidentResolved  = "incident.resolved"
 	KindDeadLetter        = "dead_letter"
+	KindOwnerResolved     = "owner.resolved"
 )
 
 // Record is one audit record.

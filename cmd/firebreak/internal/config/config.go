@@ -25,6 +25,7 @@ type Config struct {
 	GitHub     GitHub     `yaml:"github"`
 	Providers  Providers  `yaml:"providers"`
 	Notifiers  Notifiers  `yaml:"notifiers"`
+	Owners     Owners     `yaml:"owners"`
 }
 
 // Log configures logging.
@@ -96,6 +97,17 @@ type GitHub struct {
 type Providers struct {
 	OpenAI OpenAI         `yaml:"openai"`
 	GitHub GitHubProvider `yaml:"github"`
+	// Providers in breadth (see breadth.go).
+	Anthropic   Anthropic   `yaml:"anthropic"`
+	AWS         AWS         `yaml:"aws"`
+	Google      Google      `yaml:"google"`
+	Slack       KeyProvider `yaml:"slack"`
+	Stripe      Stripe      `yaml:"stripe"`
+	HuggingFace KeyProvider `yaml:"huggingface"`
+	Groq        KeyProvider `yaml:"groq"`
+	Perplexity  KeyProvider `yaml:"perplexity"`
+	XAI         KeyProvider `yaml:"xai"`
+	Replicate   KeyProvider `yaml:"replicate"`
 }
 
 // OpenAI configures the OpenAI provider.
@@ -118,6 +130,13 @@ type GitHubProvider struct {
 type Notifiers struct {
 	Slack   map[string]Slack   `yaml:"slack"`
 	Webhook map[string]Webhook `yaml:"webhook"`
+	// Notifiers in breadth (see breadth.go).
+	Email       map[string]Email       `yaml:"email"`
+	PagerDuty   map[string]PagerDuty   `yaml:"pagerduty"`
+	Teams       map[string]Teams       `yaml:"teams"`
+	GitHubIssue map[string]GitHubIssue `yaml:"github_issue"`
+	Jira        map[string]Jira        `yaml:"jira"`
+	SlackBot    map[string]SlackBot    `yaml:"slackbot"`
 }
 
 // Slack is an incoming-webhook notifier.
@@ -195,6 +214,7 @@ func (c *Config) Defaults() {
 		c.Providers.GitHub.RevokePerHour = 60
 	}
 	defD(&c.Providers.GitHub.BatchWindow, 500*time.Millisecond)
+	c.defaultsBreadth()
 }
 
 // RespondersEnabled reports whether this process runs responders.
