@@ -180,11 +180,19 @@ func (r *Resolver) Resolve(ctx context.Context, ev *exposure.Event, cred provide
 }
 
 // fill completes o from the directory entries of the given handles (first
-// found), without overwriting what o already says, and sets the rule.
+// found), without overwriting what o already says, and sets the rule. An
+// owner that is left with no way to reach them (no Slack, email or
+// PagerDuty) gets the default's contacts: the owner is still named, and the
+// people behind the default hear about it.
 func (r *Resolver) fill(o playbooks.Owner, rule string, handles ...string) playbooks.Owner {
 	o.Rule = rule
 	if r.File == nil {
 		return o
+	}
+	set := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
 	}
 	for _, h := range handles {
 		c, ok := r.File.Directory[h]
@@ -192,11 +200,6 @@ func (r *Resolver) fill(o playbooks.Owner, rule string, handles ...string) playb
 			continue
 		}
 		d := toOwner(c)
-		set := func(dst *string, v string) {
-			if *dst == "" {
-				*dst = v
-			}
-		}
 		set(&o.Name, d.Name)
 		set(&o.Team, d.Team)
 		set(&o.Email, d.Email)
@@ -206,6 +209,11 @@ func (r *Resolver) fill(o playbooks.Owner, rule string, handles ...string) playb
 		set(&o.Jira, d.Jira)
 		set(&o.GitHub, d.GitHub)
 		break
+	}
+	if o.Slack == "" && o.Email == "" && o.PagerDuty == "" && r.File.Default != nil {
+		d := r.File.Default
+		o.Slack, o.Email, o.PagerDuty = d.Slack, d.Email, d.PagerDuty
+		set(&o.Jira, d.Jira)
 	}
 	return o
 }

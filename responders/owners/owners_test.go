@@ -96,7 +96,8 @@ func TestResolutionOrder(t *testing.T) {
 		{"path glob must match", ev("openai", "", "acme/billing-api", "README.md", "", nil, ""), nil, nil,
 			playbooks.Owner{Team: "security", Slack: "#sec-incidents", Email: "security@example.com", Rule: "default"}},
 		{"log labels", ev("groq", "", "", "", "", map[string]string{"namespace": "checkout"}, ""), nil, nil,
-			playbooks.Owner{Team: "checkout", Jira: "CHK", Rule: "owners_file:prod-logs"}},
+			// no contact of its own: the default's contacts are filled in
+			playbooks.Owner{Team: "checkout", Jira: "CHK", Slack: "#sec-incidents", Email: "security@example.com", Rule: "owners_file:prod-logs"}},
 		{"jira project", ev("stripe", "", "", "", "", nil, "OPS-42"), nil, nil,
 			playbooks.Owner{Team: "ops", Email: "ops@example.com", Rule: "owners_file:tickets"}},
 		{"codeowners last match wins, email owner with directory", ev("openai", "", "acme/api", "config/prod.env", "c0ffee", nil, ""), fakeLookup{o: providers.Owner{User: "svc"}}, gh,
@@ -110,7 +111,7 @@ func TestResolutionOrder(t *testing.T) {
 		{"provider lookup fails: commit author", ev("aws", "AKIAOTHER", "acme/other", "app.py", "c0ffee", nil, ""), fakeLookup{err: errors.New("AccessDenied")}, gh,
 			playbooks.Owner{Name: "Linus", Email: "linus@example.com", GitHub: "@linus", Rule: "commit_author"}},
 		{"GitHub down: skip to provider", ev("openai", "", "acme/api", "config/prod.env", "c0ffee", nil, ""), fakeLookup{o: providers.Owner{User: "bob"}}, fakeGitHub{err: errors.New("503")},
-			playbooks.Owner{Name: "bob", Rule: "provider:openai"}},
+			playbooks.Owner{Name: "bob", Slack: "#sec-incidents", Email: "security@example.com", Rule: "provider:openai"}},
 		{"nothing answers: default", ev("xai", "", "", "", "", nil, ""), nil, gh,
 			playbooks.Owner{Team: "security", Slack: "#sec-incidents", Email: "security@example.com", Rule: "default"}},
 	} {

@@ -41,6 +41,8 @@ type Options struct {
 	Hooks       responders.Hooks
 	// Configure edits the configuration before the app is built.
 	Configure func(*config.Config)
+	// Owners, when set, replaces the stack's owners file (see Breadth).
+	Owners string
 }
 
 // Stack is a running Firebreak with its emulators.
@@ -57,6 +59,9 @@ type Stack struct {
 
 	// WebhookSecret is the GitHub webhook secret Firebreak verifies.
 	WebhookSecret secret.Value
+
+	// Breadth holds the other providers' and notifiers' emulators.
+	Breadth *Breadth
 
 	opts    Options
 	env     map[string]string
@@ -104,6 +109,10 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		"STACK_SLACK_WEBHOOK_URL": s.Slack.HookURL(s.SlackHook),
 		"STACK_OUTGOING_WEBHOOK":  hookSecret,
 	}
+	if err := s.startBreadth(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		s.Close()
@@ -141,6 +150,9 @@ func (s *Stack) Config() (*config.Config, error) {
 	c.Providers.GitHub.BatchWindow = config.Duration(50 * time.Millisecond)
 	c.Notifiers.Slack = map[string]config.Slack{"default": {WebhookURL: "env:STACK_SLACK_WEBHOOK_URL"}}
 	c.Notifiers.Webhook = map[string]config.Webhook{"default": {URL: s.Webhook.URL() + "/firebreak", Secret: "env:STACK_OUTGOING_WEBHOOK"}}
+	if err := s.configureBreadth(c); err != nil {
+		return nil, err
+	}
 	if s.opts.Configure != nil {
 		s.opts.Configure(c)
 	}
@@ -231,6 +243,7 @@ func (s *Stack) Close() {
 			c.Close()
 		}
 	}
+	s.Breadth.close()
 	if s.tmpDir != "" {
 		os.RemoveAll(s.tmpDir)
 	}

@@ -13,6 +13,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"io"
 	"math/big"
@@ -44,9 +45,10 @@ type Server struct {
 	Password string
 	RootCAs  *x509.CertPool // trusts the server's certificate
 
-	srv *smtp.Server
-	mu  sync.Mutex
-	msg []Message
+	certPEM []byte
+	srv     *smtp.Server
+	mu      sync.Mutex
+	msg     []Message
 	// fail is the error the next Data returns, if any.
 	fail *smtp.SMTPError
 }
@@ -61,7 +63,8 @@ func Start(username, password string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, Username: username, Password: password, RootCAs: pool}
+	s := &Server{Host: "127.0.0.1", Port: l.Addr().(*net.TCPAddr).Port, Username: username, Password: password, RootCAs: pool,
+		certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})}
 	s.srv = smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &session{s: s, c: c}, nil }))
 	s.srv.Domain = "mx.firebreak.test"
 	s.srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
@@ -176,3 +179,7 @@ func selfSigned() (tls.Certificate, *x509.CertPool, error) {
 	pool.AddCert(c)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: c}, pool, nil
 }
+
+// CertPEM is the server certificate in PEM, for clients configured with a CA
+// file.
+func (s *Server) CertPEM() []byte { return s.certPEM }
