@@ -46,6 +46,6 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), demoCmd(), playbookCmd(), versionCmd(), configCmd())
+	root.AddCommand(serveCmd(), demoCmd(), playbookCmd(), versionCmd(), configCmd(), providersCmd())
 	return root
 }

@@ -120,6 +120,7 @@ func (c *Client) Spec() providers.Spec {
 		SecretTypes:    []string{TypeAPIKey, TypeAdminKey},
 		Verify:         true,
 		Revoke:         true,
+		Owner:          true,
 		RevokeRequires: "admin key",
 		ConsoleURL:     "https://platform.openai.com/api-keys",
 		DocsURL:        "https://platform.openai.com/docs/api-reference/project-api-keys",

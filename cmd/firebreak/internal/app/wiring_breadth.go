@@ -234,3 +234,15 @@ func buildOwners(cfg *config.Config, ps *actions.Providers, rs secret.Resolvers,
 	}
 	return r, nil
 }
+
+// ProviderSpecs returns the specs of every provider Firebreak builds, for
+// the capability table (`firebreak providers --markdown`).
+func ProviderSpecs() []providers.Spec {
+	cfg := &config.Config{}
+	cfg.Defaults()
+	ps, err := buildProviders(cfg, secret.Resolvers{}, http.DefaultClient, logrus.New())
+	if err != nil {
+		return nil
+	}
+	return ps.Specs()
+}
