@@ -1,8 +1,11 @@
 // Package providertest is the conformance suite every Firebreak provider runs
 // against its emulator: failure classification (429 with Retry-After, 5xx,
-// 4xx), idempotent revocation, context cancellation, secrets kept out of
-// errors and logs, dry-run plans without I/O, and emulators that refuse
-// requests without the provider's real authentication.
+// 4xx), idempotent revocation, not-found as already revoked (NotFoundMatch),
+// unknown keys not live, context cancellation, secrets kept out of errors and
+// logs, dry-run plans without I/O, emulators that refuse requests without the
+// provider's real authentication, and — for providers whose API cannot revoke
+// (Escalates) — an explicit escalation naming the console URL instead of a
+// revocation, changing nothing at the provider.
 //
 // A provider package uses it from a test:
 //

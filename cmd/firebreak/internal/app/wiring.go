@@ -49,7 +49,7 @@ func buildProviders(cfg *config.Config, rs secret.Resolvers, hc *http.Client, lo
 		dry = "providers.github.dry_run is set"
 	}
 	ps.Add(github.New(gc), dry)
-	if err := addBreadthProviders(ps, cfg, rs, hc, log); err != nil {
+	if err := addBreadthProviders(ps, cfg, rs, hc); err != nil {
 		return nil, err
 	}
 	return ps, nil

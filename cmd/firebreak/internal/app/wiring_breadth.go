@@ -58,7 +58,7 @@ func dryIf(set bool, name string) string {
 // of Firebreak's; where revoking needs one (Anthropic admin key, AWS
 // principal, Google access token) and none is configured, their revoke step
 // escalates to a person instead of running in dry-run.
-func addBreadthProviders(ps *actions.Providers, cfg *config.Config, rs secret.Resolvers, hc *http.Client, log logrus.FieldLogger) error {
+func addBreadthProviders(ps *actions.Providers, cfg *config.Config, rs secret.Resolvers, hc *http.Client) error {
 	p := cfg.Providers
 	ak, err := optionalSource(rs, "providers.anthropic.admin_key", p.Anthropic.AdminKey)
 	if err != nil {
@@ -101,7 +101,6 @@ func addBreadthProviders(ps *actions.Providers, cfg *config.Config, rs secret.Re
 	ps.Add(perplexity.New(perplexity.Config{BaseURL: p.Perplexity.BaseURL, HTTPClient: hc}), dryIf(p.Perplexity.DryRun, "perplexity"))
 	ps.Add(xai.New(xai.Config{BaseURL: p.XAI.BaseURL, HTTPClient: hc}), dryIf(p.XAI.DryRun, "xai"))
 	ps.Add(replicate.New(replicate.Config{BaseURL: p.Replicate.BaseURL, HTTPClient: hc}), dryIf(p.Replicate.DryRun, "replicate"))
-	_ = log
 	return nil
 }
 

@@ -23,8 +23,9 @@ type owner struct {
 
 // expect waits for the incident, then checks the outcome at the emulators and
 // that the owner was told through the channels the owner resolution chose.
-func expect(t *testing.T, s *stack.Stack, id, raw string, state incident.State, o owner, mustSay ...string) *incident.Incident {
+func expect(t *testing.T, s *stack.Stack, seen *[]string, id, raw string, state incident.State, o owner, mustSay ...string) *incident.Incident {
 	t.Helper()
+	*seen = append(*seen, raw)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	in, err := s.WaitIncident(ctx, id, stack.Terminal)
@@ -96,11 +97,21 @@ func payments(path string) exposure.Location {
 }
 
 func TestProvidersEndToEnd(t *testing.T) {
-	s, err := stack.Start(context.Background(), stack.Options{})
+	log, logs := providertest.NewLogger() // debug: every line Firebreak logs is checked for secrets
+	s, err := stack.Start(context.Background(), stack.Options{Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	var raws []string
+	defer func() {
+		if !strings.Contains(logs.String(), `"incident"`) {
+			t.Error("no log line was captured: the secret check below would prove nothing")
+		}
+		for _, raw := range raws {
+			providertest.AssertNoSecret(t, raw, logs.String())
+		}
+	}()
 	b := s.Breadth
 	ctx := context.Background()
 	pay := owner{rule: "owners_file:payments", slackChannel: b.PaymentsChannel, email: "payments@example.com"}
@@ -115,7 +126,7 @@ func TestProvidersEndToEnd(t *testing.T) {
 		if err != nil || status != 202 {
 			t.Fatalf("webhook: %d %s %v", status, body, err)
 		}
-		expect(t, s, s.IncidentFor(raw), raw, incident.Contained,
+		expect(t, s, &raws, s.IncidentFor(raw), raw, incident.Contained,
 			owner{rule: "codeowners", slackChannel: b.PlatformChannel, email: "platform@example.com"}, "Firebreak revoked", "Anthropic")
 		if st := b.Anthropic.Status(keyID); st != "inactive" {
 			t.Fatalf("key status %q", st)
@@ -131,7 +142,7 @@ func TestProvidersEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		expect(t, s, id, sk, incident.Contained,
+		expect(t, s, &raws, id, sk, incident.Contained,
 			owner{rule: "owners_file:checkout-logs", slackChannel: b.CheckoutChannel, email: "checkout@example.com"}, "revoked AWS key")
 		if st := b.AWS.KeyStatus(akid); st != "Inactive" {
 			t.Fatalf("access key status %q", st)
@@ -149,7 +160,7 @@ func TestProvidersEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		expect(t, s, id, raw, incident.Contained, pay, "revoked Google API key")
+		expect(t, s, &raws, id, raw, incident.Contained, pay, "revoked Google API key")
 		if b.Google.Live(raw) {
 			t.Fatal("key still live")
 		}
@@ -165,7 +176,7 @@ func TestProvidersEndToEnd(t *testing.T) {
 		// no contact of their own, the default's channels are told.
 		who := sec
 		who.rule = "provider:slack"
-		expect(t, s, id, raw, incident.Contained, who, "revoked Slack key", "you are its owner (provider:slack)")
+		expect(t, s, &raws, id, raw, incident.Contained, who, "revoked Slack key", "you are its owner (provider:slack)")
 		if b.SlackAPI.Live(raw) {
 			t.Fatal("token still live")
 		}
@@ -177,7 +188,7 @@ func TestProvidersEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		expect(t, s, id, raw, incident.Contained, pay, "revoked Stripe key")
+		expect(t, s, &raws, id, raw, incident.Contained, pay, "revoked Stripe key")
 		if b.Stripe.Live(raw) {
 			t.Fatal("key still live")
 		}
@@ -216,7 +227,7 @@ func TestProvidersEndToEnd(t *testing.T) {
 			if who.rule == pay.rule {
 				who.pdService = "payments"
 			}
-			in := expect(t, s, id, raw, incident.Completed, who, "ACTION NEEDED", tc.console)
+			in := expect(t, s, &raws, id, raw, incident.Completed, who, "ACTION NEEDED", tc.console)
 			if rv := step(in, "revoke"); rv == nil || rv.Outputs["action"] != "escalated" || rv.Outputs["revoked"] != false {
 				t.Fatalf("revoke step %+v", rv)
 			}
