@@ -215,10 +215,15 @@ func keyID(cred providers.Credential) string {
 
 // Verify implements providers.Provider.
 func (c *Client) Verify(ctx context.Context, cred providers.Credential) (providers.VerifyResult, error) {
+	if cred.Secret.IsZero() {
+		return providers.VerifyResult{}, &providers.Error{Provider: Name, Op: providers.OpVerify, Class: providers.Permanent, Message: "no key to verify"}
+	}
 	id := keyID(cred)
-	if id == "" || cred.Secret.IsZero() {
-		return providers.VerifyResult{}, &providers.Error{Provider: Name, Op: providers.OpVerify, Class: providers.Permanent,
-			Message: "an AWS secret access key can only be checked with its access key id (Credential.KeyID)"}
+	if id == "" {
+		// A secret key seen without its access key id cannot be signed
+		// with; assume the worst, as for any credential that cannot be checked.
+		return providers.VerifyResult{Live: true, Detail: "the secret access key leaked without its access key id and cannot be checked; assumed live",
+			Facts: map[string]string{"verified": "false"}}, nil
 	}
 	if id == cred.Secret.Reveal() {
 		return providers.VerifyResult{Live: true, Detail: "only the access key id leaked; it cannot be checked without its secret; assumed live",
@@ -294,8 +299,9 @@ func (c *Client) Revoke(ctx context.Context, cred providers.Credential) (provide
 func (c *Client) RevokeWith(ctx context.Context, cred providers.Credential, opts map[string]any) (providers.RevokeResult, error) {
 	id := keyID(cred)
 	if id == "" {
-		return providers.RevokeResult{}, &providers.Error{Provider: Name, Op: providers.OpRevoke, Class: providers.Permanent,
-			Message: "revoking an AWS key needs its access key id (Credential.KeyID)"}
+		// IAM cannot look a key up by its secret: a person must find it.
+		return providers.Escalation(c.Spec(), "", "the secret access key leaked without its access key id, and IAM cannot find a key by its secret: "+
+			"find the access key (by where the secret is used, or CloudTrail), make it Inactive and delete it"), nil
 	}
 	if !c.hasPrincipal() {
 		return providers.Escalation(c.Spec(), id, "Firebreak has no AWS principal configured: in IAM → Users, find access key "+id+", make it Inactive, then delete it"), nil

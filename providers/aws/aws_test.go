@@ -165,3 +165,18 @@ func TestNoPrincipalEscalates(t *testing.T) {
 		t.Fatalf("Revoke without principal = %+v, %v", r, err)
 	}
 }
+
+func TestSecretWithoutKeyIDEscalates(t *testing.T) {
+	a := newAccount(t)
+	_, sk := a.emu.AddKey("app")
+	c := cred("", sk)
+	v, err := a.client.Verify(context.Background(), c)
+	if err != nil || !v.Live || v.Facts["verified"] != "false" {
+		t.Fatalf("Verify without key id = %+v, %v", v, err)
+	}
+	r, err := a.client.Revoke(context.Background(), c)
+	if err != nil || r.Action != providers.ActionEscalated || !a.emu.LiveSecret(sk) {
+		t.Fatalf("Revoke without key id = %+v, %v", r, err)
+	}
+	providertest.AssertNoSecret(t, sk, r.Detail, v.Detail)
+}
