@@ -22,6 +22,10 @@
 //   - Errors: {"error":{"code","message","status","details":[{"@type":
 //     "type.googleapis.com/google.rpc.ErrorInfo","reason",…}]}}.
 //
+// Create (rotation) makes a replacement in the leaked key's project with the
+// same restrictions: POST /v2/{parent}/keys {"displayName","restrictions"}
+// (an Operation, polled), then GET /v2/{name}/keyString for the new value.
+//
 // A deleted key stays restorable for 30 days (keys.undelete); Firebreak
 // deletes and does not purge. The key travels in lookupKey's query string
 // (the API's own design); Firebreak never puts a request URL into an error
@@ -31,6 +35,7 @@ package google
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -79,7 +84,10 @@ type Client struct {
 	poll         time.Duration
 }
 
-var _ providers.Provider = (*Client)(nil)
+var (
+	_ providers.Provider = (*Client)(nil)
+	_ providers.Creator  = (*Client)(nil)
+)
 
 // New returns a Client.
 func New(cfg Config) *Client {
@@ -105,7 +113,7 @@ func New(cfg Config) *Client {
 // Spec implements providers.Provider.
 func (c *Client) Spec() providers.Spec {
 	return providers.Spec{Name: Name, DisplayName: "Google API keys", SecretTypes: []string{TypeAPIKey, TypeCloudAPIKey},
-		Verify: true, Revoke: true, RevokeRequires: "an OAuth token with apikeys.keys.lookup and apikeys.keys.delete",
+		Verify: true, Revoke: true, Rotate: true, RevokeRequires: "an OAuth token with apikeys.keys.lookup and apikeys.keys.delete",
 		ConsoleURL: ConsoleURL, DocsURL: "https://cloud.google.com/api-keys/docs/reference/rest/v2/projects.locations.keys/delete"}
 }
 
@@ -283,4 +291,117 @@ func (c *Client) Plan(op providers.Op, cred providers.Credential) []providers.Ca
 		}
 	}
 	return nil
+}
+
+// token resolves the access token for op.
+func (c *Client) accessToken(ctx context.Context, op providers.Op) (secret.Value, error) {
+	if c.token == nil {
+		return secret.Value{}, &providers.Error{Provider: Name, Op: op, Class: providers.Permanent,
+			Message: "no Google access token is configured (providers.google.access_token)"}
+	}
+	tok, err := c.token.Secret(ctx)
+	if err != nil {
+		class, _ := providers.Classify(err)
+		return secret.Value{}, &providers.Error{Provider: Name, Op: op, Class: class, Message: "cannot resolve the access token", Err: err}
+	}
+	return tok, nil
+}
+
+func (c *Client) call(ctx context.Context, op providers.Op, tok secret.Value, method, path string, body, out any) (int, error) {
+	status, _, err := c.keys.Do(ctx, providers.Request{Op: op, Method: method, Path: path,
+		Header: http.Header{"Authorization": {"Bearer " + tok.Reveal()}}, Scrub: tok, Body: body, Out: out})
+	return status, err
+}
+
+// wait polls an Operation until it is done.
+func (c *Client) wait(ctx context.Context, op providers.Op, tok secret.Value, o operation) (operation, error) {
+	for !o.Done {
+		select {
+		case <-ctx.Done():
+			return o, &providers.Error{Provider: Name, Op: op, Class: providers.Retryable, Message: o.Name + " still running", Err: ctx.Err()}
+		case <-time.After(c.poll):
+		}
+		name := o.Name
+		if _, err := c.call(ctx, op, tok, http.MethodGet, "/v2/"+name, nil, &o); err != nil {
+			return o, err
+		}
+	}
+	if o.Error != nil {
+		class := providers.Permanent
+		switch o.Error.Status {
+		case "UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "ABORTED", "RESOURCE_EXHAUSTED":
+			class = providers.Retryable
+		}
+		return o, &providers.Error{Provider: Name, Op: op, Class: class, Message: "operation failed: " + o.Error.Message + " [" + o.Error.Status + "]"}
+	}
+	return o, nil
+}
+
+// Create implements providers.Creator: a new key in the leaked key's
+// project, with the leaked key's restrictions (so that the replacement can
+// do no more than the old one), named r.Name or "<old name> (rotated)".
+func (c *Client) Create(ctx context.Context, r providers.CreateRequest) (providers.Created, error) {
+	op := providers.OpCreate
+	tok, err := c.accessToken(ctx, op)
+	if err != nil {
+		return providers.Created{}, err
+	}
+	var lk struct {
+		Parent string `json:"parent"`
+		Name   string `json:"name"`
+	}
+	if _, _, err := c.keys.Do(ctx, providers.Request{Op: op, Method: http.MethodGet,
+		Path:   "/v2/keys:lookupKey?keyString=" + url.QueryEscape(r.Old.Secret.Reveal()),
+		Header: http.Header{"Authorization": {"Bearer " + tok.Reveal()}}, Scrub: r.Old.Secret, Out: &lk}); err != nil {
+		return providers.Created{}, err
+	}
+	parent := lk.Parent
+	if p := r.With["parent"]; p != "" {
+		parent = p
+	}
+	if parent == "" {
+		return providers.Created{}, &providers.Error{Provider: Name, Op: op, Class: providers.Permanent, Message: "the old key's project is unknown; set with: parent"}
+	}
+	var old struct {
+		DisplayName  string          `json:"displayName"`
+		Restrictions json.RawMessage `json:"restrictions"`
+	}
+	if lk.Name != "" {
+		if _, err := c.call(ctx, op, tok, http.MethodGet, "/v2/"+lk.Name, nil, &old); err != nil {
+			return providers.Created{}, err
+		}
+	}
+	name := r.Name
+	if name == "" {
+		name = strings.TrimSpace(old.DisplayName + " (rotated)")
+	}
+	body := map[string]any{"displayName": name}
+	if len(old.Restrictions) > 0 && string(old.Restrictions) != "null" {
+		body["restrictions"] = old.Restrictions
+	}
+	var o operation
+	if _, err := c.call(ctx, op, tok, http.MethodPost, "/v2/"+parent+"/keys", body, &o); err != nil {
+		return providers.Created{}, err
+	}
+	if o, err = c.wait(ctx, op, tok, o); err != nil {
+		return providers.Created{}, err
+	}
+	var created struct {
+		Name string `json:"name"`
+	}
+	_ = json.Unmarshal(o.Resp, &created)
+	if created.Name == "" {
+		return providers.Created{}, &providers.Error{Provider: Name, Op: op, Class: providers.Permanent, Message: "the create operation returned no key"}
+	}
+	var ks struct {
+		KeyString string `json:"keyString"`
+	}
+	if _, err := c.call(ctx, op, tok, http.MethodGet, "/v2/"+created.Name+"/keyString", nil, &ks); err != nil {
+		return providers.Created{}, err
+	}
+	v := secret.New(ks.KeyString)
+	return providers.Created{
+		Credential: providers.Credential{Provider: Name, Type: TypeAPIKey, Secret: v, KeyID: created.Name, Hint: secret.Hint(v)},
+		Facts:      map[string]string{"key_name": created.Name, "project": parent, "restrictions_copied": fmt.Sprint(body["restrictions"] != nil)},
+	}, nil
 }

@@ -92,3 +92,26 @@ func TestNoTokenEscalates(t *testing.T) {
 		t.Fatalf("Revoke without token = %+v, %v", r, err)
 	}
 }
+
+func TestCreateCopiesRestrictions(t *testing.T) {
+	emu := googleemu.New()
+	base := emu.Start()
+	defer emu.Close()
+	c := newClient(emu, base)
+	old, _ := emu.AddKey("proj-7", true)
+	got, err := c.Create(context.Background(), providers.CreateRequest{Old: cred(old)})
+	if err != nil || got.Facts["restrictions_copied"] != "true" || !strings.HasPrefix(got.Credential.KeyID, "projects/proj-7/") {
+		t.Fatalf("Create = %+v, %v", got, err)
+	}
+	name, display, restr, ok := emu.Key(got.Credential.Secret.Reveal())
+	if !ok || name != got.Credential.KeyID || !strings.HasSuffix(display, "(rotated)") || !strings.Contains(restr, "maps-backend") {
+		t.Fatalf("new key %s %q %s %v", name, display, restr, ok)
+	}
+	// The new key works where the old one did (restricted the same way), and the old one still exists until revoked.
+	if v, err := c.Verify(context.Background(), got.Credential); err != nil || !v.Live || v.Facts["restricted"] != "true" {
+		t.Fatalf("Verify(new) = %+v, %v", v, err)
+	}
+	if !emu.Live(old) {
+		t.Fatal("Create touched the old key")
+	}
+}

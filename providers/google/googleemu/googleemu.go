@@ -13,6 +13,9 @@
 //     emulator choice; a deleted key is still found, as it can be restored).
 //     DELETE answers a pending Operation that is done after Steps polls
 //     (default 1), then the key has deleteTime and no longer authenticates.
+//   - POST /v2/projects/{p}/locations/global/keys {"displayName",
+//     "restrictions"} creates a key (an Operation, like DELETE);
+//     GET …/keys/{k}/keyString returns {"keyString"}.
 package googleemu
 
 import (
@@ -41,14 +44,17 @@ type Emulator struct {
 
 type key struct {
 	raw, name, project, uid string
+	displayName             string
+	restrictions            json.RawMessage
 	restricted              bool
 	deleted                 time.Time
 }
 
 type op struct {
-	name  string
-	key   *key
-	polls int
+	name   string
+	key    *key
+	create bool
+	polls  int
 }
 
 // New returns an unstarted emulator.
@@ -60,6 +66,8 @@ func New() *Emulator {
 	mux.HandleFunc("GET /v2/keys:lookupKey", e.auth(e.lookup))
 	mux.HandleFunc("GET /v2/projects/{p}/locations/global/keys/{k}", e.auth(e.getKey))
 	mux.HandleFunc("DELETE /v2/projects/{p}/locations/global/keys/{k}", e.auth(e.deleteKey))
+	mux.HandleFunc("POST /v2/projects/{p}/locations/global/keys", e.auth(e.createKey))
+	mux.HandleFunc("GET /v2/projects/{p}/locations/global/keys/{k}/keyString", e.auth(e.keyString))
 	mux.HandleFunc("GET /v2/operations/{op}", e.auth(e.getOp))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "NOT_FOUND", "Requested entity was not found.", "")
@@ -200,8 +208,17 @@ func (e *Emulator) byName(r *http.Request) *key {
 }
 
 func keyJSON(k *key) map[string]any {
-	out := map[string]any{"name": k.name, "uid": k.uid, "displayName": "firebreak test key", "createTime": "2025-01-01T00:00:00Z",
+	dn := k.displayName
+	if dn == "" {
+		dn = "firebreak test key"
+	}
+	out := map[string]any{"name": k.name, "uid": k.uid, "displayName": dn, "createTime": "2025-01-01T00:00:00Z",
 		"etag": "W/\"" + k.uid + "\""}
+	if len(k.restrictions) > 0 {
+		out["restrictions"] = k.restrictions
+	} else if k.restricted {
+		out["restrictions"] = json.RawMessage(`{"apiTargets":[{"service":"maps-backend.googleapis.com"}]}`)
+	}
 	if !k.deleted.IsZero() {
 		out["deleteTime"] = k.deleted.Format(time.RFC3339Nano)
 	}
@@ -249,10 +266,61 @@ func (e *Emulator) getOp(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]any{"name": o.name, "done": false})
 		return
 	}
-	if o.key.deleted.IsZero() {
+	if o.create {
+		e.keys[o.key.raw] = o.key
+	} else if o.key.deleted.IsZero() {
 		o.key.deleted = time.Now().UTC()
 	}
 	resp := keyJSON(o.key)
 	resp["@type"] = "type.googleapis.com/google.api.apikeys.v2.Key"
 	writeJSON(w, map[string]any{"name": o.name, "done": true, "response": resp})
+}
+
+// Key returns the name, display name and restrictions (JSON) of the key
+// whose value is raw.
+func (e *Emulator) Key(raw string) (name, displayName string, restrictions string, ok bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := e.keys[raw]
+	if k == nil {
+		return "", "", "", false
+	}
+	r := string(k.restrictions)
+	if r == "" && k.restricted {
+		r = `{"apiTargets":[{"service":"maps-backend.googleapis.com"}]}`
+	}
+	return k.name, k.displayName, r, true
+}
+
+func (e *Emulator) createKey(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		DisplayName  string          `json:"displayName"`
+		Restrictions json.RawMessage `json:"restrictions"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid JSON payload received.", "")
+		return
+	}
+	uid := strings.ToLower(keystore.RandomAlnum(8)) + "-" + strings.ToLower(keystore.RandomAlnum(4))
+	k := &key{raw: NewKeyValue(), project: r.PathValue("p"), uid: uid, displayName: in.DisplayName, restrictions: in.Restrictions,
+		name: "projects/" + r.PathValue("p") + "/locations/global/keys/" + uid}
+	if len(in.Restrictions) > 0 && string(in.Restrictions) != "null" {
+		k.restricted = !strings.Contains(string(in.Restrictions), "generativelanguage.googleapis.com")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	o := &op{name: "operations/akmf.p7-" + keystore.RandomAlnum(20), key: k, create: true}
+	e.ops[strings.TrimPrefix(o.name, "operations/")] = o
+	writeJSON(w, map[string]any{"name": o.name, "done": false})
+}
+
+func (e *Emulator) keyString(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := e.byName(r)
+	if k == nil {
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "Key not found.", "")
+		return
+	}
+	writeJSON(w, map[string]string{"keyString": k.raw})
 }
