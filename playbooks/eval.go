@@ -48,7 +48,9 @@ type Owner struct {
 	Slack     string `expr:"slack"`
 	PagerDuty string `expr:"pagerduty"`
 	Service   string `expr:"service"`
-	Rule      string `expr:"rule"` // which resolution rule answered
+	Jira      string `expr:"jira"`   // Jira project key for tickets
+	GitHub    string `expr:"github"` // GitHub login or @org/team
+	Rule      string `expr:"rule"`   // which resolution rule answered
 }
 
 // Data is what `with` templates see: {{ .Exposure.Secret.Redacted }},

@@ -192,6 +192,13 @@ func TestLoadBuiltinsAndOverride(t *testing.T) {
 		ActionSpec{Name: "github.resolve_alert", Fields: []FieldSpec{{Name: "resolution", Type: TypeString}, {Name: "comment", Type: TypeString}}},
 		ActionSpec{Name: "github.redact_comment"}, ActionSpec{Name: "jira.redact"},
 	)
+	// The built-ins of the providers in breadth page and mail the owner.
+	notifyFields := []FieldSpec{{Name: "notifier", Type: TypeString}, {Name: "text", Type: TypeString}, {Name: "title", Type: TypeString},
+		{Name: "severity", Type: TypeString}, {Name: "channel", Type: TypeString}, {Name: "to", Type: TypeString}, {Name: "action", Type: TypeString}}
+	for _, k := range []string{"notify.pagerduty", "notify.slackbot", "notify.email"} {
+		cat.Actions[k] = ActionSpec{Name: k, Fields: notifyFields}
+	}
+	cat.Actions["provider.revoke"] = ActionSpec{Name: "provider.revoke", Fields: []FieldSpec{{Name: "delete", Type: TypeBool}}}
 	set, err := Load(cat, true, "")
 	if err != nil {
 		t.Fatal(err)

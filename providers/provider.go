@@ -9,6 +9,7 @@ package providers
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 )
@@ -128,4 +129,30 @@ type Created struct {
 // Creator is implemented by providers that can create keys (for rotation).
 type Creator interface {
 	Create(ctx context.Context, r CreateRequest) (Created, error)
+}
+
+// OptionRevoker is implemented by providers whose revocation takes options
+// from the playbook step's `with` (AWS: delete: true deletes the access key
+// after deactivating it). Revoke(ctx, c) is RevokeWith(ctx, c, nil).
+type OptionRevoker interface {
+	RevokeWith(ctx context.Context, c Credential, opts map[string]any) (RevokeResult, error)
+}
+
+// ActionEscalated is RevokeResult.Action when a provider's API cannot revoke
+// the key (or Firebreak lacks what revoking needs): a person must act, and
+// the playbook pages them. It is never reported as a revocation.
+const ActionEscalated = "escalated"
+
+// Escalation builds the RevokeResult of a key that must be revoked by hand:
+// Detail names the manual action and the provider's console URL, so that the
+// page a playbook sends says exactly what to do and where.
+func Escalation(spec Spec, keyID, manual string) RevokeResult {
+	detail := fmt.Sprintf("%s cannot revoke this key through its API; a person must: %s (console: %s)",
+		spec.DisplayName, manual, spec.ConsoleURL)
+	return RevokeResult{
+		Action: ActionEscalated,
+		KeyID:  keyID,
+		Detail: detail,
+		Facts:  map[string]string{"manual_action": manual, "console_url": spec.ConsoleURL},
+	}
 }

@@ -102,6 +102,7 @@ type Responder struct {
 	audit     *audit.Recorder
 	actions   map[string]step.Action
 	resolver  *Resolver
+	owners    OwnerResolver
 	metrics   *Metrics
 	enrich    func(ctx context.Context, ev *exposure.Event, cred providers.Credential) error
 	playbooks atomic.Pointer[playbooks.Set]
@@ -122,13 +123,22 @@ type Deps struct {
 	Playbooks *playbooks.Set
 	Actions   []step.Action
 	Resolver  *Resolver
-	Metrics   *Metrics
-	Log       logrus.FieldLogger
 	// Enrich, when set, runs on every exposure after its secret is resolved
 	// and before playbooks are matched (the blast-radius search on receipt,
 	// so that match.when can test exposure.blast). Its failure is logged and
 	// the exposure goes on without enrichment: it never delays a revocation.
 	Enrich func(ctx context.Context, ev *exposure.Event, cred providers.Credential) error
+	// Owners resolves who owns a key before its playbooks run; nil leaves
+	// .Owner empty (Rule "").
+	Owners  OwnerResolver
+	Metrics *Metrics
+	Log     logrus.FieldLogger
+}
+
+// OwnerResolver decides who owns an exposed key (responders/owners.Resolver
+// implements it). It does not fail: a source that cannot answer is skipped.
+type OwnerResolver interface {
+	Resolve(ctx context.Context, ev *exposure.Event, cred providers.Credential) playbooks.Owner
 }
 
 // New builds a responder.
@@ -139,7 +149,7 @@ func New(cfg Config, d Deps) (*Responder, error) {
 	}
 	r := &Responder{
 		cfg: cfg, log: d.Log, js: d.JS, consumer: d.Consumer, store: d.Incidents, audit: d.Audit,
-		actions: map[string]step.Action{}, resolver: d.Resolver, metrics: d.Metrics, now: time.Now, enrich: d.Enrich,
+		actions: map[string]step.Action{}, resolver: d.Resolver, metrics: d.Metrics, now: time.Now, enrich: d.Enrich, owners: d.Owners,
 	}
 	if r.log == nil {
 		r.log = logrus.New()

@@ -386,6 +386,9 @@ func (s *session) runPlaybooks(ctx context.Context) error {
 		_ = s.msg.Ack()
 		return nil
 	}
+	if err := s.resolveOwner(ctx); err != nil {
+		return err
+	}
 	for _, pb := range matched {
 		if !containsString(s.inc.Playbooks, pb.Name) {
 			s.inc.Playbooks = append(s.inc.Playbooks, pb.Name)
@@ -460,7 +463,7 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 	}
 	resumed := rec != nil && rec.State == incident.StepStarted
 	iv, views := s.views()
-	env := playbooks.Env{Exposure: s.ev, Steps: views, Incident: iv}
+	env := playbooks.Env{Exposure: s.ev, Steps: views, Incident: iv, Owner: s.owner()}
 	ok, err := st.Condition(env)
 	if err != nil {
 		return true, s.fail(ctx, pb, key, fmt.Errorf("step %s: if: %w", st.ID, err))
@@ -473,7 +476,7 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 		s.dirty = true
 		return false, nil
 	}
-	with, err := st.Render(playbooks.Data{Exposure: s.ev, Steps: views, Incident: iv})
+	with, err := st.Render(playbooks.Data{Exposure: s.ev, Steps: views, Incident: iv, Owner: s.owner()})
 	if err != nil {
 		return true, s.fail(ctx, pb, key, fmt.Errorf("step %s: %w", st.ID, err))
 	}
@@ -501,7 +504,7 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 	}
 
 	in := &step.Input{Exposure: s.ev, Incident: s.snapshot(), Credential: s.cred, With: with, Playbook: pb.Name,
-		StepID: st.ID, Steps: views, Resumed: resumed, Log: s.log.WithField("step", st.ID)}
+		StepID: st.ID, Steps: views, Owner: s.owner(), Resumed: resumed, Log: s.log.WithField("step", st.ID)}
 	s.mu.Unlock()
 	res, runErr := s.attempts(ctx, st, action, in)
 	runErr = providers.ScrubError(runErr, s.cred.Secret)
@@ -656,11 +659,11 @@ func (s *session) runFailureStep(ctx context.Context, pb *playbooks.Playbook, st
 	var err error
 	if !ok {
 		err = fmt.Errorf("action %q is not available", st.Uses)
-	} else if with, rerr := st.Render(playbooks.Data{Exposure: s.ev, Steps: views, Incident: iv}); rerr != nil {
+	} else if with, rerr := st.Render(playbooks.Data{Exposure: s.ev, Steps: views, Incident: iv, Owner: s.owner()}); rerr != nil {
 		err = rerr
 	} else {
 		in := &step.Input{Exposure: s.ev, Incident: s.snapshot(), Credential: s.cred, With: with, Playbook: pb.Name,
-			StepID: st.ID, Steps: views, Log: s.log.WithField("step", st.ID)}
+			StepID: st.ID, Steps: views, Owner: s.owner(), Log: s.log.WithField("step", st.ID)}
 		res, err = s.attempts(ctx, st, a, in)
 		err = providers.ScrubError(err, s.cred.Secret)
 	}
@@ -715,4 +718,47 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// ownerTimeout bounds owner resolution, which must never hold up
+// containment for long.
+const ownerTimeout = 15 * time.Second
+
+// resolveOwner resolves the key's owner once per incident, before the first
+// step runs, and records it on the incident and in the audit trail, so that
+// redeliveries and every step see the same owner. Callers hold s.mu; it is
+// released during the lookups (they do I/O) so the lease heartbeat runs.
+func (s *session) resolveOwner(ctx context.Context) error {
+	if s.inc.Owner != nil || s.r.owners == nil {
+		return nil
+	}
+	s.mu.Unlock()
+	octx, cancel := context.WithTimeout(ctx, ownerTimeout)
+	o := s.r.owners.Resolve(octx, s.ev, s.cred)
+	cancel()
+	s.mu.Lock()
+	s.inc.Owner = &incident.Owner{Name: o.Name, Team: o.Team, Email: o.Email, Slack: o.Slack, PagerDuty: o.PagerDuty,
+		Service: o.Service, Jira: o.Jira, GitHub: o.GitHub, Rule: o.Rule}
+	who := firstNonEmpty(o.Team, o.Name, o.Email, o.GitHub, "nobody")
+	s.appendAudit(ctx, audit.Record{Kind: audit.KindOwnerResolved, Detail: fmt.Sprintf("owner %s (rule %s)", who, o.Rule)})
+	return s.save(ctx)
+}
+
+// owner is the resolved owner as playbooks see it.
+func (s *session) owner() playbooks.Owner {
+	o := s.inc.Owner
+	if o == nil {
+		return playbooks.Owner{}
+	}
+	return playbooks.Owner{Name: o.Name, Team: o.Team, Email: o.Email, Slack: o.Slack, PagerDuty: o.PagerDuty,
+		Service: o.Service, Jira: o.Jira, GitHub: o.GitHub, Rule: o.Rule}
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }

@@ -30,8 +30,11 @@ func demoCmd() *cobra.Command {
 emulators of the OpenAI, GitHub and Slack APIs and a signed-webhook receiver;
 posts the signed sample GitHub secret-scanning webhooks from testdata/github;
 and prints, per incident, the timeline (received → verified → revoked →
-notified) and the time from receipt to revocation. Exits 0 when every
-incident ended as expected.`,
+notified) and the time from receipt to revocation. Then publishes two keys
+seen in logs — an AWS access key (deactivated by Firebreak's own IAM
+principal) and a Groq key (no revocation API: escalated, its owner paged on
+PagerDuty with the console URL). Exits 0 when every incident ended as
+expected.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logOut := io.Discard
@@ -106,7 +109,7 @@ func runDemo(ctx context.Context, w io.Writer, samplesDir string, log *logrus.Lo
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "Firebreak demo: embedded JetStream (fsync always) + OpenAI, GitHub and Slack API emulators + a signed-webhook receiver")
+	fmt.Fprintln(w, "Firebreak demo: embedded JetStream (fsync always) + emulators of the OpenAI, GitHub, AWS, Groq, Slack and PagerDuty APIs (and more) + a signed-webhook receiver + a real SMTP server")
 	st, err := stack.Start(ctx, stack.Options{Log: log})
 	if err != nil {
 		return err
@@ -214,6 +217,11 @@ func runDemo(ctx context.Context, w io.Writer, samplesDir string, log *logrus.Lo
 	if len(failed) > 0 {
 		problems = append(problems, "incidents failed: "+strings.Join(failed, ", "))
 	}
+	more, err := demoLogLeaks(ctx, w, st)
+	if err != nil {
+		return err
+	}
+	problems = append(problems, more...)
 	if len(problems) > 0 {
 		return fmt.Errorf("demo checks failed:\n  %s", strings.Join(problems, "\n  "))
 	}
@@ -243,6 +251,8 @@ func printTimeline(w io.Writer, in *incident.Incident) {
 		}
 		if s.State != incident.StepSucceeded {
 			label = s.ID + " " + string(s.State)
+		} else if s.Outputs["escalated"] == true {
+			label = "ESCALATED" // no revocation API: a person must act
 		}
 		detail := s.Detail
 		if s.Error != "" {

@@ -49,5 +49,6 @@ func rootCmd() *cobra.Command {
 	}
 	root.AddCommand(serveCmd(), demoCmd(), playbookCmd(), versionCmd(), configCmd(), vaultCmd())
 	root.AddCommand(githubCmd())
+	root.AddCommand(providersCmd())
 	return root
 }

@@ -131,6 +131,7 @@ func (c *Client) Spec() providers.Spec {
 		Verify:         true,
 		Revoke:         true,
 		Rotate:         true,
+		Owner:          true,
 		RevokeRequires: "admin key",
 		ConsoleURL:     "https://platform.openai.com/api-keys",
 		DocsURL:        "https://platform.openai.com/docs/api-reference/project-api-keys",

@@ -416,3 +416,14 @@ func TestConformance(t *testing.T) {
 		},
 	})
 }
+
+func TestOwner(t *testing.T) {
+	o := newOrg(t, 0)
+	p := o.emu.AddProject("app")
+	raw, keyID := o.emu.AddKey(p, openaiemu.Owner{Name: "Ada", Email: "ada@example.com"})
+	got, err := o.client.Owner(context.Background(), cred(raw))
+	if err != nil || got.User != "Ada" || got.Email != "ada@example.com" || got.Facts["key_id"] != keyID {
+		t.Fatalf("Owner = %+v, %v", got, err)
+	}
+	providertest.AssertNoSecret(t, raw, o.log.String())
+}

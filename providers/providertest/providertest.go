@@ -1,8 +1,11 @@
 // Package providertest is the conformance suite every Firebreak provider runs
 // against its emulator: failure classification (429 with Retry-After, 5xx,
-// 4xx), idempotent revocation, context cancellation, secrets kept out of
-// errors and logs, dry-run plans without I/O, and emulators that refuse
-// requests without the provider's real authentication.
+// 4xx), idempotent revocation, not-found as already revoked (NotFoundMatch),
+// unknown keys not live, context cancellation, secrets kept out of errors and
+// logs, dry-run plans without I/O, emulators that refuse requests without the
+// provider's real authentication, and — for providers whose API cannot revoke
+// (Escalates) — an explicit escalation naming the console URL instead of a
+// revocation, changing nothing at the provider.
 //
 // A provider package uses it from a test:
 //
@@ -61,6 +64,10 @@ type Probe struct {
 	Header     http.Header
 	Body       string
 	WantStatus int
+	// WantBody, when set, must occur in the answer's body: for APIs that
+	// refuse with 200 and an error in the body (Slack's {"ok":false,
+	// "error":"not_authed"}).
+	WantBody string
 }
 
 // Harness describes a provider to the suite.
@@ -77,10 +84,25 @@ type Harness struct {
 	// NotLiveOn401: a 401 answer to Verify means "not live" (Live false, no
 	// error) rather than a permanent error.
 	NotLiveOn401 bool
+	// UnknownNotLive runs the unknown-is-not-live subtest even when 401 is
+	// not the provider's "dead key" answer (AWS answers 403
+	// InvalidClientTokenId, Google 400 API_KEY_INVALID, Slack 200 ok:false).
+	UnknownNotLive bool
+	// NotFoundMatch, when set, selects a revoking request into which a 404
+	// is injected: the provider must read it as "already revoked" (success,
+	// AlreadyRevoked), never as a failure.
+	NotFoundMatch string
 	// NoVerify / NoRevoke skip the subtests of an operation the provider
 	// does not back with an API call.
 	NoVerify bool
 	NoRevoke bool
+	// Escalates declares a provider whose API cannot revoke the key (Spec
+	// Revoke false): instead of the revoke subtests the suite checks that
+	// Revoke of a live key escalates — Action "escalated", the console URL
+	// in Detail, no error, no request that changes anything, the key still
+	// live — and that Revoke of a dead key is AlreadyRevoked. RevokeMatch
+	// then names the liveness check Revoke makes first.
+	Escalates bool
 	// Probes returns requests sent raw to the fixture's emulator; each must
 	// get WantStatus. It may mint credentials with fx.Live (to send the
 	// wrong kind of key, or auth where the real API refuses it).
@@ -99,7 +121,10 @@ func Run(t *testing.T, h Harness) {
 	if !h.NoVerify {
 		t.Run("verify", func(t *testing.T) { runVerify(t, h) })
 	}
-	if !h.NoRevoke {
+	switch {
+	case h.Escalates:
+		t.Run("escalate", func(t *testing.T) { runEscalate(t, h) })
+	case !h.NoRevoke:
 		t.Run("revoke", func(t *testing.T) { runRevoke(t, h) })
 	}
 	t.Run("cancel", func(t *testing.T) { runCancel(t, h) })
@@ -146,7 +171,7 @@ func runVerify(t *testing.T, h Harness) {
 			t.Fatalf("Verify(live) = %+v, %v; want live", res, err)
 		}
 	})
-	if h.NotLiveOn401 {
+	if h.NotLiveOn401 || h.UnknownNotLive {
 		t.Run("unknown-is-not-live", func(t *testing.T) {
 			e := setup(t, h)
 			if e.Unknown == nil {
@@ -206,10 +231,73 @@ func runRevoke(t *testing.T, h Harness) {
 			t.Fatalf("Revoke(unknown) = %+v, %v; want AlreadyRevoked and no error", res, err)
 		}
 	})
+	if h.NotFoundMatch != "" {
+		t.Run("404-is-already-revoked", func(t *testing.T) {
+			e := setup(t, h)
+			c := e.Live(t)
+			e.Server.Inject(emulator.Fault{Match: h.NotFoundMatch, Status: http.StatusNotFound})
+			res, err := e.Provider.Revoke(context.Background(), c)
+			e.Server.ClearFaults()
+			e.clean(t, c.Secret.Reveal(), errText(err), fmt.Sprintf("%+v", res))
+			if err != nil || !res.AlreadyRevoked {
+				t.Fatalf("Revoke answered 404 = %+v, %v; want AlreadyRevoked and no error", res, err)
+			}
+		})
+	}
 	op := func(ctx context.Context, e env, c providers.Credential) (any, error) {
 		return e.Provider.Revoke(ctx, c)
 	}
 	classification(t, h, h.RevokeMatch, op, false)
+}
+
+// runEscalate checks a provider that cannot revoke through its API.
+func runEscalate(t *testing.T, h Harness) {
+	t.Run("live-escalates", func(t *testing.T) {
+		e := setup(t, h)
+		spec := e.Provider.Spec()
+		if spec.Revoke {
+			t.Fatalf("Harness.Escalates is set but Spec().Revoke is true")
+		}
+		if spec.ConsoleURL == "" {
+			t.Fatalf("an escalating provider needs Spec().ConsoleURL for the manual action")
+		}
+		c := e.Live(t)
+		before := len(e.Server.Requests())
+		for i := range 2 { // idempotent: a second call escalates again, changing nothing
+			res, err := e.Provider.Revoke(context.Background(), c)
+			e.clean(t, c.Secret.Reveal(), errText(err), fmt.Sprintf("%+v", res))
+			if err != nil || res.Action != "escalated" || res.AlreadyRevoked {
+				t.Fatalf("Revoke(live) #%d = %+v, %v; want Action escalated and no error", i+1, res, err)
+			}
+			if !strings.Contains(res.Detail, spec.ConsoleURL) {
+				t.Fatalf("escalation detail %q does not name the console URL %s", res.Detail, spec.ConsoleURL)
+			}
+		}
+		for _, r := range e.Server.Requests()[before:] {
+			if r.Method == http.MethodDelete || r.Method == http.MethodPatch || r.Method == http.MethodPut {
+				t.Fatalf("an escalating Revoke sent %s %s", r.Method, r.Path)
+			}
+		}
+		if e.IsLive != nil && !e.IsLive(c.Secret.Reveal()) {
+			t.Fatalf("the key is no longer live after an escalation")
+		}
+	})
+	t.Run("unknown-is-already-revoked", func(t *testing.T) {
+		e := setup(t, h)
+		if e.Unknown == nil {
+			t.Skip("fixture has no Unknown credential")
+		}
+		c := e.Unknown(t)
+		res, err := e.Provider.Revoke(context.Background(), c)
+		e.clean(t, c.Secret.Reveal(), errText(err), fmt.Sprintf("%+v", res))
+		if err != nil || !res.AlreadyRevoked {
+			t.Fatalf("Revoke(unknown) = %+v, %v; want AlreadyRevoked and no error", res, err)
+		}
+	})
+	op := func(ctx context.Context, e env, c providers.Credential) (any, error) {
+		return e.Provider.Revoke(ctx, c)
+	}
+	classification(t, h, h.RevokeMatch, op, h.NotLiveOn401)
 }
 
 // classification injects statuses into the requests match selects and checks
@@ -250,9 +338,13 @@ func classification(t *testing.T, h Harness, match string, op func(context.Conte
 		t.Run(fmt.Sprintf("%d", s), func(t *testing.T) {
 			run(t, emulator.Fault{Status: s}, func(t *testing.T, res any, err error) {
 				if s == 401 && notLiveOn401 {
-					vr, ok := res.(providers.VerifyResult)
-					if err != nil || !ok || vr.Live {
-						t.Fatalf("after 401 got (%+v, %v): want not live and no error", res, err)
+					// A 401 to the key's own check means the key is dead:
+					// not live for Verify, already revoked for an
+					// escalating Revoke.
+					vr, isVerify := res.(providers.VerifyResult)
+					rr, isRevoke := res.(providers.RevokeResult)
+					if err != nil || (isVerify && vr.Live) || (isRevoke && !rr.AlreadyRevoked) || (!isVerify && !isRevoke) {
+						t.Fatalf("after 401 got (%+v, %v): want a dead key and no error", res, err)
 					}
 					return
 				}
@@ -351,16 +443,20 @@ func runProbes(t *testing.T, h Harness) {
 		if err != nil {
 			t.Fatalf("%s %s: %v", p.Method, p.Path, err)
 		}
-		_, _ = io.Copy(io.Discard, resp.Body)
+		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != p.WantStatus {
 			t.Errorf("%s %s without the real auth: status %d, want %d", p.Method, p.Path, resp.StatusCode, p.WantStatus)
+		}
+		if p.WantBody != "" && !strings.Contains(string(b), p.WantBody) {
+			t.Errorf("%s %s without the real auth: body %.200q does not say %q", p.Method, p.Path, b, p.WantBody)
 		}
 	}
 }
 
 // AssertNoSecret fails t if any text contains canary, or any 12-character run
-// of it (the length providers.ScrubMessage removes). The failure names the
+// of it (the length providers.ScrubMessage removes) beyond the key format's
+// public prefix. The failure names the
 // text by index and the secret only by its hint.
 func AssertNoSecret(t testing.TB, canary string, texts ...string) {
 	t.Helper()
@@ -368,10 +464,15 @@ func AssertNoSecret(t testing.TB, canary string, texts ...string) {
 		return
 	}
 	const run = 12
+	// The key format's public prefix ("sk-ant-api03-") is not secret: a run
+	// that lies inside it is what every hint shows.
+	public, _, _ := strings.Cut(secret.Hint(secret.New(canary)), "…")
 	for i, s := range texts {
 		at, n := strings.Index(s, canary), len(canary)
 		for j := 0; at < 0 && j+run <= len(canary); j++ {
-			at, n = strings.Index(s, canary[j:j+run]), run
+			if r := canary[j : j+run]; !strings.Contains(public, r) {
+				at, n = strings.Index(s, r), run
+			}
 		}
 		if at >= 0 {
 			// Show where, with the secret itself masked.

@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/firebreak-sec/firebreak/playbooks"
@@ -29,8 +30,24 @@ func (a Notify) Spec() playbooks.ActionSpec {
 		{Name: "severity", Type: playbooks.TypeString, Default: "warning", Enum: []string{"info", "warning", "critical"}},
 		{Name: "event", Type: playbooks.TypeString, Description: "event name for receivers, e.g. incident.contained"},
 	}
-	if a.Kind == "slack" {
+	fields = append(fields, playbooks.FieldSpec{Name: "title", Type: playbooks.TypeString, Description: "title/summary override (a template)"})
+	switch a.Kind {
+	case "slack":
 		fields = append(fields, playbooks.FieldSpec{Name: "channel", Type: playbooks.TypeString, Description: "channel override"})
+	case "slackbot":
+		fields = append(fields, playbooks.FieldSpec{Name: "channel", Type: playbooks.TypeString,
+			Description: "channel (#name or C…) or user id (U…) to post to, e.g. '{{ .Owner.Slack }}'"})
+	case "email":
+		fields = append(fields,
+			playbooks.FieldSpec{Name: "to", Type: playbooks.TypeString, Description: "recipients, comma-separated, e.g. '{{ .Owner.Email }}'"},
+			playbooks.FieldSpec{Name: "subject", Type: playbooks.TypeString, Description: "subject override"})
+	case "pagerduty":
+		fields = append(fields, playbooks.FieldSpec{Name: "action", Type: playbooks.TypeString, Default: "trigger",
+			Enum: []string{"trigger", "acknowledge", "resolve"}, Description: "Events API v2 event_action; the incident id is the dedup key"})
+	case "jira":
+		fields = append(fields, playbooks.FieldSpec{Name: "project", Type: playbooks.TypeString, Description: "project key override, e.g. '{{ .Owner.Jira }}'"})
+	case "github_issue":
+		fields = append(fields, playbooks.FieldSpec{Name: "repo", Type: playbooks.TypeString, Description: "owner/repo override"})
 	}
 	return playbooks.ActionSpec{
 		Name:        "notify." + a.Kind,
@@ -44,6 +61,9 @@ func (a Notify) Spec() playbooks.ActionSpec {
 // Run implements step.Action.
 func (a Notify) Run(ctx context.Context, in *step.Input) (step.Result, error) {
 	name := in.String("notifier", "default")
+	if name == "" { // a template that rendered empty ('{{ .Owner.PagerDuty }}' with no owner)
+		name = "default"
+	}
 	m := Message(in, a.IncidentURL)
 	n, ok := a.Notifiers[name]
 	if !ok || in.DryRun {
@@ -89,10 +109,28 @@ func Message(in *step.Input, incidentURL func(string) string) notify.Message {
 	if ev := in.String("event", ""); ev != "" {
 		m.Fields["event"] = ev
 	}
+	// Destination overrides of the other notifier kinds travel in Channel.
+	for _, k := range []string{"to", "project", "repo"} {
+		if v := strings.TrimSpace(in.String(k, "")); v != "" {
+			m.Channel = v
+		}
+	}
+	for _, k := range []string{"action", "subject"} {
+		if v := in.String(k, ""); v != "" {
+			m.Fields[k] = v
+		}
+	}
+	if o := in.Owner; o.Rule != "" && o.Rule != "none" {
+		m.Fields["owner"] = firstOf(o.Team, o.Name, o.Email, o.GitHub)
+		m.Fields["owner_rule"] = o.Rule
+	}
 	if incidentURL != nil {
 		m.Fields["incident_url"] = incidentURL(in.Incident.ID)
 	}
 	m.Title = fmt.Sprintf("Leaked %s key %s", e.Secret.Provider, e.Secret.Redacted)
+	if t := in.String("title", ""); t != "" {
+		m.Title = t
+	}
 	m.Actions = Actions(in.Incident)
 	if m.Text == "" {
 		m.Text = m.Title
@@ -119,4 +157,13 @@ func Actions(in *incident.Incident) []string {
 		out = append(out, line)
 	}
 	return out
+}
+
+func firstOf(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
 }

@@ -130,9 +130,11 @@ func (Revoke) Spec() playbooks.ActionSpec {
 	return playbooks.ActionSpec{
 		Name:        "provider.revoke",
 		Description: "Revoke the leaked key at the provider (or take the strongest action its API allows).",
-		Fields:      []playbooks.FieldSpec{providerField},
-		Outputs:     []string{"revoked", "already_revoked", "action", "key_id"},
-		SideEffect:  true,
+		Fields: []playbooks.FieldSpec{providerField,
+			{Name: "delete", Type: playbooks.TypeBool, Default: false,
+				Description: "AWS: delete the access key after deactivating it (providers that take revocation options)"}},
+		Outputs:    []string{"revoked", "already_revoked", "action", "key_id", "escalated", "manual_action", "console_url"},
+		SideEffect: true,
 	}
 }
 
@@ -158,12 +160,18 @@ func (a Revoke) Run(ctx context.Context, in *step.Input) (step.Result, error) {
 			}, nil
 		}
 	}
-	res, err := p.Revoke(ctx, in.Credential)
+	var res providers.RevokeResult
+	if or, ok := p.(providers.OptionRevoker); ok {
+		res, err = or.RevokeWith(ctx, in.Credential, in.With)
+	} else {
+		res, err = p.Revoke(ctx, in.Credential)
+	}
 	if err != nil {
 		return step.Result{}, providers.ScrubError(err, in.Credential.Secret)
 	}
-	out := map[string]any{"revoked": res.Action != "escalated", "already_revoked": res.AlreadyRevoked,
-		"action": res.Action, "key_id": res.KeyID}
+	escalated := res.Action == providers.ActionEscalated
+	out := map[string]any{"revoked": !escalated, "already_revoked": res.AlreadyRevoked,
+		"action": res.Action, "key_id": res.KeyID, "escalated": escalated}
 	for k, v := range res.Facts {
 		out[k] = v
 	}

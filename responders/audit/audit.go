@@ -38,6 +38,7 @@ const (
 	KindIncidentResolved  = "incident.resolved"
 	KindDeadLetter        = "dead_letter"
 	KindSeverityRaised    = "incident.severity_raised"
+	KindOwnerResolved     = "owner.resolved"
 )
 
 // Record is one audit record.

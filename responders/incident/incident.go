@@ -81,6 +81,10 @@ type Incident struct {
 	NotifiedAt      *time.Time `json:"notified_at,omitempty"`
 	ClosedAt        *time.Time `json:"closed_at,omitempty"`
 
+	// Owner is who the key belongs to, resolved once before the playbooks
+	// run (see responders/owners), with the rule that answered.
+	Owner *Owner `json:"owner,omitempty"`
+
 	Exposures []Exposure `json:"exposures"`
 	Playbooks []string   `json:"playbooks,omitempty"`
 	Steps     []Step     `json:"steps,omitempty"`
@@ -230,4 +234,17 @@ func (in *Incident) Clone() *Incident {
 		c.Lease = &l
 	}
 	return &c
+}
+
+// Owner is the resolved owner of the incident's key.
+type Owner struct {
+	Name      string `json:"name,omitempty"`
+	Team      string `json:"team,omitempty"`
+	Email     string `json:"email,omitempty"`
+	Slack     string `json:"slack,omitempty"`
+	PagerDuty string `json:"pagerduty,omitempty"`
+	Service   string `json:"service,omitempty"`
+	Jira      string `json:"jira,omitempty"`
+	GitHub    string `json:"github,omitempty"`
+	Rule      string `json:"rule"`
 }

@@ -101,6 +101,10 @@ type issue struct {
 	number      int
 	title, body string
 	comments    []int64
+	labels      []string
+	assignees   []string
+	state       string // "open" (default) or "closed"
+	author      string // "dev-alice" unless created through the API
 }
 
 type comment struct {
@@ -605,14 +609,19 @@ func (e *Emulator) installationToken(w http.ResponseWriter, r *http.Request) {
 func (e *Emulator) AddIssue(owner, repo, title, body string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	n := 1
+	return e.addIssue(&issue{owner: owner, repo: repo, title: title, body: body}).number
+}
+
+// addIssue numbers and stores an issue. Callers hold e.mu.
+func (e *Emulator) addIssue(is *issue) *issue {
+	is.number = 1
 	for k := range e.issues {
-		if strings.HasPrefix(k, owner+"/"+repo+"#") {
-			n++
+		if strings.HasPrefix(k, is.owner+"/"+is.repo+"#") {
+			is.number++
 		}
 	}
-	e.issues[fmt.Sprintf("%s/%s#%d", owner, repo, n)] = &issue{owner: owner, repo: repo, number: n, title: title, body: body}
-	return n
+	e.issues[fmt.Sprintf("%s/%s#%d", is.owner, is.repo, is.number)] = is
+	return is
 }
 
 // AddIssueComment adds a comment to an issue and returns its id.
@@ -677,11 +686,27 @@ func (e *Emulator) issueAuth(w http.ResponseWriter, r *http.Request, doc string)
 }
 
 func issueJSON(base string, is *issue) map[string]any {
+	labels := []any{}
+	for _, l := range is.labels {
+		labels = append(labels, map[string]any{"name": l})
+	}
+	assignees := []any{}
+	for _, a := range is.assignees {
+		assignees = append(assignees, map[string]any{"login": a})
+	}
+	state, author := is.state, is.author
+	if state == "" {
+		state = "open"
+	}
+	if author == "" {
+		author = "dev-alice"
+	}
 	return map[string]any{
-		"number": is.number, "title": is.title, "body": is.body, "state": "open",
+		"number": is.number, "title": is.title, "body": is.body, "state": state,
+		"labels": labels, "assignees": assignees,
 		"url":      fmt.Sprintf("%s/repos/%s/%s/issues/%d", base, is.owner, is.repo, is.number),
 		"html_url": fmt.Sprintf("https://github.com/%s/%s/issues/%d", is.owner, is.repo, is.number),
-		"user":     map[string]any{"login": "dev-alice"}, "comments": len(is.comments),
+		"user":     map[string]any{"login": author}, "comments": len(is.comments),
 	}
 }
 

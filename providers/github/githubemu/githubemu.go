@@ -19,6 +19,15 @@
 //   - GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number} and
 //     .../locations (Secret scanning), with the reference's field names and
 //     page/per_page pagination with a Link header.
+//   - GET /repos/{owner}/{repo}/contents/{path} (Repositories → Contents):
+//     a file as {"type":"file","encoding":"base64","content",…}, 404 when
+//     absent — for CODEOWNERS lookups; GET /repos/{owner}/{repo}/commits/{ref}
+//     (Commits → "Get a commit"): {"sha","commit":{"author":{"name","email",
+//     "date"}},"author":{"login"}} — for commit authors.
+//   - POST and GET /repos/{owner}/{repo}/issues, POST
+//     /repos/{owner}/{repo}/issues/{number}/comments (Issues): 201 with the
+//     issue or comment; 404 for a repository the emulator does not have,
+//     410 when its issues are disabled, 422 without a title.
 //
 // Errors have GitHub's shape {"message","documentation_url","status"}.
 package githubemu
@@ -70,7 +79,8 @@ type Emulator struct {
 	clients      map[string]*window
 	nextUserID   int64
 
-	depth // backfill listing, write-back, issues, App tokens, partner keys (depth.go)
+	depth                        // backfill listing, write-back, issues, App tokens, partner keys (depth.go)
+	repos map[string]*repository // "owner/repo"
 }
 
 type token struct {
@@ -123,6 +133,7 @@ func New(opts ...Option) *Emulator {
 		revokeWindow: time.Hour,
 		clients:      map[string]*window{},
 		nextUserID:   1000,
+		repos:        map[string]*repository{},
 	}
 	e.initDepth()
 	for _, o := range opts {
@@ -136,6 +147,10 @@ func New(opts ...Option) *Emulator {
 	mux.HandleFunc("POST /credentials/revoke", e.revokeCredentials)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/secret-scanning/alerts/{number}", e.getAlert)
 	mux.HandleFunc("GET /repos/{owner}/{repo}/secret-scanning/alerts/{number}/locations", e.listLocations)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/contents/{path...}", e.getContents)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/commits/{ref}", e.getCommit)
+	mux.HandleFunc("POST /repos/{owner}/{repo}/issues", e.createIssue)
+	mux.HandleFunc("GET /repos/{owner}/{repo}/issues", e.listIssues)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found", docsBase)
 	})

@@ -241,3 +241,11 @@ func containsRune(r []rune, c rune) bool {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// BlockKit renders m as this package renders it for webhooks — the
+// plain-text fallback and the Block Kit blocks — for other Slack transports
+// (the chat.postMessage notifier) to send the same message.
+func BlockKit(m notify.Message) (fallbackText string, blocks any) {
+	p := (&Notifier{}).payload(m)
+	return p.Text, p.Blocks
+}

@@ -199,6 +199,10 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 	if alerts == nil {
 		log.Warn("github.token is not set: secret-scanning alerts cannot be fetched, their incidents run in dry-run")
 	}
+	ownerResolver, err := buildOwners(cfg, a.Providers, resolvers, opts.HTTPClient, log)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.RespondersEnabled() {
 		var enrich func(context.Context, *exposure.Event, providers.Credential) error
 		if cfg.Vault.BlastRadius.OnReceive && va.Finder != nil {
@@ -214,6 +218,7 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 			JS: a.JS, Consumer: a.Bus.Consumer, Incidents: a.Incidents, Audit: &audit.Recorder{JS: a.JS},
 			Playbooks: a.Playbooks, Actions: stepActions,
 			Resolver: &responders.Resolver{Sealer: a.Sealer, Fingerprinter: kr, Alerts: alerts},
+			Owners:   ownerResolver,
 			Metrics:  responders.NewMetrics(a.Registry), Log: log.WithField("component", "responder"),
 			Enrich: enrich,
 		})

@@ -49,6 +49,9 @@ func buildProviders(cfg *config.Config, rs secret.Resolvers, hc *http.Client, lo
 		dry = "providers.github.dry_run is set"
 	}
 	ps.Add(github.New(gc), dry)
+	if err := addBreadthProviders(ps, cfg, rs, hc); err != nil {
+		return nil, err
+	}
 	return ps, nil
 }
 
@@ -85,12 +88,16 @@ func buildActions(cfg *config.Config, ps *actions.Providers, rs secret.Resolvers
 		base := trimURL(cfg.HTTP.PublicURL)
 		incidentURL = func(id string) string { return base + "/v1/incidents/" + id }
 	}
-	return []step.Action{
+	more, err := breadthNotifyActions(cfg, rs, hc, incidentURL)
+	if err != nil {
+		return nil, err
+	}
+	return append([]step.Action{
 		actions.Verify{Providers: ps},
 		actions.Revoke{Providers: ps},
 		actions.Notify{Kind: "slack", Notifiers: slacks, IncidentURL: incidentURL},
 		actions.Notify{Kind: "webhook", Notifiers: hooks, IncidentURL: incidentURL},
-	}, nil
+	}, more...), nil
 }
 
 // LintActions are the actions with empty registries: what `playbook lint`

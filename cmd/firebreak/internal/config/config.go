@@ -28,6 +28,7 @@ type Config struct {
 	Vault      Vault      `yaml:"vault"`
 	Jira       Jira       `yaml:"jira"`
 	Tickets    Tickets    `yaml:"tickets"`
+	Owners     Owners     `yaml:"owners"`
 }
 
 // Log configures logging.
@@ -181,6 +182,17 @@ type Tickets struct {
 type Providers struct {
 	OpenAI OpenAI         `yaml:"openai"`
 	GitHub GitHubProvider `yaml:"github"`
+	// Providers in breadth (see breadth.go).
+	Anthropic   Anthropic   `yaml:"anthropic"`
+	AWS         AWS         `yaml:"aws"`
+	Google      Google      `yaml:"google"`
+	Slack       KeyProvider `yaml:"slack"`
+	Stripe      Stripe      `yaml:"stripe"`
+	HuggingFace KeyProvider `yaml:"huggingface"`
+	Groq        KeyProvider `yaml:"groq"`
+	Perplexity  KeyProvider `yaml:"perplexity"`
+	XAI         KeyProvider `yaml:"xai"`
+	Replicate   KeyProvider `yaml:"replicate"`
 }
 
 // OpenAI configures the OpenAI provider.
@@ -203,6 +215,13 @@ type GitHubProvider struct {
 type Notifiers struct {
 	Slack   map[string]Slack   `yaml:"slack"`
 	Webhook map[string]Webhook `yaml:"webhook"`
+	// Notifiers in breadth (see breadth.go).
+	Email       map[string]Email        `yaml:"email"`
+	PagerDuty   map[string]PagerDuty    `yaml:"pagerduty"`
+	Teams       map[string]Teams        `yaml:"teams"`
+	GitHubIssue map[string]GitHubIssue  `yaml:"github_issue"`
+	Jira        map[string]JiraNotifier `yaml:"jira"`
+	SlackBot    map[string]SlackBot     `yaml:"slackbot"`
 }
 
 // Slack is an incoming-webhook notifier.
@@ -342,6 +361,7 @@ func (c *Config) Defaults() {
 	if c.Vault.Auth.Method == "kubernetes" && c.Vault.Auth.JWT.IsZero() {
 		c.Vault.Auth.JWT = "file:/var/run/secrets/kubernetes.io/serviceaccount/token"
 	}
+	c.defaultsBreadth()
 }
 
 // RespondersEnabled reports whether this process runs responders.

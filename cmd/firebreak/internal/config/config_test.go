@@ -126,3 +126,51 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+func TestBreadthProvidersAndNotifiers(t *testing.T) {
+	ok := write(t, `providers:
+  anthropic: {admin_key: env:ANTHROPIC_ADMIN_KEY}
+  aws: {access_key_id: env:AWS_ID, secret_access_key: env:AWS_SK, endpoint: http://127.0.0.1:9999}
+  google: {access_token: file:/run/secrets/gcp}
+  groq: {dry_run: true}
+notifiers:
+  email: {default: {host: smtp.example.com, password: env:SMTP_PW, from: "Firebreak <fb@example.com>", to: [sec@example.com]}}
+  pagerduty: {payments: {routing_key: env:PD_KEY}}
+  teams: {default: {webhook_url: env:TEAMS}}
+  github_issue: {default: {token: env:GH, repo: acme/security}}
+  jira: {default: {base_url: https://acme.atlassian.net, email: fb@example.com, api_token: env:JIRA, project: SEC}}
+  slackbot: {default: {token: env:SLACK_BOT, default_channel: "#sec"}}
+`)
+	c, err := Load(ok, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Providers.Groq.BaseURL != "https://api.groq.com" || !c.Providers.Groq.DryRun || c.Providers.AWS.Region != "us-east-1" ||
+		c.Notifiers.Email["default"].Password != "env:SMTP_PW" {
+		t.Fatalf("loaded %+v", c.Providers)
+	}
+	const canary = "xoxb-CANARY-inline-token-0000000000"
+	bad := write(t, `providers:
+  aws: {access_key_id: env:AWS_ID}
+notifiers:
+  email: {default: {tls: none, password: env:PW, from: nope}}
+  jira: {default: {base_url: https://acme.atlassian.net, email: fb@example.com, api_token: env:J, project: sec}}
+  github_issue: {default: {token: env:GH, repo: acme}}
+  slackbot: {default: {token: `+canary+`}}
+`)
+	_, err = Load(bad, env(nil))
+	if err == nil {
+		t.Fatal("bad breadth configuration accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{"providers.aws.access_key_id: access_key_id and secret_access_key go together",
+		"notifiers.email.default.host: is required", "notifiers.email.default.tls: none cannot be used with a password",
+		"notifiers.email.default.from", "notifiers.jira.default.project", "notifiers.github_issue.default.repo", "notifiers.slackbot.default.token"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("problems do not mention %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, canary) {
+		t.Fatal("an inline secret was echoed")
+	}
+}

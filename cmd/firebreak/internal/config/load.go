@@ -389,6 +389,7 @@ func (c *Config) validate() Problems {
 	for name, s := range c.Notifiers.Slack {
 		ref("notifiers.slack."+name+".webhook_url", s.WebhookURL, true)
 	}
+	c.validateBreadth(bad, ref, httpURL)
 	for name, w := range c.Notifiers.Webhook {
 		httpURL("notifiers.webhook."+name+".url", w.URL, true)
 		ref("notifiers.webhook."+name+".secret", w.Secret, true)
@@ -454,6 +455,30 @@ providers:
     base_url: https://api.github.com
     revoke_per_hour: 60
     batch_window: 500ms
+  # Providers whose key can be checked with the key itself verify without any
+  # credential of Firebreak's; revoking needs the credential noted, else the
+  # revoke step escalates to a person (never a silent success).
+  anthropic:
+    base_url: https://api.anthropic.com
+    # admin_key: env:ANTHROPIC_ADMIN_KEY             # sk-ant-admin01-…; without it revoke escalates
+  aws:
+    region: us-east-1
+    # endpoint: ""                                   # empty: AWS's own STS and IAM endpoints
+    # access_key_id: env:FIREBREAK_AWS_ACCESS_KEY_ID # Firebreak's own principal (not the leaked user)
+    # secret_access_key: env:FIREBREAK_AWS_SECRET_ACCESS_KEY
+  google:
+    gemini_url: https://generativelanguage.googleapis.com
+    api_keys_url: https://apikeys.googleapis.com
+    # access_token: file:/run/secrets/gcp-token      # OAuth token with apikeys.keys.lookup/delete
+  slack: {base_url: https://slack.com}
+  stripe:
+    base_url: https://api.stripe.com
+    # management_key: env:STRIPE_KEYS_ADMIN          # without it the leaked key expires itself where allowed
+  huggingface: {base_url: https://huggingface.co}
+  groq: {base_url: https://api.groq.com}
+  perplexity: {base_url: https://api.perplexity.ai}
+  xai: {base_url: https://api.x.ai}
+  replicate: {base_url: https://api.replicate.com}
 notifiers:
   slack: {}
   #   default: {webhook_url: env:SLACK_WEBHOOK_URL, channel: "#sec-incidents"}
@@ -479,4 +504,19 @@ notifiers:
 #     on_receive: false                   # true: search before playbooks match
 #   transit: {mount: transit, key: firebreak} # seal exposures through Transit
 #   revoke_prefixes: [aws/creds]
+  email: {}
+  #   default: {host: smtp.example.com, port: 587, tls: starttls, username: firebreak, password: env:SMTP_PASSWORD,
+  #             from: "Firebreak <firebreak@example.com>", to: [security@example.com]}
+  pagerduty: {}
+  #   default: {routing_key: env:PAGERDUTY_ROUTING_KEY}
+  teams: {}
+  #   default: {webhook_url: env:TEAMS_WEBHOOK_URL}
+  github_issue: {}
+  #   default: {token: env:GITHUB_ISSUES_TOKEN, repo: acme/security-incidents}
+  jira: {}
+  #   default: {base_url: https://acme.atlassian.net, email: firebreak@acme.com, api_token: env:JIRA_API_TOKEN, project: SEC}
+  slackbot: {}
+  #   default: {token: env:SLACK_BOT_TOKEN, default_channel: "#sec-incidents"}
+owners:
+  # file: ./owners.yaml        # static owners; then CODEOWNERS, the provider's owner, the commit author
 `

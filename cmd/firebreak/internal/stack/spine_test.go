@@ -169,7 +169,7 @@ func TestSignedAlertIsRevokedNotifiedAndAudited(t *testing.T) {
 		raws = append(raws, m.Data)
 	}
 	want := []string{
-		"incident.created ", "playbook.matched ", "playbook.matched ",
+		"incident.created ", "owner.resolved ", "playbook.matched ", "playbook.matched ",
 		"step.started verify", "step.succeeded verify",
 		"step.started revoke", "step.succeeded revoke",
 		"step.started notify", "step.succeeded notify",

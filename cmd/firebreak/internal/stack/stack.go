@@ -42,6 +42,8 @@ type Options struct {
 	Hooks       responders.Hooks
 	// Configure edits the configuration before the app is built.
 	Configure func(*config.Config)
+	// Owners, when set, replaces the stack's owners file (see Breadth).
+	Owners string
 }
 
 // Stack is a running Firebreak with its emulators.
@@ -75,6 +77,8 @@ type Stack struct {
 	cancel          context.CancelFunc
 	done            chan error
 	clients         *http.Client
+	// Breadth holds the other providers' and notifiers' emulators.
+	Breadth *Breadth
 }
 
 // Start starts the emulators and Firebreak.
@@ -122,6 +126,10 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		"STACK_JIRA_WEBHOOK":      jiraHook,
 		"STACK_TICKETS_TOKEN":     s.TicketsToken,
 	}
+	if err := s.startBreadth(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		s.Close()
@@ -163,6 +171,9 @@ func (s *Stack) Config() (*config.Config, error) {
 	c.Jira = config.Jira{BaseURL: s.Jira.URL(), Email: "firebreak-bot@example.com", APIToken: "env:STACK_JIRA_API_TOKEN",
 		WebhookSecret: "env:STACK_JIRA_WEBHOOK", Projects: map[string]config.JiraProject{"PAY": {Environment: "prod", Owner: "payments-team"}}}
 	c.Tickets.Token = "env:STACK_TICKETS_TOKEN"
+	if err := s.configureBreadth(c); err != nil {
+		return nil, err
+	}
 	if s.opts.Configure != nil {
 		s.opts.Configure(c)
 	}
@@ -253,6 +264,7 @@ func (s *Stack) Close() {
 			c.Close()
 		}
 	}
+	s.Breadth.close()
 	if s.tmpDir != "" {
 		os.RemoveAll(s.tmpDir)
 	}

@@ -1,0 +1,90 @@
+// Package groqemu emulates Groq's GET /openai/v1/models over real HTTP
+// (emulator.Server): a known "Authorization: Bearer gsk_…" key lists models;
+// a missing, unknown or deleted key answers 401 in Groq's OpenAI-compatible
+// error shape {"error":{"message","type","code"}}.
+package groqemu
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/firebreak-sec/firebreak/providers/emulator"
+	"github.com/firebreak-sec/firebreak/providers/internal/keystore"
+)
+
+// Emulator is an emulated Groq API.
+type Emulator struct {
+	*emulator.Server
+	keys *keystore.Store
+}
+
+// New returns an unstarted emulator.
+func New() *Emulator {
+	e := &Emulator{keys: keystore.New()}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /openai/v1/models", e.models)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "Unknown request URL: "+r.Method+" "+r.URL.Path+". Please check the URL for typos, or see the docs at https://console.groq.com/docs/", "invalid_request_error", "unknown_url")
+	})
+	e.Server = emulator.New(mux, ErrorBody)
+	return e
+}
+
+// NewKey returns a well-formed key value: "gsk_" and 52 characters.
+func NewKey() string { return "gsk_" + keystore.RandomAlnum(52) }
+
+// AddKey registers a live key.
+func (e *Emulator) AddKey() string {
+	raw := NewKey()
+	e.keys.Add(keystore.Key{Raw: raw})
+	return raw
+}
+
+// DeleteKey deletes a key, as a person would in the console.
+func (e *Emulator) DeleteKey(raw string) { e.keys.Revoke(raw) }
+
+// Live reports whether raw authenticates.
+func (e *Emulator) Live(raw string) bool { return e.keys.Live(raw) }
+
+// ErrorBody renders a fault in Groq's error shape.
+func ErrorBody(status int) (string, []byte) {
+	msg, typ, code := http.StatusText(status), "invalid_request_error", ""
+	switch {
+	case status == http.StatusTooManyRequests:
+		msg, typ, code = "Rate limit reached for requests. Please try again later.", "requests", "rate_limit_exceeded"
+	case status == http.StatusUnauthorized:
+		code = "invalid_api_key"
+		msg = "Invalid API Key"
+	case status >= 500:
+		typ = "internal_server_error"
+	}
+	return "application/json", body(msg, typ, code)
+}
+
+func body(msg, typ, code string) []byte {
+	e := map[string]any{"message": msg, "type": typ}
+	if code != "" {
+		e["code"] = code
+	}
+	b, _ := json.Marshal(map[string]any{"error": e})
+	return b
+}
+
+func writeError(w http.ResponseWriter, status int, msg, typ, code string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(body(msg, typ, code))
+}
+
+func (e *Emulator) models(w http.ResponseWriter, r *http.Request) {
+	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || !e.keys.Live(strings.TrimSpace(raw)) {
+		writeError(w, http.StatusUnauthorized, "Invalid API Key", "invalid_request_error", "invalid_api_key")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": []any{
+		map[string]any{"id": "llama-3.1-8b-instant", "object": "model", "created": 1693721698, "owned_by": "Meta", "active": true, "context_window": 131072},
+	}})
+}
