@@ -2,7 +2,10 @@ module github.com/firebreak-sec/firebreak
 
 go 1.26.0
 
-require github.com/coregx/ahocorasick v0.3.1
+require (
+	github.com/coregx/ahocorasick v0.3.1
+	github.com/leodido/go-syslog/v4 v4.6.0
+)
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.8.0-default-no-op // indirect
