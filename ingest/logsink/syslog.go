@@ -272,3 +272,6 @@ func SyslogRecord(m syslog.Machine, frame []byte, peer string, static map[string
 	}
 	return rec
 }
+
+// Close closes the listener (Serve also closes it when its context ends).
+func (s *Syslog) Close() error { return s.ln.Close() }
