@@ -5,6 +5,7 @@
 //	firebreak serve [--config FILE]   everything in one process
 //	firebreak demo                    a self-contained run against provider emulators
 //	firebreak playbook lint FILE...   check playbooks (file:line:col errors)
+//	firebreak scan [FILE|DIR...]      find leaked keys in files or stdin (JSON lines)
 //	firebreak version
 package main
 
@@ -46,6 +47,6 @@ func rootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(serveCmd(), demoCmd(), playbookCmd(), versionCmd(), configCmd())
+	root.AddCommand(serveCmd(), demoCmd(), playbookCmd(), versionCmd(), configCmd(), scanCmd())
 	return root
 }

@@ -56,22 +56,28 @@ func ParseScan(body []byte, sc *detect.Scanner) ([]Record, error) {
 		if f.Line < 0 || f.Column < 0 {
 			return nil, parseErr(i, 6, "findings[%d]: line and column must not be negative", i)
 		}
-		line := []byte(f.Secret)
-		start := 0
-		if f.KeyID != "" {
-			prefix := f.KeyID + "\naws_secret_access_key="
-			line = append([]byte(prefix), f.Secret...)
-			start = len(prefix)
-		}
-		ok := false
+		// The secret alone, or (an AWS secret access key, recognised only
+		// next to its id or its label) after its id and label.
+		var line []byte
 		if f.Secret != "" && len(f.Secret) <= 1024 {
-			sc.Scan(line, func(d detect.Finding) {
-				if d.Start == start && d.End == len(line) {
-					ok = true
+			prefixes := []string{""}
+			if f.KeyID != "" {
+				prefixes = append(prefixes, f.KeyID+"\naws_secret_access_key=")
+			}
+			prefixes = append(prefixes, "aws_secret_access_key=")
+			for _, prefix := range prefixes {
+				cand := append([]byte(prefix), f.Secret...)
+				sc.Scan(cand, func(d detect.Finding) {
+					if line == nil && d.Start == len(prefix) && d.End == len(cand) {
+						line = cand
+					}
+				})
+				if line != nil {
+					break
 				}
-			})
+			}
 		}
-		if !ok {
+		if line == nil {
 			// Never echo the value: it may be a real secret of a kind the
 			// detectors do not know.
 			return nil, parseErr(i, 6, "findings[%d].secret is not a complete key that Firebreak's detectors recognise", i)
