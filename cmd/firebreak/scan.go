@@ -341,7 +341,9 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-func (p *publisher) add(v secret.Value, f scanFinding) { p.findings = append(p.findings, pubFinding{v: v, f: f}) }
+func (p *publisher) add(v secret.Value, f scanFinding) {
+	p.findings = append(p.findings, pubFinding{v: v, f: f})
+}
 
 // send posts the findings in batches of 500 and returns how many new
 // exposures the server made.
