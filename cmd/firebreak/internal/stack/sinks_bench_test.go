@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -74,8 +75,14 @@ func benchBatch(sink, key string, i int) []byte {
 }
 
 func benchSink(b *testing.B, sink string, rate int) {
-	st, err := stack.Start(context.Background(), stack.Options{DataDir: b.TempDir(), Concurrency: 64,
-		Configure: func(c *config.Config) { c.Ingest.Syslog.Listen = "127.0.0.1:0" }})
+	st, err := stack.Start(context.Background(), stack.Options{DataDir: b.TempDir(), Concurrency: 64, FSync: os.Getenv("BENCH_FSYNC"),
+		Configure: func(c *config.Config) {
+			c.Ingest.Syslog.Listen = "127.0.0.1:0"
+			if os.Getenv("BENCH_RESPONDERS") == "off" {
+				off := false
+				c.Responders.Enabled = &off
+			}
+		}})
 	if err != nil {
 		b.Fatal(err)
 	}
