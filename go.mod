@@ -2,7 +2,10 @@ module github.com/firebreak-sec/firebreak
 
 go 1.26.0
 
-require github.com/coregx/ahocorasick v0.3.1
+require (
+	github.com/coregx/ahocorasick v0.3.1
+	github.com/leodido/go-syslog/v4 v4.6.0
+)
 
 require github.com/golang-jwt/jwt/v5 v5.3.1
 

@@ -6,6 +6,7 @@
 //	firebreak demo                    a self-contained run against provider emulators
 //	firebreak playbook lint FILE...   check playbooks (file:line:col errors)
 //	firebreak github backfill --org X respond to open alerts Firebreak has not seen
+//	firebreak scan [FILE|DIR...]      find leaked keys in files or stdin (JSON lines)
 //	firebreak version
 package main
 
@@ -50,5 +51,6 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(serveCmd(), demoCmd(), playbookCmd(), versionCmd(), configCmd(), vaultCmd())
 	root.AddCommand(githubCmd())
 	root.AddCommand(providersCmd())
+	root.AddCommand(scanCmd())
 	return root
 }

@@ -45,6 +45,12 @@ FIREBREAK_* environment variables override any scalar setting.`,
 			if a.WebhookSecretFile != "" {
 				fields["github_webhook_secret_file"] = a.WebhookSecretFile
 			}
+			if a.IngestTokenFile != "" {
+				fields["ingest_token_file"] = a.IngestTokenFile
+			}
+			if a.Syslog != nil {
+				fields["syslog"] = a.Syslog.Addr().String()
+			}
 			for _, n := range a.Providers.Names() {
 				if _, dry, _ := a.Providers.Get(n); dry != "" {
 					fields["dry_run_"+n] = dry

@@ -191,12 +191,14 @@ type Topology struct {
 	AckWait         time.Duration // redelivery delay after a responder stops acking
 	MaxDeliver      int           // deliveries before a message is dead-lettered
 	MaxAckPending   int           // exposures in flight across all responders
-	// SyncState makes incident, delivery, audit and dead-letter writes as
-	// durable as exposures (fsynced before their ack under the "always"
-	// policy). By default they are persisted asynchronously: the exposure
-	// is the durable record, and the state derived from it can be rebuilt
-	// by redelivery after a power failure.
-	SyncState bool
+	// AsyncState persists incident, delivery, audit and dead-letter writes
+	// asynchronously (JetStream's async persist mode: buffered, flushed in
+	// the background) instead of as durably as exposures. Faster, but a crash
+	// of the process holding the embedded server, or a power failure, loses
+	// the last moments of that state: redelivery of the durable exposures
+	// redoes the work, relying on the providers' idempotent revocation rather
+	// than on Firebreak's intent records.
+	AsyncState bool
 }
 
 // DefaultTopology is the embedded default.
@@ -214,10 +216,10 @@ func DefaultTopology() Topology {
 }
 
 func (t Topology) statePersist() jetstream.PersistModeType {
-	if t.SyncState {
-		return jetstream.DefaultPersistMode
+	if t.AsyncState {
+		return jetstream.AsyncPersistMode
 	}
-	return jetstream.AsyncPersistMode
+	return jetstream.DefaultPersistMode
 }
 
 // ensureBucket creates or updates a key-value bucket's stream with the

@@ -1,14 +1,20 @@
-// Package sealer turns a secret an ingester holds in memory (a detector
-// finding in a ticket, a partner-program token) into an exposure event that
-// carries only the secret's keyed fingerprint, a redacted hint and the secret
-// sealed under the deployment's keyring — and publishes batches of them.
+// Package sealer turns a secret an ingester holds in memory — a detector
+// finding in a log line, a ticket or a file, a partner-program token — into a
+// firebreak.exposure.v1 event that is safe to put on the bus: the secret is
+// fingerprinted under the deployment's fingerprint key, sealed under the
+// keyring (AES-256-GCM, with the fingerprint as additional data so the sealed
+// blob cannot be moved to another event), and hinted ("sk-proj-…x9Qa"). Only
+// those three forms leave this package; the raw secret stays in the caller's
+// memory. It also publishes batches of such exposures.
 //
-// It is deliberately small; the log-sink ingesters need the same step (see
-// the lead's note on reconciling the two).
+// Every ingester that holds secrets (ingest/logsink, the ticket ingesters, the
+// partner endpoint) builds its exposures here, so that they are all built the
+// same way.
 package sealer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -19,16 +25,25 @@ import (
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 )
 
-// Keyring seals and fingerprints (*secret.Keyring implements it).
+// Keyring seals and fingerprints (*secret.Keyring and the Vault Transit
+// keyring implement it).
 type Keyring interface {
 	Seal(ctx context.Context, v secret.Value, aad []byte) (string, error)
 	Fingerprint(v secret.Value) string
 }
 
-// Sealer builds sealed exposures.
-type Sealer struct {
-	Keyring Keyring
-	Now     func() time.Time // time.Now when nil
+// Found is one secret found in text, with the raw value in memory.
+type Found struct {
+	Secret   secret.Value
+	Provider string // "openai"; derived from Type when empty
+	Type     string // GitHub secret_type slug, "openai_api_key"
+	KeyID    string // the provider's non-secret id, where the format carries one
+}
+
+// FromFinding makes a Found from a detector finding and the bytes of its
+// secret (which it copies: raw may be reused by the caller).
+func FromFinding(f detect.Finding, raw []byte) Found {
+	return Found{Secret: secret.FromBytes(raw), Provider: f.Provider, Type: f.Type, KeyID: f.KeyID}
 }
 
 // Secret returns the raw secret of a finding in block, as a Value.
@@ -36,21 +51,70 @@ func Secret(block []byte, f detect.Finding) secret.Value {
 	return secret.FromBytes(block[f.Start:f.End])
 }
 
+// Sealer builds exposures. Keyring is required; Now defaults to time.Now.
+type Sealer struct {
+	Keyring Keyring
+	Now     func() time.Time
+}
+
+// Fingerprint is the deployment fingerprint of the found secret.
+func (s *Sealer) Fingerprint(f Found) string { return s.Keyring.Fingerprint(f.Secret) }
+
+// Exposure returns a validated event for f seen at loc, from src, observed at
+// observed (the receipt time when zero, or when it lies in the future). The
+// environment is env, or (when env is empty) exposure.Environment's guess from
+// the location's labels, branch and path. fingerprint may be passed when the
+// caller already computed it (empty: computed here).
+func (s *Sealer) Exposure(ctx context.Context, src exposure.Source, f Found, fingerprint string, loc exposure.Location, env string, observed time.Time) (*exposure.Event, error) {
+	if f.Secret.IsZero() {
+		return nil, errors.New("sealer: empty secret")
+	}
+	if env == "" {
+		env = exposure.Environment(loc.Labels, loc.Branch, loc.Path, "")
+	}
+	e := &exposure.Event{
+		Source:      src,
+		Secret:      exposure.Secret{Provider: f.Provider, Type: f.Type, KeyID: f.KeyID},
+		Location:    loc,
+		Environment: env,
+		Count:       1,
+	}
+	if err := s.seal(ctx, f.Secret, fingerprint, e); err != nil {
+		return nil, err
+	}
+	if !observed.IsZero() && !observed.After(e.ReceivedAt.Add(5*time.Minute)) {
+		e.ObservedAt = observed.UTC()
+	}
+	if err := e.Validate(); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
 // Seal fills e's secret fields from v — fingerprint, hint, sealed form (bound
 // to the fingerprint) — and the envelope fields an ingester leaves empty (id,
 // schema, received_at, observed_at, environment, and provider from the type).
 func (s *Sealer) Seal(ctx context.Context, v secret.Value, e *exposure.Event) error {
+	return s.seal(ctx, v, "", e)
+}
+
+func (s *Sealer) seal(ctx context.Context, v secret.Value, fingerprint string, e *exposure.Event) error {
+	if s.Keyring == nil {
+		return errors.New("sealer: no keyring")
+	}
 	now := time.Now
 	if s.Now != nil {
 		now = s.Now
 	}
 	t := now().UTC()
-	fp := s.Keyring.Fingerprint(v)
-	sealed, err := s.Keyring.Seal(ctx, v, []byte(fp))
+	if fingerprint == "" {
+		fingerprint = s.Keyring.Fingerprint(v)
+	}
+	sealed, err := s.Keyring.Seal(ctx, v, []byte(fingerprint))
 	if err != nil {
 		return fmt.Errorf("seal secret: %w", err)
 	}
-	e.Secret.Fingerprint, e.Secret.Sealed, e.Secret.Redacted = fp, sealed, secret.Hint(v)
+	e.Secret.Fingerprint, e.Secret.Sealed, e.Secret.Redacted = fingerprint, sealed, secret.Hint(v)
 	if e.Secret.Provider == "" {
 		e.Secret.Provider = exposure.ProviderForType(e.Secret.Type)
 	}

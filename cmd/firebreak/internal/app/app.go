@@ -30,6 +30,7 @@ import (
 	"github.com/firebreak-sec/firebreak/ingest/bus"
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	ghingest "github.com/firebreak-sec/firebreak/ingest/github"
+	"github.com/firebreak-sec/firebreak/ingest/logsink"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/ingest/web"
 	"github.com/firebreak-sec/firebreak/playbooks"
@@ -81,6 +82,14 @@ type App struct {
 	// AdminTokenFile and WebhookSecretFile are set when they were generated.
 	AdminTokenFile    string
 	WebhookSecretFile string
+
+	// Log sinks (ingest/logsink): the HTTP sinks, their pipeline, the syslog
+	// listener (nil unless ingest.syslog.listen), and the generated ingest
+	// token file (when ingest.tokens is not set).
+	Sinks           *logsink.Sinks
+	LogPipeline     *logsink.Pipeline
+	Syslog          *logsink.Syslog
+	IngestTokenFile string
 
 	handler    http.Handler
 	adminToken secret.Source
@@ -242,6 +251,9 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 	if err != nil {
 		return nil, err
 	}
+	if err := a.buildSinks(resolvers, ingestMetrics); err != nil {
+		return nil, err
+	}
 	a.handler = a.routes(gh)
 	built = true
 	return a, nil
@@ -280,7 +292,7 @@ func (a *App) connect(ctx context.Context) error {
 	a.Bus, err = bus.Ensure(ectx, a.JS, bus.Topology{
 		Replicas: cfg.NATS.Replicas, ExposureMaxAge: cfg.NATS.ExposureMaxAge.D(), AuditMaxAge: cfg.NATS.AuditMaxAge.D(),
 		DuplicateWindow: cfg.NATS.DuplicateWindow.D(), DeliveryTTL: cfg.NATS.DeliveryTTL.D(), AckWait: cfg.NATS.AckWait.D(),
-		MaxDeliver: cfg.NATS.MaxDeliver, MaxAckPending: max(1024, 4*cfg.Responders.Concurrency), SyncState: cfg.NATS.SyncState,
+		MaxDeliver: cfg.NATS.MaxDeliver, MaxAckPending: max(1024, 4*cfg.Responders.Concurrency), AsyncState: cfg.NATS.AsyncState,
 	})
 	if err != nil {
 		return fmt.Errorf("JetStream topology: %w", err)
@@ -325,7 +337,7 @@ func (a *App) Run(ctx context.Context, l net.Listener) error {
 		WriteTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
 		ErrorLog: nil}
 	var wg sync.WaitGroup
-	errc := make(chan error, 2)
+	errc := make(chan error, 4)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -350,6 +362,22 @@ func (a *App) Run(ctx context.Context, l net.Listener) error {
 			defer wg.Done()
 			if err := a.Responder.Run(ctx); err != nil {
 				errc <- err
+			}
+		}()
+	}
+	if a.LogPipeline != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.LogPipeline.Run(ctx)
+		}()
+	}
+	if a.Syslog != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Syslog.Serve(ctx); err != nil {
+				errc <- fmt.Errorf("syslog: %w", err)
 			}
 		}()
 	}

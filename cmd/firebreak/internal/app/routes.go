@@ -20,6 +20,9 @@ func (a *App) routes(github http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/ingest/github", github)
 	a.ghDepthRoutes(mux)
+	if a.Sinks != nil {
+		a.Sinks.Register(mux) // log sinks, Splunk HEC, Loki push, scan ingest
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		web.JSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -29,6 +29,7 @@ type Config struct {
 	Jira       Jira       `yaml:"jira"`
 	Tickets    Tickets    `yaml:"tickets"`
 	Owners     Owners     `yaml:"owners"`
+	Ingest     Ingest     `yaml:"ingest"`
 }
 
 // Log configures logging.
@@ -64,10 +65,11 @@ type NATS struct {
 	DeliveryTTL     Duration `yaml:"delivery_ttl"`
 	ExposureMaxAge  Duration `yaml:"exposure_max_age"`
 	AuditMaxAge     Duration `yaml:"audit_max_age"`
-	// SyncState also fsyncs incident, delivery, audit and dead-letter writes
-	// before their ack (slower). By default only exposures are: the rest is
-	// persisted asynchronously and rebuilt by redelivery after a power loss.
-	SyncState bool `yaml:"sync_state"`
+	// AsyncState persists incident, delivery, audit and dead-letter writes
+	// asynchronously (faster; a crash or power loss can lose their last
+	// moments, which redelivery redoes). By default they are as durable as
+	// exposures.
+	AsyncState bool `yaml:"async_state"`
 }
 
 // Embedded configures the embedded nats-server.
@@ -293,6 +295,39 @@ type VaultTransit struct {
 	Key   string `yaml:"key"`
 }
 
+// Ingest configures the log sinks (POST /v1/ingest/logs, Splunk HEC, Loki
+// push, syslog) and POST /v1/ingest/scan.
+type Ingest struct {
+	// Tokens are accepted by every HTTP log sink and by /v1/ingest/scan,
+	// unless the sink lists its own. Default: a generated token file
+	// data_dir/ingest-token (mode 0600).
+	Tokens []secret.Ref `yaml:"tokens"`
+	// DedupWindow: the same secret in the same stream makes one exposure per
+	// window (the first at once, then one per window with the count of the
+	// sightings folded into it). At most nats.duplicate_window, so that
+	// several instances' first exposures of a secret fold in JetStream.
+	DedupWindow Duration `yaml:"dedup_window"`
+	// DedupMax bounds the (secret, stream) pairs tracked in memory.
+	DedupMax int      `yaml:"dedup_max"`
+	Logs     SinkAuth `yaml:"logs"`
+	HEC      SinkAuth `yaml:"hec"`
+	Loki     SinkAuth `yaml:"loki"`
+	Scan     SinkAuth `yaml:"scan"`
+	Syslog   Syslog   `yaml:"syslog"`
+}
+
+// SinkAuth lists the tokens one sink accepts (replacing ingest.tokens).
+type SinkAuth struct {
+	Tokens []secret.Ref `yaml:"tokens"`
+}
+
+// Syslog configures the syslog TCP listener (off unless listen is set).
+type Syslog struct {
+	Listen     string            `yaml:"listen"`      // host:port; no credentials on syslog: bind to loopback or a private network
+	MaxMessage int               `yaml:"max_message"` // bytes held per frame; longer messages are scanned in chunks
+	Labels     map[string]string `yaml:"labels"`      // added to every message (e.g. env: prod)
+}
+
 // Duration is a time.Duration written as "30s" in YAML and environment values.
 type Duration time.Duration
 
@@ -362,6 +397,13 @@ func (c *Config) Defaults() {
 		c.Vault.Auth.JWT = "file:/var/run/secrets/kubernetes.io/serviceaccount/token"
 	}
 	c.defaultsBreadth()
+	defD(&c.Ingest.DedupWindow, time.Minute)
+	if c.Ingest.DedupMax == 0 {
+		c.Ingest.DedupMax = 65536
+	}
+	if c.Ingest.Syslog.MaxMessage == 0 {
+		c.Ingest.Syslog.MaxMessage = 64 << 10
+	}
 }
 
 // RespondersEnabled reports whether this process runs responders.

@@ -174,3 +174,35 @@ notifiers:
 		t.Fatal("an inline secret was echoed")
 	}
 }
+
+func TestIngestConfig(t *testing.T) {
+	c, err := Load(write(t, "ingest:\n  hec:\n    tokens: [env:HEC_A, file:/run/hec-b]\n  syslog:\n    listen: 127.0.0.1:6514\n    labels: {env: prod}\n"),
+		env(map[string]string{"FIREBREAK_INGEST_TOKENS": "env:INGEST_A, file:/run/ingest-b", "FIREBREAK_INGEST_DEDUP_WINDOW": "30s"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Ingest.Tokens) != 2 || c.Ingest.Tokens[1] != "file:/run/ingest-b" || len(c.Ingest.HEC.Tokens) != 2 ||
+		c.Ingest.DedupWindow.D() != 30*time.Second || c.Ingest.Syslog.Listen != "127.0.0.1:6514" || c.Ingest.Syslog.Labels["env"] != "prod" ||
+		c.Ingest.Syslog.MaxMessage != 64<<10 || c.Ingest.DedupMax != 65536 {
+		t.Fatalf("ingest: %+v", c.Ingest)
+	}
+	const canary = "6d2c1b8e-CANARY-4d6e-9a51-2f3c4b5a6d7e"
+	p := write(t, "ingest:\n  loki:\n    tokens: ["+canary+"]\n  dedup_window: 5m\n  syslog: {listen: nowhere}\n")
+	_, err = Load(p, env(nil))
+	if err == nil {
+		t.Fatal("bad ingest config accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		p + ":3:13: ingest.loki.tokens: secrets must be references",
+		p + ":4:17: ingest.dedup_window: must be between 1s and nats.duplicate_window (2m0s), got 5m0s",
+		p + `:5:20: ingest.syslog.listen: must be host:port, got "nowhere"`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, canary) {
+		t.Fatal("an inline token was echoed")
+	}
+}

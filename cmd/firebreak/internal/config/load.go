@@ -243,6 +243,23 @@ func setScalar(v reflect.Value, raw string) error {
 			return fmt.Errorf("must be true or false")
 		}
 		v.SetBool(b)
+	case reflect.Slice:
+		// A list of strings (or string-typed values such as secret
+		// references): comma-separated.
+		if v.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("cannot be set from the environment")
+		}
+		var parts []string
+		for _, p := range strings.Split(raw, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				parts = append(parts, p)
+			}
+		}
+		sv := reflect.MakeSlice(v.Type(), len(parts), len(parts))
+		for i, p := range parts {
+			sv.Index(i).SetString(p)
+		}
+		v.Set(sv)
 	case reflect.Pointer:
 		if v.Type().Elem().Kind() == reflect.Bool {
 			b, err := strconv.ParseBool(raw)
@@ -394,6 +411,30 @@ func (c *Config) validate() Problems {
 		httpURL("notifiers.webhook."+name+".url", w.URL, true)
 		ref("notifiers.webhook."+name+".secret", w.Secret, true)
 	}
+	for path, refs := range map[string][]secret.Ref{"ingest.tokens": c.Ingest.Tokens, "ingest.logs.tokens": c.Ingest.Logs.Tokens,
+		"ingest.hec.tokens": c.Ingest.HEC.Tokens, "ingest.loki.tokens": c.Ingest.Loki.Tokens, "ingest.scan.tokens": c.Ingest.Scan.Tokens} {
+		for i, r := range refs {
+			if r.IsZero() {
+				bad(path, "entry %d is empty", i)
+				continue
+			}
+			ref(path, r, false)
+		}
+	}
+	if d := c.Ingest.DedupWindow.D(); d < time.Second || d > c.NATS.DuplicateWindow.D() {
+		bad("ingest.dedup_window", "must be between 1s and nats.duplicate_window (%s), got %s", c.NATS.DuplicateWindow.D(), d)
+	}
+	if c.Ingest.DedupMax < 1 {
+		bad("ingest.dedup_max", "must be at least 1, got %d", c.Ingest.DedupMax)
+	}
+	if l := c.Ingest.Syslog.Listen; l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			bad("ingest.syslog.listen", "must be host:port, got %q", l)
+		}
+	}
+	if m := c.Ingest.Syslog.MaxMessage; m < 8<<10 || m > 16<<20 {
+		bad("ingest.syslog.max_message", "must be between 8192 and 16777216 bytes, got %d", m)
+	}
 	return ps
 }
 
@@ -519,4 +560,14 @@ notifiers:
   #   default: {token: env:SLACK_BOT_TOKEN, default_channel: "#sec-incidents"}
 owners:
   # file: ./owners.yaml        # static owners; then CODEOWNERS, the provider's owner, the commit author
+ingest:                        # log sinks: /v1/ingest/logs, /services/collector (Splunk HEC), /loki/api/v1/push, syslog
+  # tokens: [file:/run/secrets/firebreak-ingest]    # default: generated in data_dir/ingest-token
+  #                              (FIREBREAK_INGEST_TOKENS=env:A,file:B sets a list)
+  dedup_window: 1m             # one exposure per secret per stream per window, with the count
+  dedup_max: 65536
+  # hec: {tokens: [env:SPLUNK_HEC_TOKEN]}           # per-sink tokens replace ingest.tokens (also logs, loki, scan)
+  syslog:
+    listen: ""                 # off; example: 127.0.0.1:6514 (no credentials on syslog: loopback or a private network)
+    max_message: 65536
+    # labels: {env: prod}
 `

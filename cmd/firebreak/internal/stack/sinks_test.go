@@ -1,0 +1,216 @@
+package stack_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"math/big"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
+	"github.com/firebreak-sec/firebreak/ingest/bus/bustest"
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
+	"github.com/firebreak-sec/firebreak/providers/openai/openaiemu"
+	"github.com/firebreak-sec/firebreak/providers/providertest"
+	"github.com/firebreak-sec/firebreak/responders/incident"
+)
+
+func randStr(alphabet string, n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		x, _ := rand.Int(rand.Reader, big.NewInt(int64(len(alphabet))))
+		b[i] = alphabet[x.Int64()]
+	}
+	return string(b)
+}
+
+// anthropicKey is a random key in Anthropic's format (not a credential).
+func anthropicKey() string {
+	return "sk-ant-api03-" + randStr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", 93) + "AA"
+}
+
+func sample(t *testing.T, name, key string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "testdata", "logsink", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []byte(strings.ReplaceAll(string(b), "{{KEY}}", key))
+}
+
+// allTexts gathers what the canary checks grep: the log, every stream
+// message (subject, headers, body), every KV entry, the notifications.
+func allTexts(t *testing.T, e *env) []string {
+	t.Helper()
+	texts := []string{e.logs.String()}
+	for _, stream := range []string{exposure.StreamExposures, exposure.StreamAudit, exposure.StreamDead} {
+		for _, m := range bustest.StreamMessages(t, e.App.JS, stream) {
+			texts = append(texts, m.Subject, string(m.Data))
+			for k, vs := range m.Header {
+				texts = append(texts, k+": "+strings.Join(vs, ","))
+			}
+		}
+	}
+	ctx := context.Background()
+	for _, bucket := range []string{exposure.BucketIncidents, exposure.BucketDeliveries} {
+		kv, err := e.App.JS.KeyValue(ctx, bucket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, _ := kv.Keys(ctx)
+		for _, k := range keys {
+			if v, err := kv.Get(ctx, k); err == nil {
+				texts = append(texts, k, string(v.Value()))
+			}
+		}
+	}
+	for _, m := range e.Slack.Messages() {
+		texts = append(texts, m.AllText())
+	}
+	for _, d := range e.Webhook.Deliveries() {
+		texts = append(texts, string(d.Body))
+	}
+	// Nothing at rest in plaintext either.
+	_ = filepath.WalkDir(e.App.Cfg.DataDir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, err := os.ReadFile(p); err == nil {
+				texts = append(texts, string(b))
+			}
+		}
+		return nil
+	})
+	return texts
+}
+
+// TestLokiPushAnthropicKeyToNotify: a Loki push (gzip, as shippers send it)
+// carrying an Anthropic key → an exposure from source loki with the stream's
+// labels and environment → the matching playbook (notify steps only; see
+// testdata/logsink/playbooks) → the Slack message and the signed webhook.
+func TestLokiPushAnthropicKeyToNotify(t *testing.T) {
+	e := start(t, stack.Options{Configure: func(c *config.Config) {
+		f := false
+		c.Playbooks.Builtin = &f // independent of the built-ins other providers add
+		c.Playbooks.Dir = filepath.Join("..", "..", "..", "..", "testdata", "logsink", "playbooks")
+	}})
+	tok, err := e.IngestToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := anthropicKey()
+	ctx := ctxT(t, 30*time.Second)
+	code, body, err := e.Post(ctx, "/loki/api/v1/push", gzipped(sample(t, "loki-push.json", key)),
+		"Authorization", "Bearer "+tok, "Content-Type", "application/json", "Content-Encoding", "gzip")
+	if err != nil || code != http.StatusNoContent {
+		t.Fatalf("push: %d %s %v", code, body, err)
+	}
+	id := e.IncidentFor(key)
+	in, err := e.WaitIncident(ctx, id, stack.Terminal)
+	if err != nil || in.State != incident.Completed { // notified, nothing revoked
+		t.Fatalf("incident %+v %v", in, err)
+	}
+	x := in.Exposures[0]
+	if x.Source != exposure.SourceLoki || x.Environment != exposure.EnvProd || x.Location.Labels["app"] != "payments-api" ||
+		x.Location.Stream != `{app="payments-api",container="api",job="kubernetes-pods",namespace="payments-prod"}` {
+		t.Fatalf("exposure %+v", x)
+	}
+	if len(in.Playbooks) != 1 || in.Playbooks[0] != "loki-anthropic-notify" {
+		t.Fatalf("playbooks %v", in.Playbooks)
+	}
+	msgs := e.Slack.Messages()
+	if len(msgs) != 1 || !strings.Contains(msgs[0].AllText(), "leaked in logs at loki {app=\"payments-api\"") ||
+		!strings.Contains(msgs[0].AllText(), "(prod, seen 1 time(s)") {
+		t.Fatalf("slack: %+v", msgs)
+	}
+	if len(e.Webhook.Deliveries()) != 1 {
+		t.Fatalf("webhook deliveries: %d", len(e.Webhook.Deliveries()))
+	}
+	waitIdle(t, e)
+	// The key's random part appears nowhere (its "sk-ant-api03-" prefix is
+	// in the hint, by design).
+	providertest.AssertNoSecret(t, strings.TrimPrefix(key, "sk-ant-api03-"), append(allTexts(t, e), string(body))...)
+}
+
+// TestHECEventOpenAIKeyRevoked: a live OpenAI key in a Splunk HEC event (the
+// second of two concatenated events) → revoked at the OpenAI emulator by the
+// built-in playbook, owner notified.
+func TestHECEventOpenAIKeyRevoked(t *testing.T) {
+	e := start(t, stack.Options{})
+	tok, err := e.IngestToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, keyID := e.OpenAI.AddKey(e.OpenAI.AddProject("billing"), openaiemu.Owner{Type: "user", Name: "ana", Email: "ana@example.com"})
+	ctx := ctxT(t, 30*time.Second)
+	code, body, err := e.Post(ctx, "/services/collector/event", sample(t, "hec-events.json", raw),
+		"Authorization", "Splunk "+tok, "X-Splunk-Request-Channel", "0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba")
+	if err != nil || code != http.StatusOK || string(body) != "{\"code\":0,\"text\":\"Success\"}\n" {
+		t.Fatalf("hec: %d %s %v", code, body, err)
+	}
+	in, err := e.WaitIncident(ctx, e.IncidentFor(raw), stack.Terminal)
+	if err != nil || in.State != incident.Contained {
+		t.Fatalf("incident %+v %v", in, err)
+	}
+	if d := e.OpenAI.Deletions(); len(d) != 1 || d[0].ID != keyID {
+		t.Fatalf("deletions %+v", d)
+	}
+	x := in.Exposures[0]
+	if x.Source != exposure.SourceSplunkHEC || x.Environment != exposure.EnvProd || x.Location.Labels["host"] != "ip-10-0-3-17" ||
+		x.Ref != "channel:0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba" {
+		t.Fatalf("exposure %+v", x)
+	}
+	if msgs := e.Slack.Messages(); len(msgs) != 1 || !strings.Contains(msgs[0].AllText(), "Revoked OpenAI key") {
+		t.Fatalf("slack: %+v", msgs)
+	}
+	// The same key again in a flood: folded into the window, no second
+	// revocation, no second exposure.
+	for i := 0; i < 5; i++ {
+		if code, body, err := e.Post(ctx, "/services/collector/event", sample(t, "hec-events.json", raw), "Authorization", "Splunk "+tok); err != nil || code != http.StatusOK {
+			t.Fatalf("repeat: %d %s %v", code, body, err)
+		}
+	}
+	if n := len(bustest.StreamMessages(t, e.App.JS, exposure.StreamExposures)); n != 1 {
+		t.Fatalf("%d exposures on the stream", n)
+	}
+	waitIdle(t, e)
+	providertest.AssertNoSecret(t, strings.TrimPrefix(raw, "sk-proj-"), append(allTexts(t, e), string(body))...)
+}
+
+// TestNDJSONLogsToIncident: the NDJSON sample (Fluent Bit's json_lines shape)
+// through /v1/ingest/logs: the environment comes from the Kubernetes
+// namespace.
+func TestNDJSONLogsToIncident(t *testing.T) {
+	e := start(t, stack.Options{})
+	tok, err := e.IngestToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := e.OpenAI.AddKey(e.OpenAI.AddProject("billing"), openaiemu.Owner{Type: "user", Name: "bo"})
+	ctx := ctxT(t, 30*time.Second)
+	code, body, err := e.Post(ctx, "/v1/ingest/logs?cluster=eu-1", sample(t, "logs.ndjson", raw),
+		"Authorization", "Bearer "+tok, "Content-Type", "application/x-ndjson")
+	if err != nil || code != http.StatusAccepted || !strings.Contains(string(body), `"exposure_ids":["exp_`) {
+		t.Fatalf("logs: %d %s %v", code, body, err)
+	}
+	in, err := e.WaitIncident(ctx, e.IncidentFor(raw), stack.Terminal)
+	if err != nil || in.State != incident.Contained || in.Exposures[0].Environment != exposure.EnvStaging ||
+		in.Exposures[0].Location.Labels["kubernetes.pod_name"] != "billing-5c7d" {
+		t.Fatalf("incident %+v %v", in, err)
+	}
+	waitIdle(t, e)
+	providertest.AssertNoSecret(t, strings.TrimPrefix(raw, "sk-proj-"), append(allTexts(t, e), string(body))...)
+}
+
+func gzipped(b []byte) []byte {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, _ = zw.Write(b)
+	_ = zw.Close()
+	return buf.Bytes()
+}
