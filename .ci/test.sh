@@ -12,6 +12,9 @@ echo "== provisioning"
 FIREBREAK_VAULT_BIN=$(.ci/vault.sh)
 export FIREBREAK_VAULT_BIN
 echo "vault: $FIREBREAK_VAULT_BIN"
+FIREBREAK_NATS_SERVER_BIN=$(.ci/nats-server.sh)
+export FIREBREAK_NATS_SERVER_BIN
+echo "nats-server: $FIREBREAK_NATS_SERVER_BIN"
 
 echo "== go vet"
 go vet ./...
