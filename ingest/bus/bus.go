@@ -191,14 +191,18 @@ type Topology struct {
 	AckWait         time.Duration // redelivery delay after a responder stops acking
 	MaxDeliver      int           // deliveries before a message is dead-lettered
 	MaxAckPending   int           // exposures in flight across all responders
-	// AsyncState persists incident, delivery, audit and dead-letter writes
-	// asynchronously (JetStream's async persist mode: buffered, flushed in
-	// the background) instead of as durably as exposures. Faster, but a crash
-	// of the process holding the embedded server, or a power failure, loses
-	// the last moments of that state: redelivery of the durable exposures
-	// redoes the work, relying on the providers' idempotent revocation rather
-	// than on Firebreak's intent records.
-	AsyncState bool
+	// SyncState makes incident, delivery, audit and dead-letter writes as
+	// durable as exposures (fsynced before their ack under the "always"
+	// policy). By default they use JetStream's async persist mode: written
+	// within a few milliseconds (nats-server coalesces for at most 8 ms) and
+	// fsynced in the background. A crash of the process holding the embedded
+	// server, or a power failure, can lose those last milliseconds of state;
+	// the durable exposures are then redelivered and the work redone, relying
+	// on the providers' idempotent revocation (a conformance-tested contract)
+	// rather than on the lost intent record. Every write to one stream is
+	// fsynced on its own, so synchronous state costs most of the throughput
+	// (see BENCHMARKS.md).
+	SyncState bool
 }
 
 // DefaultTopology is the embedded default.
@@ -216,10 +220,10 @@ func DefaultTopology() Topology {
 }
 
 func (t Topology) statePersist() jetstream.PersistModeType {
-	if t.AsyncState {
-		return jetstream.AsyncPersistMode
+	if t.SyncState {
+		return jetstream.DefaultPersistMode
 	}
-	return jetstream.DefaultPersistMode
+	return jetstream.AsyncPersistMode
 }
 
 // ensureBucket creates or updates a key-value bucket's stream with the

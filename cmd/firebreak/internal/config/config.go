@@ -65,11 +65,11 @@ type NATS struct {
 	DeliveryTTL     Duration `yaml:"delivery_ttl"`
 	ExposureMaxAge  Duration `yaml:"exposure_max_age"`
 	AuditMaxAge     Duration `yaml:"audit_max_age"`
-	// AsyncState persists incident, delivery, audit and dead-letter writes
-	// asynchronously (faster; a crash or power loss can lose their last
-	// moments, which redelivery redoes). By default they are as durable as
-	// exposures.
-	AsyncState bool `yaml:"async_state"`
+	// SyncState also fsyncs incident, delivery, audit and dead-letter writes
+	// before their ack (much slower: each write to a stream is fsynced on its
+	// own). By default only exposures are; the rest is persisted within a few
+	// milliseconds, and what a crash loses of it is redone by redelivery.
+	SyncState bool `yaml:"sync_state"`
 }
 
 // Embedded configures the embedded nats-server.
