@@ -29,6 +29,7 @@ import (
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/playbooks"
 	"github.com/firebreak-sec/firebreak/providers"
+	"github.com/firebreak-sec/firebreak/responders/approvals"
 	"github.com/firebreak-sec/firebreak/responders/audit"
 	"github.com/firebreak-sec/firebreak/responders/incident"
 	"github.com/firebreak-sec/firebreak/responders/step"
@@ -102,6 +103,7 @@ type Responder struct {
 	audit     *audit.Recorder
 	actions   map[string]step.Action
 	resolver  *Resolver
+	approvals *approvals.Store
 	metrics   *Metrics
 	enrich    func(ctx context.Context, ev *exposure.Event, cred providers.Credential) error
 	playbooks atomic.Pointer[playbooks.Set]
@@ -129,6 +131,8 @@ type Deps struct {
 	// so that match.when can test exposure.blast). Its failure is logged and
 	// the exposure goes on without enrichment: it never delays a revocation.
 	Enrich func(ctx context.Context, ev *exposure.Event, cred providers.Credential) error
+	// Approvals stores pending approvals (approval steps); nil fails them.
+	Approvals *approvals.Store
 }
 
 // New builds a responder.
@@ -140,6 +144,7 @@ func New(cfg Config, d Deps) (*Responder, error) {
 	r := &Responder{
 		cfg: cfg, log: d.Log, js: d.JS, consumer: d.Consumer, store: d.Incidents, audit: d.Audit,
 		actions: map[string]step.Action{}, resolver: d.Resolver, metrics: d.Metrics, now: time.Now, enrich: d.Enrich,
+		approvals: d.Approvals,
 	}
 	if r.log == nil {
 		r.log = logrus.New()

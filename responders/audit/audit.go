@@ -38,6 +38,14 @@ const (
 	KindIncidentResolved  = "incident.resolved"
 	KindDeadLetter        = "dead_letter"
 	KindSeverityRaised    = "incident.severity_raised"
+
+	// On-call (issue 7).
+	KindApprovalRequested = "approval.requested"
+	KindApprovalGranted   = "approval.granted"
+	KindApprovalDenied    = "approval.denied"
+	KindApprovalTimedOut  = "approval.timed_out"
+	KindIncidentReplayed  = "incident.replayed"
+	KindControlRequest    = "control.request"
 )
 
 // Record is one audit record.
