@@ -45,7 +45,7 @@ type Input struct {
 	// Approval is set for an approval step: the request to announce (its
 	// id, approvers and deadline).
 	Approval *incident.Approval
-	Log    logrus.FieldLogger
+	Log      logrus.FieldLogger
 }
 
 // Result is what an action did.

@@ -43,15 +43,15 @@ func (e *Emulator) Click(ctx context.Context, requestURL string, signingSecret [
 	}
 	ts := strconv.FormatInt(at.Unix(), 10)
 	payload := map[string]any{
-		"type":       "block_actions",
-		"user":       map[string]any{"id": u.ID, "username": u.Username, "name": u.Name, "team_id": u.TeamID},
-		"api_app_id": "A0FIREBREAK",
-		"token":      "verification-token-deprecated",
-		"container":  map[string]any{"type": "message", "message_ts": ts + ".000100", "channel_id": "C0SECINC", "is_ephemeral": false},
-		"trigger_id": ts + ".1234567890.abcdef",
-		"team":       map[string]any{"id": u.TeamID, "domain": "acme"},
-		"channel":    map[string]any{"id": "C0SECINC", "name": m.Channel},
-		"message":    map[string]any{"type": "message", "ts": ts + ".000100", "text": m.Text},
+		"type":         "block_actions",
+		"user":         map[string]any{"id": u.ID, "username": u.Username, "name": u.Name, "team_id": u.TeamID},
+		"api_app_id":   "A0FIREBREAK",
+		"token":        "verification-token-deprecated",
+		"container":    map[string]any{"type": "message", "message_ts": ts + ".000100", "channel_id": "C0SECINC", "is_ephemeral": false},
+		"trigger_id":   ts + ".1234567890.abcdef",
+		"team":         map[string]any{"id": u.TeamID, "domain": "acme"},
+		"channel":      map[string]any{"id": "C0SECINC", "name": m.Channel},
+		"message":      map[string]any{"type": "message", "ts": ts + ".000100", "text": m.Text},
 		"response_url": e.URL() + "/actions/" + u.TeamID + "/" + ts + "/response",
 		"actions": []map[string]any{{
 			"type": "button", "action_id": btn.ActionID, "block_id": "firebreak_actions", "value": btn.Value,
