@@ -207,7 +207,7 @@ func (s *session) settleApproval(ctx context.Context, pb *playbooks.Playbook, st
 		"decided_by": d.By, "via": d.Via}
 	s.appendAudit(ctx, audit.Record{Kind: kind, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Outcome: string(rec.State),
 		Detail: rec.Detail, Actor: d.By, DurationMS: ms(now.Sub(a.RequestedAt)),
-		Data: map[string]string{"approval": a.ID, "via": d.Via, "decided_at": d.At.UTC().Format(time.RFC3339Nano)}})
+		Data: map[string]string{"approval": a.ID, "via": d.Via, "decided_at": d.At.UTC().Format(time.RFC3339Nano), "request_id": d.RequestID}})
 	s.r.metrics.Steps.WithLabelValues(st.Uses, s.ev.Secret.Provider, string(rec.State)).Inc()
 	s.dirty = true
 	if err := s.save(ctx); err != nil {

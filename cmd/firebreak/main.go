@@ -47,5 +47,6 @@ func rootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(serveCmd(), demoCmd(), playbookCmd(), versionCmd(), configCmd(), vaultCmd())
+	root.AddCommand(incidentsCmd(), replayCmd(), auditCmd(), tokensCmd()) // on-call (issue 7)
 	return root
 }

@@ -84,6 +84,9 @@ type Decision struct {
 	// Proceed is whether the gated steps run: true when approved, or timed
 	// out with on_timeout: proceed.
 	Proceed bool `json:"proceed"`
+	// RequestID is the control request (or Slack callback) that decided:
+	// the audit record of the decision carries it.
+	RequestID string `json:"request_id,omitempty"`
 }
 
 // NewID returns a new approval id.

@@ -37,6 +37,7 @@ import (
 	"github.com/firebreak-sec/firebreak/providers/vault"
 	"github.com/firebreak-sec/firebreak/responders"
 	"github.com/firebreak-sec/firebreak/responders/actions"
+	"github.com/firebreak-sec/firebreak/responders/approvals"
 	"github.com/firebreak-sec/firebreak/responders/audit"
 	"github.com/firebreak-sec/firebreak/responders/incident"
 	"github.com/firebreak-sec/firebreak/responders/step"
@@ -85,6 +86,7 @@ type App struct {
 	handler    http.Handler
 	adminToken secret.Source
 	closers    []func()
+	oncall     *oncall // tokens, approvals, replay, audit of control requests (oncall.go)
 }
 
 // New builds the application from cfg. It starts the embedded nats-server
@@ -181,6 +183,7 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 		return nil, err
 	}
 	stepActions = append(stepActions, actions.VaultActions(va)...)
+	stepActions = append(stepActions, approvalAction(cfg, stepActions, kr)) // uses: approval (oncall.go)
 	a.Catalog = Catalog(stepActions)
 	a.Playbooks, err = playbooks.Load(a.Catalog, cfg.BuiltinPlaybooks(), cfg.Playbooks.Dir)
 	if err != nil {
@@ -210,12 +213,17 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 			Playbooks: a.Playbooks, Actions: stepActions,
 			Resolver: &responders.Resolver{Sealer: a.Sealer, Fingerprinter: kr, Alerts: alerts},
 			Metrics:  responders.NewMetrics(a.Registry), Log: log.WithField("component", "responder"),
-			Enrich: enrich,
+			Enrich:    enrich,
+			Approvals: &approvals.Store{KV: a.Bus.Approvals},
 		})
 		if err != nil {
 			return nil, err
 		}
 		a.Responder.Hooks = opts.Hooks
+	}
+
+	if err := a.buildOncall(cfg, resolvers, stepActions); err != nil {
+		return nil, err
 	}
 
 	webhookSecret, err := resolvers.Source(cfg.GitHub.WebhookSecret)
@@ -334,6 +342,8 @@ func (a *App) Run(ctx context.Context, l net.Listener) error {
 				errc <- err
 			}
 		}()
+		wg.Add(1)
+		go func() { defer wg.Done(); a.runOncall(ctx) }() // the approval sweeper
 	}
 	a.Log.WithField("addr", l.Addr().String()).Info("serving")
 	var runErr error

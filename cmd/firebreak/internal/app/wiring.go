@@ -100,7 +100,8 @@ func LintActions() []step.Action {
 	cfg.Defaults()
 	ps, _ := buildProviders(cfg, secret.Resolvers{}, http.DefaultClient, logrus.New())
 	acts, _ := buildActions(cfg, ps, secret.Resolvers{}, http.DefaultClient)
-	return append(acts, actions.VaultActions(&actions.Vault{Providers: ps})...)
+	acts = append(acts, actions.VaultActions(&actions.Vault{Providers: ps})...)
+	return append(acts, actions.Approval{}) // uses: approval (issue 7)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -26,6 +26,7 @@ type Config struct {
 	Providers  Providers  `yaml:"providers"`
 	Notifiers  Notifiers  `yaml:"notifiers"`
 	Vault      Vault      `yaml:"vault"`
+	Approvals  Approvals  `yaml:"approvals"` // approval steps (oncall.go)
 }
 
 // Log configures logging.
@@ -262,6 +263,7 @@ func (c *Config) Defaults() {
 	def(&c.Vault.Rotation.IntentMount, "secret")
 	def(&c.Vault.Rotation.IntentPrefix, "firebreak/rotations")
 	def(&c.Vault.Transit.Mount, "transit")
+	c.defaultsOncall()
 	if c.Vault.Auth.Method == "kubernetes" && c.Vault.Auth.JWT.IsZero() {
 		c.Vault.Auth.JWT = "file:/var/run/secrets/kubernetes.io/serviceaccount/token"
 	}

@@ -385,6 +385,7 @@ func (c *Config) validate() Problems {
 		bad("providers.github.revoke_per_hour", "must be at least 1, got %d", c.Providers.GitHub.RevokePerHour)
 	}
 	ps = append(ps, c.validateVault(httpURL)...)
+	ps = append(ps, c.validateOncall()...)
 	for name, s := range c.Notifiers.Slack {
 		ref("notifiers.slack."+name+".webhook_url", s.WebhookURL, true)
 	}
