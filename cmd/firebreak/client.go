@@ -78,7 +78,9 @@ type apiError struct {
 	Msg    string
 }
 
-func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Msg) }
+func (e *apiError) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), e.Msg)
+}
 
 // do sends a request (body marshalled as JSON when not nil) and decodes a
 // JSON answer into out (when not nil).

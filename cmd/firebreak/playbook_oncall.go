@@ -138,4 +138,3 @@ func nonEmptyStr(s, def string) string {
 	}
 	return s
 }
-

@@ -301,4 +301,3 @@ func DiffLines(want, got []string, glob bool) []string {
 	}
 	return out
 }
-
