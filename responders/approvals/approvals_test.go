@@ -139,4 +139,3 @@ func TestDecideOnce(t *testing.T) {
 		t.Fatalf("timeout with on_timeout proceed: %+v %v", r, err)
 	}
 }
-
