@@ -15,6 +15,14 @@ echo "vault: $FIREBREAK_VAULT_BIN"
 FIREBREAK_NATS_SERVER_BIN=$(.ci/nats-server.sh)
 export FIREBREAK_NATS_SERVER_BIN
 echo "nats-server: $FIREBREAK_NATS_SERVER_BIN"
+# Debian's Chromium for the incident-page test (headless, driven with
+# chromedp). Installed only when missing; the test fails without it.
+if ! command -v chromium >/dev/null 2>&1 && [ -z "${FIREBREAK_CHROMIUM:-}" ]; then
+  echo "installing chromium (Debian package) for the incident page test"
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+fi
+echo "chromium: ${FIREBREAK_CHROMIUM:-$(command -v chromium)}"
 
 echo "== go vet"
 go vet ./...

@@ -281,8 +281,8 @@ func (p *parser) steps(n *yaml.Node, path string, ids map[string]bool, onFailure
 
 func (p *parser) step(n *yaml.Node, path string, ids map[string]bool) *Step {
 	s := &Step{Pos: p.pos(n), Retry: DefaultRetry(), Timeout: DefaultTimeout}
-	var withNode, usesNode, idNode *yaml.Node
-	ok := p.mapping(n, path, []string{"id", "name", "uses", "with", "if", "retry", "timeout"}, func(key string, k, v *yaml.Node) {
+	var withNode, usesNode, idNode, whenNode *yaml.Node
+	ok := p.mapping(n, path, []string{"id", "name", "uses", "with", "if", "when", "retry", "timeout"}, func(key string, k, v *yaml.Node) {
 		kp := join(path, key)
 		switch key {
 		case "id":
@@ -309,6 +309,8 @@ func (p *parser) step(n *yaml.Node, path string, ids map[string]bool) *Step {
 				s.If = src
 				s.cond = p.expression(v, kp, src, ids)
 			}
+		case "when":
+			whenNode = v // checked below, once uses is known
 		case "retry":
 			p.retry(v, kp, &s.Retry)
 		case "timeout":
@@ -327,6 +329,22 @@ func (p *parser) step(n *yaml.Node, path string, ids map[string]bool) *Step {
 	spec, known := p.cat.Actions[s.Uses]
 	if s.Uses != "" && !known {
 		p.errorf(usesNode, join(path, "uses"), "unknown action %q (known: %s)", s.Uses, strings.Join(p.actionNames(), ", "))
+	}
+	if whenNode != nil {
+		// `when` says when an approval step asks for approval; it is the
+		// same expression language as `if`, spelled for readability.
+		wp := join(path, "when")
+		switch {
+		case s.Uses != ApprovalAction:
+			p.errorf(whenNode, wp, "only approval steps take when (other steps use if)")
+		case s.If != "":
+			p.errorf(whenNode, wp, "set either if or when, not both")
+		default:
+			if src, ok := p.scalarText(whenNode, wp); ok {
+				s.If = src
+				s.cond = p.expression(whenNode, wp, src, ids)
+			}
+		}
 	}
 	if idNode == nil && !strings.HasPrefix(path, "on_failure") {
 		p.errorf(n, join(path, "id"), "is required")

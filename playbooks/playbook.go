@@ -23,6 +23,10 @@ const (
 	Kind       = "Playbook"
 )
 
+// ApprovalAction is the `uses:` name of approval steps, which may say
+// `when:` approval is required (an alias of `if:`).
+const ApprovalAction = "approval"
+
 // Pos is a position in a playbook file.
 type Pos struct {
 	File string

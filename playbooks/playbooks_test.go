@@ -135,7 +135,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown action", head + "steps:\n  - id: v\n    uses: provider.verfy\n",
 			[]string{`x.yaml:6:11: steps[0].uses: unknown action "provider.verfy" (known: notify.slack, provider.revoke, provider.verify, vault.rotate)`}},
 		{"unknown step key", head + "steps:\n  - id: v\n    uses: provider.verify\n    retries: 3\n",
-			[]string{"x.yaml:7:5: steps[0].retries: unknown key (allowed: id, name, uses, with, if, retry, timeout)"}},
+			[]string{"x.yaml:7:5: steps[0].retries: unknown key (allowed: id, name, uses, with, if, when, retry, timeout)"}},
 		{"duplicate and bad ids", head + "steps:\n  - id: v\n    uses: provider.verify\n  - id: v\n    uses: provider.revoke\n  - id: Bad-Id\n    uses: provider.revoke\n",
 			[]string{`x.yaml:7:9: steps[1].id: duplicate step id "v"`,
 				`x.yaml:9:9: steps[2].id: must start with a letter and hold only lowercase letters, digits and '_', got "Bad-Id"`}},

@@ -29,6 +29,7 @@ import (
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/playbooks"
 	"github.com/firebreak-sec/firebreak/providers"
+	"github.com/firebreak-sec/firebreak/responders/approvals"
 	"github.com/firebreak-sec/firebreak/responders/audit"
 	"github.com/firebreak-sec/firebreak/responders/incident"
 	"github.com/firebreak-sec/firebreak/responders/step"
@@ -103,6 +104,7 @@ type Responder struct {
 	actions   map[string]step.Action
 	resolver  *Resolver
 	owners    OwnerResolver
+	approvals *approvals.Store
 	metrics   *Metrics
 	enrich    func(ctx context.Context, ev *exposure.Event, cred providers.Credential) error
 	playbooks atomic.Pointer[playbooks.Set]
@@ -133,6 +135,8 @@ type Deps struct {
 	Owners  OwnerResolver
 	Metrics *Metrics
 	Log     logrus.FieldLogger
+	// Approvals stores pending approvals (approval steps); nil fails them.
+	Approvals *approvals.Store
 }
 
 // OwnerResolver decides who owns an exposed key (responders/owners.Resolver
@@ -150,6 +154,7 @@ func New(cfg Config, d Deps) (*Responder, error) {
 	r := &Responder{
 		cfg: cfg, log: d.Log, js: d.JS, consumer: d.Consumer, store: d.Incidents, audit: d.Audit,
 		actions: map[string]step.Action{}, resolver: d.Resolver, metrics: d.Metrics, now: time.Now, enrich: d.Enrich, owners: d.Owners,
+		approvals: d.Approvals,
 	}
 	if r.log == nil {
 		r.log = logrus.New()

@@ -152,7 +152,7 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 			return 0, err
 		}
 		s.inc, s.rev = inc, rev
-		merged := inc.AddExposure(incident.ExposureFrom(s.ev))
+		merged := inc.AddExposure(s.exposureRecord())
 		if merged {
 			s.appendAudit(ctx, audit.Record{Kind: audit.KindExposureMerged, Exposure: s.ev.ID,
 				Detail: fmt.Sprintf("seen again from %s at %s", s.ev.Source.Kind, s.ev.Location.Display)})
@@ -175,6 +175,25 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 			}
 			s.count("resolved")
 			return finished, nil
+		case inc.State == incident.AwaitingApproval && !s.resumes(inc):
+			// Parked for an approval: a new sighting is recorded; nothing
+			// runs until the decision (or the deadline) resumes it.
+			if !merged {
+				s.count("duplicate")
+				return finished, nil
+			}
+			if err := s.saveOnce(ctx); errors.Is(err, incident.ErrConflict) {
+				continue
+			} else if err != nil {
+				return 0, err
+			}
+			s.count("merged")
+			return finished, nil
+		case s.reopens(inc, now):
+			// A replay (firebreak replay) reopens a finished incident once:
+			// steps that succeeded stay done (nothing is revoked twice),
+			// failed and dry-run steps run again.
+			s.reopen(ctx, inc)
 		case !inc.State.Terminal() && !merged && inc.Lease.HeldByOther(me, now):
 			// Not a new sighting, not finished, and leased by another session:
 			// the redelivery of a message whose responder stopped before its
@@ -218,8 +237,18 @@ func (s *session) newIncident(now time.Time) *incident.Incident {
 		Redacted: s.ev.Secret.Redacted, KeyID: s.ev.Secret.KeyID, State: incident.Running, Severity: severity(s.ev),
 		Correlation: s.ev.Correlation, CreatedAt: now, UpdatedAt: now, Lease: s.lease(),
 	}
-	inc.AddExposure(incident.ExposureFrom(s.ev))
+	inc.AddExposure(s.exposureRecord())
 	return inc
+}
+
+// exposureRecord is the incident's record of this message's exposure, with
+// its stream sequence (replay reads it back) unless the message is a copy.
+func (s *session) exposureRecord() incident.Exposure {
+	x := incident.ExposureFrom(s.ev)
+	if s.resumeFor() == "" && s.header(exposure.HeaderReplay) == "" {
+		x.StreamSeq = s.meta.Sequence.Stream
+	}
+	return x
 }
 
 func severity(e *exposure.Event) string {
@@ -396,7 +425,7 @@ func (s *session) runPlaybooks(ctx context.Context) error {
 		}
 	}
 	for _, pb := range matched {
-		for _, st := range pb.Steps {
+		for i, st := range pb.Steps {
 			if s.r.stopping.Load() {
 				return errors.New("responder stopping")
 			}
@@ -405,7 +434,11 @@ func (s *session) runPlaybooks(ctx context.Context) error {
 				return err
 			}
 			if done {
-				return nil // the message was acked, naked or terminated
+				return nil // the message was acked, naked or terminated (or parked for an approval)
+			}
+			if rec := s.inc.Step(pb.Name + "/" + st.ID); rec != nil && rec.State == incident.StepDenied {
+				s.haltAfterDenial(ctx, pb, i+1, st.ID) // approval.go
+				break
 			}
 		}
 	}
@@ -463,6 +496,12 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 	}
 	resumed := rec != nil && rec.State == incident.StepStarted
 	iv, views := s.views()
+	if rec != nil && rec.State == incident.StepAwaitingApproval {
+		// A parked approval step: its condition held when it asked; now only
+		// the decision matters (approval.go).
+		with, _ := st.Render(playbooks.Data{Exposure: s.ev, Steps: views, Incident: iv, Owner: s.owner()})
+		return s.runApproval(ctx, pb, st, key, with)
+	}
 	env := playbooks.Env{Exposure: s.ev, Steps: views, Incident: iv, Owner: s.owner()}
 	ok, err := st.Condition(env)
 	if err != nil {
@@ -479,6 +518,9 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 	with, err := st.Render(playbooks.Data{Exposure: s.ev, Steps: views, Incident: iv, Owner: s.owner()})
 	if err != nil {
 		return true, s.fail(ctx, pb, key, fmt.Errorf("step %s: %w", st.ID, err))
+	}
+	if st.Uses == playbooks.ApprovalAction {
+		return s.runApproval(ctx, pb, st, key, with) // approval.go
 	}
 	action, ok := s.r.actions[st.Uses]
 	if !ok {

@@ -52,5 +52,6 @@ func rootCmd() *cobra.Command {
 	root.AddCommand(githubCmd())
 	root.AddCommand(providersCmd())
 	root.AddCommand(scanCmd())
+	root.AddCommand(incidentsCmd(), replayCmd(), auditCmd(), tokensCmd()) // on-call (issue 7)
 	return root
 }

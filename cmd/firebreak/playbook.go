@@ -35,5 +35,6 @@ func playbookCmd() *cobra.Command {
 			return nil
 		},
 	})
+	cmd.AddCommand(playbookOncallCmds()...) // test, explain, schema (playbook_oncall.go)
 	return cmd
 }

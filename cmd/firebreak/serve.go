@@ -70,7 +70,9 @@ func configCmd() *cobra.Command {
 		Use:   "example",
 		Short: "Print a documented configuration file",
 		Args:  cobra.NoArgs,
-		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprint(cmd.OutOrStdout(), config.Example) },
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprint(cmd.OutOrStdout(), config.Example+config.ExampleOncall)
+		},
 	}, &cobra.Command{
 		Use:   "validate FILE",
 		Short: "Validate a configuration file (and FIREBREAK_* overrides) and exit",

@@ -267,6 +267,10 @@ type Handles struct {
 	Incidents  jetstream.KeyValue
 	Deliveries jetstream.KeyValue
 	Consumer   jetstream.Consumer
+	// Tokens holds control-API tokens (hashed); Approvals pending approvals
+	// with their deadlines (issue 7: on-call).
+	Tokens    jetstream.KeyValue
+	Approvals jetstream.KeyValue
 }
 
 // Ensure creates or updates the streams, buckets and the responders' durable
@@ -324,6 +328,14 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, 
 	h.Deliveries, err = ensureBucket(ctx, js, exposure.BucketDeliveries, "Firebreak: inbound delivery ids already accepted", t.DeliveryTTL, t)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", exposure.BucketDeliveries, err)
+	}
+	h.Tokens, err = ensureBucket(ctx, js, exposure.BucketTokens, "Firebreak: control API tokens, stored as SHA-256 hashes", 0, t)
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", exposure.BucketTokens, err)
+	}
+	h.Approvals, err = ensureBucket(ctx, js, exposure.BucketApprovals, "Firebreak: pending approvals and their deadlines", 0, t)
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", exposure.BucketApprovals, err)
 	}
 	h.Consumer, err = js.CreateOrUpdateConsumer(ctx, exposure.StreamExposures, jetstream.ConsumerConfig{
 		Durable:       exposure.ConsumerResponders,

@@ -30,6 +30,23 @@ type Message struct {
 	Channel     string            `json:"channel,omitempty"` // destination override (Slack channel, email, ...)
 	Fields      map[string]string `json:"fields,omitempty"`
 	At          time.Time         `json:"at"`
+	// Buttons are interactive buttons (Slack renders them as an actions
+	// block; approval requests use them). Notifiers that cannot show
+	// buttons ignore them.
+	Buttons []Button `json:"buttons,omitempty"`
+	// Links are named URLs for machine receivers (the signed webhook), e.g.
+	// the signed one-time approval link of each approver. Chat notifiers do
+	// not show them: anyone in a channel could use them.
+	Links map[string]string `json:"links,omitempty"`
+}
+
+// Button is an interactive button: ActionID and Value come back in the
+// platform's callback (Slack block_actions); Style is "primary" or "danger".
+type Button struct {
+	Text     string `json:"text"`
+	ActionID string `json:"action_id"`
+	Value    string `json:"value"`
+	Style    string `json:"style,omitempty"`
 }
 
 // Notifier sends a message. err may be a *providers.Error carrying the

@@ -39,6 +39,14 @@ const (
 	KindDeadLetter        = "dead_letter"
 	KindSeverityRaised    = "incident.severity_raised"
 	KindOwnerResolved     = "owner.resolved"
+
+	// On-call (issue 7).
+	KindApprovalRequested = "approval.requested"
+	KindApprovalGranted   = "approval.granted"
+	KindApprovalDenied    = "approval.denied"
+	KindApprovalTimedOut  = "approval.timed_out"
+	KindIncidentReplayed  = "incident.replayed"
+	KindControlRequest    = "control.request"
 )
 
 // Record is one audit record.

@@ -27,6 +27,10 @@ const (
 	Resolved  State = "resolved"  // closed by people (e.g. the GitHub alert was resolved)
 	Failed    State = "failed"    // a step failed permanently or deliveries ran out
 	Unmatched State = "unmatched" // no playbook matched the exposure
+	// AwaitingApproval: an approval step holds the playbook; no responder
+	// holds the incident (no lease, no message in flight) until the decision
+	// or the deadline resumes it.
+	AwaitingApproval State = "awaiting_approval"
 )
 
 // RaiseSeverity sets the severity to s if s is more severe (medium < high <
@@ -54,10 +58,17 @@ const (
 	StepRetrying  StepState = "retrying"
 	StepSkipped   StepState = "skipped"
 	StepDryRun    StepState = "dry_run"
+	// StepAwaitingApproval: an approval step waiting for its decision.
+	StepAwaitingApproval StepState = "awaiting_approval"
+	// StepDenied: an approval step denied (or timed out with on_timeout:
+	// abort); the rest of its playbook does not run.
+	StepDenied StepState = "denied"
 )
 
 // Done reports whether the step needs no further run.
-func (s StepState) Done() bool { return s == StepSucceeded || s == StepSkipped || s == StepDryRun }
+func (s StepState) Done() bool {
+	return s == StepSucceeded || s == StepSkipped || s == StepDryRun || s == StepDenied
+}
 
 // Incident is the record of one leaked secret.
 type Incident struct {
@@ -92,6 +103,13 @@ type Incident struct {
 	// Blast is the blast radius found by vault.find (or on receipt).
 	Blast *exposure.Blast `json:"blast,omitempty"`
 
+	// Approvals are the incident's approval requests, pending and decided
+	// (at most one pending: steps run in order).
+	Approvals []Approval `json:"approvals,omitempty"`
+	// LastReplay is the id of the last replay that reopened the incident, so
+	// that one replay reopens it once.
+	LastReplay string `json:"last_replay,omitempty"`
+
 	// AuditSeq and AuditHead are the sequence number and hash of the
 	// incident's last audit record (the head of its hash chain).
 	AuditSeq  uint64 `json:"audit_seq"`
@@ -109,6 +127,9 @@ type Exposure struct {
 	Location    exposure.Location `json:"location"`
 	ReceivedAt  time.Time         `json:"received_at"`
 	Count       int               `json:"count,omitempty"`
+	// StreamSeq is the exposure's sequence in FIREBREAK_EXPOSURES (replay
+	// reads it back from there).
+	StreamSeq uint64 `json:"stream_seq,omitempty"`
 }
 
 // Step is the record of one playbook step.
@@ -229,6 +250,7 @@ func (in *Incident) Clone() *Incident {
 	c.Exposures = slices.Clone(in.Exposures)
 	c.Playbooks = slices.Clone(in.Playbooks)
 	c.Steps = slices.Clone(in.Steps)
+	c.Approvals = slices.Clone(in.Approvals)
 	if in.Lease != nil {
 		l := *in.Lease
 		c.Lease = &l

@@ -42,7 +42,10 @@ type Input struct {
 	Resumed bool
 	// DryRun asks for the plan only: no call that changes anything.
 	DryRun bool
-	Log    logrus.FieldLogger
+	// Approval is set for an approval step: the request to announce (its
+	// id, approvers and deadline).
+	Approval *incident.Approval
+	Log      logrus.FieldLogger
 }
 
 // Result is what an action did.

@@ -32,10 +32,21 @@ type payload struct {
 }
 
 type block struct {
-	Type     string       `json:"type"` // header | section | context | divider
+	Type     string       `json:"type"` // header | section | context | divider | actions
+	BlockID  string       `json:"block_id,omitempty"`
 	Text     *textObject  `json:"text,omitempty"`
 	Fields   []textObject `json:"fields,omitempty"`
-	Elements []textObject `json:"elements,omitempty"`
+	Elements []any        `json:"elements,omitempty"` // context: text objects; actions: buttons
+}
+
+// button is a Block Kit button element
+// (https://docs.slack.dev/reference/block-kit/block-elements/button-element).
+type button struct {
+	Type     string     `json:"type"` // button
+	Text     textObject `json:"text"` // plain_text, at most 75 characters
+	ActionID string     `json:"action_id"`
+	Value    string     `json:"value,omitempty"`
+	Style    string     `json:"style,omitempty"` // primary | danger
 }
 
 type textObject struct {
@@ -126,7 +137,17 @@ func (n *Notifier) payload(m notify.Message) payload {
 	if omitted > 0 {
 		ctx += fmt.Sprintf(" · %d more fields not shown", omitted)
 	}
-	p.Blocks = append(p.Blocks, block{Type: "context", Elements: []textObject{mrkdwn(ctx)}})
+	if len(m.Buttons) > 0 {
+		// An actions block: a click makes Slack post a block_actions
+		// payload to the app's interactivity Request URL.
+		var els []any
+		for _, b := range m.Buttons[:min(len(m.Buttons), 25)] {
+			els = append(els, button{Type: "button", Text: textObject{Type: "plain_text", Text: truncate(b.Text, 75), Emoji: true},
+				ActionID: b.ActionID, Value: truncate(b.Value, 2000), Style: b.Style})
+		}
+		p.Blocks = append(p.Blocks, block{Type: "actions", BlockID: "firebreak_actions", Elements: els})
+	}
+	p.Blocks = append(p.Blocks, block{Type: "context", Elements: []any{mrkdwn(ctx)}})
 	return p
 }
 

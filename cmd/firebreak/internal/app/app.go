@@ -38,6 +38,7 @@ import (
 	"github.com/firebreak-sec/firebreak/providers/vault"
 	"github.com/firebreak-sec/firebreak/responders"
 	"github.com/firebreak-sec/firebreak/responders/actions"
+	"github.com/firebreak-sec/firebreak/responders/approvals"
 	"github.com/firebreak-sec/firebreak/responders/audit"
 	"github.com/firebreak-sec/firebreak/responders/incident"
 	"github.com/firebreak-sec/firebreak/responders/step"
@@ -95,6 +96,7 @@ type App struct {
 	adminToken secret.Source
 	closers    []func()
 	gh         *ghDepth // GitHub App, poller, partner, tickets (ghdepth.go)
+	oncall     *oncall  // tokens, approvals, replay, audit of control requests (oncall.go)
 }
 
 // New builds the application from cfg. It starts the embedded nats-server
@@ -195,6 +197,7 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 		return nil, err
 	}
 	stepActions = append(stepActions, writebackActions(cfg, a.gh)...)
+	stepActions = append(stepActions, approvalAction(cfg, stepActions, kr)) // uses: approval (oncall.go)
 	a.Catalog = Catalog(stepActions)
 	a.Playbooks, err = playbooks.Load(a.Catalog, cfg.BuiltinPlaybooks(), cfg.Playbooks.Dir)
 	if err != nil {
@@ -229,12 +232,17 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 			Resolver: &responders.Resolver{Sealer: a.Sealer, Fingerprinter: kr, Alerts: alerts},
 			Owners:   ownerResolver,
 			Metrics:  responders.NewMetrics(a.Registry), Log: log.WithField("component", "responder"),
-			Enrich: enrich,
+			Enrich:    enrich,
+			Approvals: &approvals.Store{KV: a.Bus.Approvals},
 		})
 		if err != nil {
 			return nil, err
 		}
 		a.Responder.Hooks = opts.Hooks
+	}
+
+	if err := a.buildOncall(cfg, resolvers, stepActions); err != nil {
+		return nil, err
 	}
 
 	webhookSecret, err := resolvers.Source(cfg.GitHub.WebhookSecret)
@@ -364,6 +372,8 @@ func (a *App) Run(ctx context.Context, l net.Listener) error {
 				errc <- err
 			}
 		}()
+		wg.Add(1)
+		go func() { defer wg.Done(); a.runOncall(ctx) }() // the approval sweeper
 	}
 	if a.LogPipeline != nil {
 		wg.Add(1)

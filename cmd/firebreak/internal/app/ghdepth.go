@@ -20,6 +20,7 @@ import (
 	"github.com/firebreak-sec/firebreak/providers/jira"
 	"github.com/firebreak-sec/firebreak/responders/actions"
 	"github.com/firebreak-sec/firebreak/responders/step"
+	"github.com/firebreak-sec/firebreak/responders/tokens"
 )
 
 // Wiring of issue 4: GitHub App authentication, the alert poller, the
@@ -298,7 +299,7 @@ func (a *App) ghDepthRoutes(mux *http.ServeMux) {
 		h = notConfigured("ticket ingest is off: set tickets.token")
 	}
 	mux.Handle("/v1/ingest/tickets", h)
-	mux.Handle("POST /v1/github/backfill", a.authorized(http.HandlerFunc(a.serveBackfill)))
+	mux.Handle("POST /v1/github/backfill", a.scoped(tokens.Admin, "github.backfill", a.serveBackfill))
 }
 
 func (a *App) serveBackfill(w http.ResponseWriter, r *http.Request) {

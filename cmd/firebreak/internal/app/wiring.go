@@ -108,7 +108,8 @@ func LintActions() []step.Action {
 	ps, _ := buildProviders(cfg, secret.Resolvers{}, http.DefaultClient, logrus.New())
 	acts, _ := buildActions(cfg, ps, secret.Resolvers{}, http.DefaultClient)
 	acts = append(acts, actions.VaultActions(&actions.Vault{Providers: ps})...)
-	return append(acts, writebackActions(cfg, nil)...)
+	acts = append(acts, writebackActions(cfg, nil)...)
+	return append(acts, actions.Approval{}) // uses: approval (issue 7)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -30,6 +30,7 @@ type Config struct {
 	Tickets    Tickets    `yaml:"tickets"`
 	Owners     Owners     `yaml:"owners"`
 	Ingest     Ingest     `yaml:"ingest"`
+	Approvals  Approvals  `yaml:"approvals"` // approval steps (oncall.go)
 }
 
 // Log configures logging.
@@ -393,6 +394,7 @@ func (c *Config) Defaults() {
 	def(&c.Vault.Rotation.IntentMount, "secret")
 	def(&c.Vault.Rotation.IntentPrefix, "firebreak/rotations")
 	def(&c.Vault.Transit.Mount, "transit")
+	c.defaultsOncall()
 	if c.Vault.Auth.Method == "kubernetes" && c.Vault.Auth.JWT.IsZero() {
 		c.Vault.Auth.JWT = "file:/var/run/secrets/kubernetes.io/serviceaccount/token"
 	}

@@ -403,6 +403,7 @@ func (c *Config) validate() Problems {
 	}
 	ps = append(ps, c.validateVault(httpURL)...)
 	c.validateGHDepth(bad, ref, httpURL)
+	ps = append(ps, c.validateOncall()...)
 	for name, s := range c.Notifiers.Slack {
 		ref("notifiers.slack."+name+".webhook_url", s.WebhookURL, true)
 	}

@@ -70,8 +70,58 @@ type Block struct {
 	BlockID  string          `json:"block_id,omitempty"`
 	Text     *Text           `json:"text,omitempty"`
 	Fields   []Text          `json:"fields,omitempty"`
-	Elements []Text          `json:"elements,omitempty"` // context elements (text objects; images keep only Type)
+	Elements []Text          `json:"-"` // context elements (text objects; images keep only Type)
+	Buttons  []Button        `json:"-"` // actions elements
 	Raw      json.RawMessage `json:"-"`
+}
+
+// Button is a decoded button element of an actions block
+// (https://docs.slack.dev/reference/block-kit/block-elements/button-element).
+type Button struct {
+	Type     string `json:"type"`
+	Text     *Text  `json:"text"`
+	ActionID string `json:"action_id"`
+	Value    string `json:"value"`
+	Style    string `json:"style"`
+	URL      string `json:"url"`
+}
+
+// UnmarshalJSON decodes a block; its elements by the block's type.
+func (b *Block) UnmarshalJSON(data []byte) error {
+	type plain Block
+	var raw struct {
+		plain
+		Elements []json.RawMessage `json:"elements"`
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return err
+	}
+	*b = Block(raw.plain)
+	for _, e := range raw.Elements {
+		if b.Type == "actions" {
+			var btn Button
+			if err := json.Unmarshal(e, &btn); err != nil {
+				return err
+			}
+			b.Buttons = append(b.Buttons, btn)
+			continue
+		}
+		var t Text
+		if err := json.Unmarshal(e, &t); err != nil {
+			return err
+		}
+		b.Elements = append(b.Elements, t)
+	}
+	return nil
+}
+
+// Buttons returns every button of the message's actions blocks.
+func (m Message) Buttons() []Button {
+	var out []Button
+	for _, b := range m.Blocks {
+		out = append(out, b.Buttons...)
+	}
+	return out
 }
 
 // Text is a Block Kit text object.
@@ -421,7 +471,17 @@ func validBlocks(bs []Block) bool {
 					return false
 				}
 			}
-		case "divider", "image", "actions", "rich_text", "input", "file", "video":
+		case "actions":
+			if len(b.Buttons) == 0 || len(b.Buttons) > 25 {
+				return false
+			}
+			for _, btn := range b.Buttons {
+				if btn.Type != "button" || !validText(btn.Text, 75, true) || btn.ActionID == "" || len(btn.ActionID) > 255 ||
+					len(btn.Value) > 2000 || (btn.Style != "" && btn.Style != "primary" && btn.Style != "danger") {
+					return false
+				}
+			}
+		case "divider", "image", "rich_text", "input", "file", "video":
 		default:
 			return false
 		}

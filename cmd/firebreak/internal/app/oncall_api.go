@@ -1,0 +1,395 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/firebreak-sec/firebreak/ingest/web"
+	"github.com/firebreak-sec/firebreak/responders"
+	"github.com/firebreak-sec/firebreak/responders/approvals"
+	"github.com/firebreak-sec/firebreak/responders/audit"
+	"github.com/firebreak-sec/firebreak/responders/incident"
+	"github.com/firebreak-sec/firebreak/responders/tokens"
+)
+
+// IncidentFilter selects incidents (GET /v1/incidents query parameters).
+type IncidentFilter struct {
+	State, Provider, Source, Environment string
+	Since                                time.Time
+	Limit                                int
+}
+
+func parseFilter(r *http.Request) (IncidentFilter, error) {
+	q := r.URL.Query()
+	f := IncidentFilter{State: q.Get("state"), Provider: q.Get("provider"), Source: q.Get("source"), Environment: q.Get("environment")}
+	if s := q.Get("since"); s != "" {
+		t, err := ParseSince(s, time.Now())
+		if err != nil {
+			return f, err
+		}
+		f.Since = t
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return f, fmt.Errorf("limit must be a positive integer, got %q", s)
+		}
+		f.Limit = n
+	}
+	return f, nil
+}
+
+// ParseSince reads "90m", "24h", "7d" (ago) or an RFC 3339 time.
+func ParseSince(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(d); err == nil && n >= 0 {
+			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither a duration ago (90m, 24h, 7d) nor an RFC 3339 time", s)
+}
+
+func (f IncidentFilter) keep(in *incident.Incident) bool {
+	if f.State != "" && string(in.State) != f.State || f.Provider != "" && in.Provider != f.Provider {
+		return false
+	}
+	if !f.Since.IsZero() && in.CreatedAt.Before(f.Since) {
+		return false
+	}
+	if f.Source != "" && !slices.ContainsFunc(in.Exposures, func(x incident.Exposure) bool { return x.Source == f.Source }) {
+		return false
+	}
+	if f.Environment != "" && !slices.Contains(in.Environments(), f.Environment) {
+		return false
+	}
+	return true
+}
+
+func (a *App) filteredIncidents(r *http.Request, f IncidentFilter) ([]*incident.Incident, error) {
+	list, err := a.Incidents.List(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*incident.Incident, 0, len(list))
+	for _, in := range list {
+		if f.keep(in) {
+			out = append(out, in)
+			if f.Limit > 0 && len(out) >= f.Limit {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+func (a *App) listIncidents(w http.ResponseWriter, r *http.Request) {
+	f, err := parseFilter(r)
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	out, err := a.filteredIncidents(r, f)
+	if err != nil {
+		web.Error(w, http.StatusServiceUnavailable, "incidents unavailable: "+err.Error())
+		return
+	}
+	web.JSON(w, http.StatusOK, map[string]any{"incidents": out})
+}
+
+// IncidentView is GET /v1/incidents/{id}: the incident and its timeline.
+type IncidentView struct {
+	*incident.Incident
+	Timeline []incident.Entry `json:"timeline"`
+}
+
+func (a *App) getIncident(w http.ResponseWriter, r *http.Request) {
+	in, _, err := a.Incidents.Get(r.Context(), r.PathValue("id"))
+	if errors.Is(err, incident.ErrNotFound) {
+		web.Error(w, http.StatusNotFound, "no incident "+r.PathValue("id"))
+		return
+	}
+	if err != nil {
+		web.Error(w, http.StatusServiceUnavailable, "incident unavailable: "+err.Error())
+		return
+	}
+	web.JSON(w, http.StatusOK, IncidentView{Incident: in, Timeline: in.Timeline()})
+}
+
+// replayBody is POST /v1/incidents/{id}/replay's optional body.
+type replayBody struct {
+	DryRun       bool   `json:"dry_run"`
+	Playbook     string `json:"playbook,omitempty"`
+	PlaybookName string `json:"playbook_name,omitempty"`
+}
+
+func (a *App) replayIncident(w http.ResponseWriter, r *http.Request) {
+	var b replayBody
+	if !decodeJSON(w, r, &b) {
+		return
+	}
+	if v := r.URL.Query().Get("dry_run"); v == "true" || v == "1" {
+		b.DryRun = true
+	}
+	a.runReplay(w, r, responders.ReplayRequest{Incident: r.PathValue("id"), DryRun: b.DryRun, Playbook: b.Playbook, PlaybookName: b.PlaybookName})
+}
+
+func (a *App) replay(w http.ResponseWriter, r *http.Request) {
+	var req responders.ReplayRequest
+	if !decodeJSON(w, r, &req) {
+		return
+	}
+	a.runReplay(w, r, req)
+}
+
+func (a *App) runReplay(w http.ResponseWriter, r *http.Request, req responders.ReplayRequest) {
+	p := principalOf(r)
+	req.By = p.Name + " (" + r.Header.Get("X-Request-Id") + ")"
+	res, err := a.oncall.replayer.Replay(r.Context(), req)
+	switch {
+	case errors.Is(err, responders.ErrBadReplay):
+		web.Error(w, http.StatusBadRequest, err.Error())
+		return
+	case errors.Is(err, incident.ErrNotFound):
+		web.Error(w, http.StatusNotFound, "no incident "+req.Incident)
+		return
+	case err != nil:
+		web.Error(w, http.StatusServiceUnavailable, "replay failed: "+err.Error())
+		return
+	}
+	status := http.StatusOK
+	if !req.DryRun {
+		status = http.StatusAccepted
+	}
+	web.JSON(w, status, res)
+}
+
+// decideBody is the optional body of approve/deny.
+type decideBody struct {
+	Approval string `json:"approval,omitempty"` // default: the incident's pending approval
+	Comment  string `json:"comment,omitempty"`
+}
+
+// DecisionAnswer answers a decision.
+type DecisionAnswer struct {
+	Approval string              `json:"approval"`
+	Incident string              `json:"incident"`
+	Step     string              `json:"step"`
+	Decision *approvals.Decision `json:"decision"`
+}
+
+func (a *App) decideIncident(outcome string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var b decideBody
+		if !decodeJSON(w, r, &b) {
+			return
+		}
+		if len(b.Comment) > 500 {
+			web.Error(w, http.StatusBadRequest, "comment is longer than 500 characters")
+			return
+		}
+		id := r.PathValue("id")
+		in, _, err := a.Incidents.Get(r.Context(), id)
+		if errors.Is(err, incident.ErrNotFound) {
+			web.Error(w, http.StatusNotFound, "no incident "+id)
+			return
+		}
+		if err != nil {
+			web.Error(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+		aprID := b.Approval
+		if aprID == "" {
+			p := in.PendingApproval()
+			if p == nil {
+				web.Error(w, http.StatusConflict, fmt.Sprintf("incident %s waits for no approval (state %s)", id, in.State))
+				return
+			}
+			aprID = p.ID
+		}
+		p := principalOf(r)
+		by := p.Name
+		if req, _, err := a.oncall.approvals.Get(r.Context(), aprID); err == nil {
+			if err := req.MayDecide(r.Context(), a.oncall.groups, p.Name); err != nil {
+				if !p.token.Has(tokens.Admin) {
+					web.Error(w, http.StatusForbidden, err.Error())
+					return
+				}
+				by = p.Name + " (admin override)" // an admin token decides any approval; the trail says so
+			}
+		}
+		check := func(req *approvals.Request) error {
+			if req.Incident != id {
+				return fmt.Errorf("%w: approval %s belongs to another incident", approvals.ErrNotFound, req.ID)
+			}
+			return nil
+		}
+		a.decide(w, r, aprID, approvals.Decision{Outcome: outcome, By: by, Via: approvals.ViaAPI, Comment: b.Comment,
+			RequestID: r.Header.Get("X-Request-Id")}, check)
+	}
+}
+
+// decide records a decision and resumes the incident, answering JSON.
+func (a *App) decide(w http.ResponseWriter, r *http.Request, id string, d approvals.Decision, check func(*approvals.Request) error) {
+	req, err := a.oncall.approvals.Decide(r.Context(), id, d, time.Now(), check)
+	if code, msg := decisionError(err); code != 0 {
+		web.Error(w, code, msg)
+		return
+	}
+	if err := a.oncall.sweeper.Resume(r.Context(), req); err != nil {
+		a.Log.WithError(err).Warn("resume after a decision failed; the sweeper retries")
+	}
+	web.JSON(w, http.StatusOK, DecisionAnswer{Approval: req.ID, Incident: req.Incident, Step: req.Step, Decision: req.Decision})
+}
+
+func decisionError(err error) (int, string) {
+	switch {
+	case err == nil:
+		return 0, ""
+	case errors.Is(err, approvals.ErrNotFound):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, approvals.ErrAlreadyDecided), errors.Is(err, approvals.ErrExpired):
+		return http.StatusConflict, err.Error()
+	case errors.Is(err, approvals.ErrNotApprover):
+		return http.StatusForbidden, err.Error()
+	}
+	return http.StatusServiceUnavailable, "decision failed: " + err.Error()
+}
+
+// exportAudit writes audit records as JSON lines (application/x-ndjson).
+func (a *App) exportAudit(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	o := audit.ReadOptions{Chain: q.Get("incident")}
+	now := time.Now()
+	for name, dst := range map[string]*time.Time{"since": &o.Since, "until": &o.Until} {
+		if s := q.Get(name); s != "" {
+			t, err := ParseSince(s, now)
+			if err != nil {
+				web.Error(w, http.StatusBadRequest, name+": "+err.Error())
+				return
+			}
+			*dst = t
+		}
+	}
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	err := audit.Read(r.Context(), a.JS, o, func(s audit.Stored) error {
+		if _, err := w.Write(append(append([]byte(nil), s.Raw...), '\n')); err != nil {
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		a.Log.WithError(err).Warn("audit export interrupted")
+	}
+}
+
+// VerifyReport answers GET /v1/audit/verify.
+type VerifyReport struct {
+	OK     bool                `json:"ok"`
+	Chains []audit.ChainReport `json:"chains"`
+}
+
+func (a *App) verifyAudit(w http.ResponseWriter, r *http.Request) {
+	chain := r.URL.Query().Get("incident")
+	byChain := map[string][]audit.Stored{}
+	var order []string
+	err := audit.Read(r.Context(), a.JS, audit.ReadOptions{Chain: chain}, func(s audit.Stored) error {
+		c := audit.ChainOf(s.Subject)
+		if _, ok := byChain[c]; !ok {
+			order = append(order, c)
+		}
+		byChain[c] = append(byChain[c], s)
+		return nil
+	})
+	if err != nil {
+		web.Error(w, http.StatusServiceUnavailable, "audit unavailable: "+err.Error())
+		return
+	}
+	if chain != "" && len(order) == 0 {
+		if _, _, err := a.Incidents.Get(r.Context(), chain); errors.Is(err, incident.ErrNotFound) {
+			web.Error(w, http.StatusNotFound, "no incident "+chain)
+			return
+		}
+		order = append(order, chain)
+	}
+	rep := VerifyReport{OK: true, Chains: []audit.ChainReport{}}
+	for _, c := range order {
+		var want *audit.Chain
+		if in, _, err := a.Incidents.Get(r.Context(), c); err == nil {
+			want = &audit.Chain{Seq: in.AuditSeq, Head: in.AuditHead}
+		}
+		cr := audit.VerifyChain(c, byChain[c], want)
+		rep.OK = rep.OK && cr.OK
+		rep.Chains = append(rep.Chains, cr)
+	}
+	web.JSON(w, http.StatusOK, rep)
+}
+
+// tokenBody is POST /v1/tokens.
+type tokenBody struct {
+	Name   string   `json:"name"`
+	Scopes []string `json:"scopes"`
+}
+
+// CreatedToken answers POST /v1/tokens: the only time the value is shown.
+type CreatedToken struct {
+	Token  string         `json:"token"`
+	ID     string         `json:"id"`
+	Name   string         `json:"name"`
+	Scopes []tokens.Scope `json:"scopes"`
+}
+
+func (a *App) createToken(w http.ResponseWriter, r *http.Request) {
+	var b tokenBody
+	if !decodeJSON(w, r, &b) {
+		return
+	}
+	scopes, err := tokens.ParseScopes(b.Scopes)
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	value, t, err := a.oncall.tokens.Create(r.Context(), b.Name, scopes, principalOf(r).Name)
+	if err != nil {
+		web.Error(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	web.JSON(w, http.StatusCreated, CreatedToken{Token: value, ID: t.ID, Name: t.Name, Scopes: t.Scopes})
+}
+
+func (a *App) listTokens(w http.ResponseWriter, r *http.Request) {
+	l, err := a.oncall.tokens.List(r.Context())
+	if err != nil {
+		web.Error(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	if l == nil {
+		l = []tokens.Token{}
+	}
+	web.JSON(w, http.StatusOK, map[string]any{"tokens": l})
+}
+
+func (a *App) revokeToken(w http.ResponseWriter, r *http.Request) {
+	t, err := a.oncall.tokens.Revoke(r.Context(), r.PathValue("id"))
+	if errors.Is(err, tokens.ErrNotFound) {
+		web.Error(w, http.StatusNotFound, err.Error())
+		return
+	}
+	if err != nil {
+		web.Error(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	web.JSON(w, http.StatusOK, map[string]any{"revoked": t})
+}

@@ -1,0 +1,132 @@
+package approvals
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Slack interactive messages. An approval request posted to Slack carries
+// two buttons (action_id firebreak_approve / firebreak_deny, value = the
+// approval id); a click makes Slack POST a block_actions interaction payload
+// to the app's Request URL (`/v1/approvals/slack`), form-encoded as
+// payload=<json>, signed with the app's signing secret
+// (https://docs.slack.dev/authentication/verifying-requests-from-slack,
+// https://docs.slack.dev/reference/interaction-payloads/block_actions-payload).
+
+// Action ids of the approval buttons.
+const (
+	SlackApprove = "firebreak_approve"
+	SlackDeny    = "firebreak_deny"
+)
+
+// SlackMaxAge is how old a request timestamp may be (Slack's guidance:
+// five minutes), against replays of a captured request.
+const SlackMaxAge = 5 * time.Minute
+
+// ErrSlackSignature is wrapped by VerifySlack's errors.
+var ErrSlackSignature = errors.New("slack request verification failed")
+
+// SlackSignature is the X-Slack-Signature of body sent at timestamp ts.
+func SlackSignature(signingSecret []byte, ts string, body []byte) string {
+	m := hmac.New(sha256.New, signingSecret)
+	m.Write([]byte("v0:" + ts + ":"))
+	m.Write(body)
+	return "v0=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// VerifySlack checks X-Slack-Request-Timestamp (within SlackMaxAge of now)
+// and X-Slack-Signature (v0= HMAC-SHA256 of "v0:{ts}:{body}", compared in
+// constant time).
+func VerifySlack(signingSecret []byte, ts, sig string, body []byte, now time.Time) error {
+	if ts == "" || sig == "" {
+		return fmt.Errorf("%w: X-Slack-Request-Timestamp and X-Slack-Signature are required", ErrSlackSignature)
+	}
+	n, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: X-Slack-Request-Timestamp is not a unix time", ErrSlackSignature)
+	}
+	age := now.Sub(time.Unix(n, 0))
+	if age > SlackMaxAge || age < -SlackMaxAge {
+		return fmt.Errorf("%w: X-Slack-Request-Timestamp is %s away from now (limit %s)", ErrSlackSignature, age.Round(time.Second), SlackMaxAge)
+	}
+	if len(signingSecret) == 0 || !hmac.Equal([]byte(sig), []byte(SlackSignature(signingSecret, ts, body))) {
+		return fmt.Errorf("%w: X-Slack-Signature does not match the body", ErrSlackSignature)
+	}
+	return nil
+}
+
+// SlackAction is the part of a block_actions payload an approval needs.
+type SlackAction struct {
+	UserID      string
+	Username    string
+	Name        string
+	TeamID      string
+	ActionID    string
+	Value       string // the approval id
+	ResponseURL string
+}
+
+type slackPayload struct {
+	Type string `json:"type"`
+	User struct {
+		ID       string `json:"id"`
+		Username string `json:"username"`
+		Name     string `json:"name"`
+		TeamID   string `json:"team_id"`
+	} `json:"user"`
+	Team *struct {
+		ID string `json:"id"`
+	} `json:"team"`
+	ResponseURL string `json:"response_url"`
+	Actions     []struct {
+		ActionID string `json:"action_id"`
+		BlockID  string `json:"block_id"`
+		Type     string `json:"type"`
+		Value    string `json:"value"`
+	} `json:"actions"`
+}
+
+// ParseSlack reads the form-encoded payload of a block_actions interaction
+// and returns the Firebreak approval action in it.
+func ParseSlack(body []byte) (SlackAction, error) {
+	form, err := url.ParseQuery(string(body))
+	if err != nil {
+		return SlackAction{}, fmt.Errorf("body is not form-encoded: %v", err)
+	}
+	raw := form.Get("payload")
+	if raw == "" {
+		return SlackAction{}, errors.New("no payload field (Slack sends payload=<json>)")
+	}
+	var p slackPayload
+	if err := json.Unmarshal([]byte(raw), &p); err != nil {
+		return SlackAction{}, fmt.Errorf("payload is not JSON: %v", err)
+	}
+	if p.Type != "block_actions" {
+		return SlackAction{}, fmt.Errorf("payload type %q is not block_actions", p.Type)
+	}
+	if p.User.ID == "" {
+		return SlackAction{}, errors.New("payload has no user.id")
+	}
+	for _, a := range p.Actions {
+		if a.ActionID == SlackApprove || a.ActionID == SlackDeny {
+			out := SlackAction{UserID: p.User.ID, Username: p.User.Username, Name: p.User.Name, TeamID: p.User.TeamID,
+				ActionID: a.ActionID, Value: strings.TrimSpace(a.Value), ResponseURL: p.ResponseURL}
+			if out.TeamID == "" && p.Team != nil {
+				out.TeamID = p.Team.ID
+			}
+			if !strings.HasPrefix(out.Value, "apr_") {
+				return SlackAction{}, fmt.Errorf("action %s carries no approval id", a.ActionID)
+			}
+			return out, nil
+		}
+	}
+	return SlackAction{}, errors.New("payload has no Firebreak approval action")
+}
