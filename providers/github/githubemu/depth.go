@@ -125,8 +125,8 @@ func (e *Emulator) initDepth() {
 }
 
 // WithCoreRateLimit limits every token to n alert and issue requests per
-// window (GitHub's primary rate limit; 5000 an hour for a user token). Off by
-// default.
+// window (GitHub's primary rate limit). The default is GitHub's for a user
+// token: 5000 an hour.
 func WithCoreRateLimit(n int, window time.Duration) Option {
 	return func(e *Emulator) { e.coreN, e.coreWindow = n, window }
 }

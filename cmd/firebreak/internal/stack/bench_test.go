@@ -13,6 +13,7 @@ import (
 
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
+	"github.com/firebreak-sec/firebreak/providers/github/githubemu"
 	"github.com/firebreak-sec/firebreak/providers/openai/openaiemu"
 )
 
@@ -21,7 +22,9 @@ import (
 func benchStack(b *testing.B, fsync string, concurrency int) (*stack.Stack, []string) {
 	b.Helper()
 	st, err := stack.Start(context.Background(), stack.Options{DataDir: b.TempDir(), FSync: fsync, Concurrency: concurrency,
-		Configure: func(c *config.Config) { c.Providers.GitHub.BatchWindow = config.Duration(10 * time.Millisecond) }})
+		// Benchmarks send more alerts than a user token's 5000 requests an hour.
+		GitHubOptions: []githubemu.Option{githubemu.WithCoreRateLimit(1<<30, time.Hour)},
+		Configure:     func(c *config.Config) { c.Providers.GitHub.BatchWindow = config.Duration(10 * time.Millisecond) }})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -40,6 +40,9 @@ type Options struct {
 	Concurrency int
 	FSync       string // "always" when empty
 	Hooks       responders.Hooks
+	// GitHubOptions configure the GitHub emulator (e.g. a higher rate limit
+	// for benchmarks).
+	GitHubOptions []githubemu.Option
 	// Configure edits the configuration before the app is built.
 	Configure func(*config.Config)
 	// Owners, when set, replaces the stack's owners file (see Breadth).
@@ -97,7 +100,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	s.OpenAI = openaiemu.New()
 	s.OpenAI.Start()
-	s.GitHub = githubemu.New()
+	s.GitHub = githubemu.New(opts.GitHubOptions...)
 	s.GitHub.Start()
 	s.Slack = slackemu.New()
 	s.Slack.Start()
