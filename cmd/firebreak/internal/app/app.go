@@ -92,6 +92,7 @@ type App struct {
 	Syslog          *logsink.Syslog
 	IngestTokenFile string
 
+	auditJS    jetstream.JetStream // the audit trail's own connection
 	handler    http.Handler
 	adminToken secret.Source
 	closers    []func()
@@ -168,8 +169,33 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 	if err := a.connect(ctx); err != nil {
 		return nil, err
 	}
-	a.Publisher = &bus.Publisher{JS: a.JS, Deliveries: a.Bus.Deliveries, Timeout: 10 * time.Second}
-	a.Incidents = &incident.Store{KV: a.Bus.Incidents}
+	// Separate connections for ingest, incident state and the audit trail:
+	// one connection serialises every write through its lock (and, to the
+	// embedded server, through a synchronous in-process pipe), which capped
+	// throughput far below what the server can take.
+	ingestJS, err := a.dial(ctx, "ingest")
+	if err != nil {
+		return nil, err
+	}
+	stateJS, err := a.dial(ctx, "state")
+	if err != nil {
+		return nil, err
+	}
+	auditJS, err := a.dial(ctx, "audit")
+	if err != nil {
+		return nil, err
+	}
+	deliveries, err := ingestJS.KeyValue(ctx, exposure.BucketDeliveries)
+	if err != nil {
+		return nil, err
+	}
+	incidents, err := stateJS.KeyValue(ctx, exposure.BucketIncidents)
+	if err != nil {
+		return nil, err
+	}
+	a.Publisher = &bus.Publisher{JS: ingestJS, Deliveries: deliveries, Timeout: 10 * time.Second}
+	a.Incidents = &incident.Store{KV: incidents}
+	a.auditJS = auditJS
 
 	// Providers, notifiers, actions, playbooks.
 	a.Providers, err = buildProviders(cfg, resolvers, opts.HTTPClient, log)
@@ -227,7 +253,7 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 			MaxDeliver:  cfg.NATS.MaxDeliver,
 			Grace:       cfg.Responders.Grace.D(),
 		}, responders.Deps{
-			JS: a.JS, Consumer: a.Bus.Consumer, Incidents: a.Incidents, Audit: &audit.Recorder{JS: a.JS},
+			JS: a.JS, Consumer: a.Bus.Consumer, Incidents: a.Incidents, Audit: &audit.Recorder{JS: a.auditJS},
 			Playbooks: a.Playbooks, Actions: stepActions,
 			Resolver: &responders.Resolver{Sealer: a.Sealer, Fingerprinter: kr, Alerts: alerts},
 			Owners:   ownerResolver,
@@ -265,6 +291,24 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 	a.handler = a.routes(gh)
 	built = true
 	return a, nil
+}
+
+// dial opens another connection to the bus, for one kind of traffic.
+func (a *App) dial(_ context.Context, name string) (jetstream.JetStream, error) {
+	cfg := a.Cfg
+	var nc *nats.Conn
+	var err error
+	if a.Server != nil {
+		nc, err = bus.ConnectEmbedded(a.Server, "firebreak-"+name)
+	} else {
+		nc, err = bus.ConnectExternal(bus.External{URL: cfg.NATS.URL, CredsFile: cfg.NATS.CredsFile, NKeyFile: cfg.NATS.NKeyFile,
+			CAFile: cfg.NATS.CAFile, CertFile: cfg.NATS.CertFile, KeyFile: cfg.NATS.KeyFile}, "firebreak-"+name, a.Log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, nc.Close)
+	return jetstream.New(nc)
 }
 
 // connect starts the embedded server or dials the external one, then ensures
