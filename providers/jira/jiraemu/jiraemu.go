@@ -15,6 +15,9 @@
 //   - 404 {"errorMessages":["Issue does not exist or you do not have permission
 //     to see it."],"errors":{}} for unknown issues.
 //
+// It serves the notifier's calls too (create.go): POST /rest/api/3/issue and
+// GET /rest/api/3/search/jql.
+//
 // It also renders webhook payloads (jira:issue_created, jira:issue_updated,
 // comment_created, comment_updated) in Jira Cloud's webhook shape, for tests
 // to post to Firebreak.
@@ -53,6 +56,8 @@ type Emulator struct {
 type Issue struct {
 	ID, Key, Project string
 	Summary          string
+	Type             string          // issue type, when created through the API
+	Labels           []string        // labels, when created through the API
 	Description      json.RawMessage // ADF or nil
 	Comments         []*Comment
 }
@@ -71,6 +76,8 @@ func New() *Emulator {
 	e := &Emulator{users: map[string]string{}, issues: map[string]*Issue{}, byID: map[string]string{},
 		nextID: 10000, nextCmt: 20000, projects: map[string]int{}}
 	mux := http.NewServeMux()
+	mux.HandleFunc("POST /rest/api/3/issue", e.createIssue)
+	mux.HandleFunc("GET /rest/api/3/search/jql", e.search)
 	mux.HandleFunc("GET /rest/api/3/issue/{key}", e.getIssue)
 	mux.HandleFunc("PUT /rest/api/3/issue/{key}", e.putIssue)
 	mux.HandleFunc("GET /rest/api/3/issue/{key}/comment", e.listComments)

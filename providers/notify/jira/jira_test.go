@@ -7,9 +7,9 @@ import (
 
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers/emulator"
+	"github.com/firebreak-sec/firebreak/providers/jira/jiraemu"
 	"github.com/firebreak-sec/firebreak/providers/notify"
 	"github.com/firebreak-sec/firebreak/providers/notify/jira"
-	"github.com/firebreak-sec/firebreak/providers/notify/jira/jiraemu"
 )
 
 func TestOneTicketPerIncidentInTheOwnersProject(t *testing.T) {
@@ -47,7 +47,7 @@ func TestOneTicketPerIncidentInTheOwnersProject(t *testing.T) {
 	if retry, err := n.Notify(ctx, m); retry || err == nil || !strings.Contains(err.Error(), "does not exist") {
 		t.Fatalf("unknown project = %v, %v", retry, err)
 	}
-	emu.Inject(emulator.Fault{Count: 1, Status: 429, RetryAfter: "2"})
+	emu.Server().Inject(emulator.Fault{Count: 1, Status: 429, RetryAfter: "2"})
 	m.Channel = ""
 	if retry, err := n.Notify(ctx, m); !retry || err == nil {
 		t.Fatalf("429 = %v, %v", retry, err)
