@@ -98,8 +98,8 @@ type App struct {
 	// shuttingDown makes /readyz answer 503 once a graceful stop began.
 	deps         []*dependency
 	shuttingDown atomic.Bool
-	closers    []func()
-	gh         *ghDepth // GitHub App, poller, partner, tickets (ghdepth.go)
+	closers      []func()
+	gh           *ghDepth // GitHub App, poller, partner, tickets (ghdepth.go)
 }
 
 // New builds the application from cfg. It starts the embedded nats-server
