@@ -215,11 +215,18 @@ func (r *Responder) Run(ctx context.Context) error {
 			defer func() { <-sem }()
 			r.Handle(workCtx, msg)
 		}()
-	}, jetstream.PullMaxMessages(r.cfg.Concurrency), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-			r.log.WithError(err).Debug("consume")
-		}
-	}))
+	}, jetstream.PullMaxMessages(r.cfg.Concurrency),
+		// Short pull requests with frequent heartbeats: when the consumer's
+		// leader dies (a JetStream cluster failing over), pending pull
+		// requests die with it and the client learns only from missing
+		// heartbeats. nats.go's defaults (30s expiry, 15s heartbeat) left
+		// every responder idle for up to 30s after a failover.
+		jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+				r.log.WithError(err).Debug("consume")
+			}
+		}))
 	if err != nil {
 		return fmt.Errorf("consume exposures: %w", err)
 	}

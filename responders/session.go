@@ -220,7 +220,11 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 		}
 		s.inc, s.rev = inc, rev
 		merged := inc.AddExposure(incident.ExposureFrom(s.ev))
-		if merged {
+		// While another session holds the lease, only it appends to the
+		// incident's audit chain (it records this sighting when its next
+		// write meets ours, see save): two writers would both take the next
+		// sequence number and JetStream would drop one record as a duplicate.
+		if merged && !inc.Lease.HeldByOther(me, now) {
 			s.appendAudit(ctx, audit.Record{Kind: audit.KindExposureMerged, Exposure: s.ev.ID,
 				Detail: fmt.Sprintf("seen again from %s at %s", s.ev.Source.Kind, s.ev.Location.Display)})
 		}
@@ -329,11 +333,16 @@ func (s *session) save(ctx context.Context) error {
 		if s.inc.Lease != nil && (stored.Lease == nil || stored.Lease.Holder != s.holder) {
 			return errLeaseLost
 		}
-		for _, x := range stored.Exposures {
-			s.inc.AddExposure(x)
-		}
 		if stored.AuditSeq > s.inc.AuditSeq {
 			s.inc.AuditSeq, s.inc.AuditHead = stored.AuditSeq, stored.AuditHead
+		}
+		for _, x := range stored.Exposures {
+			if s.inc.AddExposure(x) && s.inc.Lease != nil {
+				// A sighting merged by another session while we hold the
+				// lease: we record it in the chain (see acquire).
+				s.appendAudit(ctx, audit.Record{Kind: audit.KindExposureMerged, Exposure: x.ID,
+					Detail: fmt.Sprintf("seen again from %s at %s", x.Source, x.Location.Display)})
+			}
 		}
 		s.rev = rev
 	}

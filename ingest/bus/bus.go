@@ -230,7 +230,7 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream, bucket, desc stri
 	if ttl > 0 && ttl < dup {
 		dup = ttl
 	}
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	_, err := EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:              "KV_" + bucket,
 		Description:       desc,
 		Subjects:          []string{"$KV." + bucket + ".>"},
@@ -273,7 +273,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, 
 	}
 	var h Handles
 	var err error
-	h.Exposures, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	h.Exposures, err = EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:        exposure.StreamExposures,
 		Description: "Firebreak: every exposure, the durable record",
 		Subjects:    []string{exposure.SubjectExposures},
@@ -287,7 +287,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, 
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", exposure.StreamExposures, err)
 	}
-	h.Audit, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	h.Audit, err = EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:        exposure.StreamAudit,
 		Description: "Firebreak: every step's start and outcome, per incident",
 		Subjects:    []string{exposure.SubjectAudit},
@@ -300,7 +300,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, 
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", exposure.StreamAudit, err)
 	}
-	h.Dead, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	h.Dead, err = EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:        exposure.StreamDead,
 		Description: "Firebreak: exposures that exhausted their deliveries or failed permanently",
 		Subjects:    []string{exposure.SubjectDead},
@@ -321,7 +321,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, 
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", exposure.BucketDeliveries, err)
 	}
-	h.Consumer, err = js.CreateOrUpdateConsumer(ctx, exposure.StreamExposures, jetstream.ConsumerConfig{
+	h.Consumer, err = ensureConsumer(ctx, js, exposure.StreamExposures, jetstream.ConsumerConfig{
 		Durable:       exposure.ConsumerResponders,
 		Description:   "Firebreak responders",
 		FilterSubject: exposure.SubjectExposures,
@@ -336,6 +336,30 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, 
 		return nil, fmt.Errorf("consumer %s: %w", exposure.ConsumerResponders, err)
 	}
 	return &h, nil
+}
+
+// EnsureStream creates the stream, or updates it when it exists with another
+// configuration. It creates first (an identical create is a no-op) because
+// nats.go's CreateOrUpdateStream updates first: on a JetStream cluster,
+// several instances starting at once against a fresh deployment then send
+// updates of a stream another one is creating, and none of them gets an
+// answer (every instance timed out in Ensure; see the cluster test).
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return js.UpdateStream(ctx, cfg)
+	}
+	return s, err
+}
+
+// ensureConsumer creates the durable consumer, or updates it when it exists
+// with another configuration (create first, as EnsureStream).
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	c, err := js.CreateConsumer(ctx, stream, cfg)
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		return js.UpdateConsumer(ctx, stream, cfg)
+	}
+	return c, err
 }
 
 // natsLogger adapts nats-server's logger to logrus.

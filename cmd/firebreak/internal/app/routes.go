@@ -1,11 +1,13 @@
 package app
 
 import (
+	"context"
 	"crypto/subtle"
 	"errors"
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -74,7 +76,9 @@ func (a *App) authorized(next http.Handler) http.Handler {
 }
 
 func (a *App) listIncidents(w http.ResponseWriter, r *http.Request) {
-	list, err := a.Incidents.List(r.Context())
+	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
+	defer cancel()
+	list, err := a.Incidents.List(ctx)
 	if err != nil {
 		web.Error(w, http.StatusServiceUnavailable, "incidents unavailable: "+err.Error())
 		return
