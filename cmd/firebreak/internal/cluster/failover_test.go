@@ -2,8 +2,11 @@ package cluster
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -150,6 +153,17 @@ func TestClusterFailover(t *testing.T) {
 	}
 	if merged == 0 {
 		t.Error("no second report of a key was merged into its incident: the same-key reports never met")
+	}
+
+	// The cluster-only metric the dashboard and alert rules use.
+	if resp, err := http.Get("http://" + h.Instances[1].Addr + "/metrics"); err != nil {
+		t.Error(err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), `firebreak_stream_replicas{state="current",stream="FIREBREAK_EXPOSURES"}`) {
+			t.Error("/metrics on a cluster lacks firebreak_stream_replicas for FIREBREAK_EXPOSURES")
+		}
 	}
 
 	// The figures (logged, not asserted).
