@@ -20,11 +20,13 @@ import (
 //   - latency: b.N signed alerts open-loop at BENCH_RATE/s (default 50),
 //     round-robin over the workers; p50/p99 from sending the webhook to the
 //     key's deletion at the OpenAI emulator (which adds 20 ms per call);
+//
 //   - throughput: b.N more alerts from 64 concurrent senders; revocations/s
 //     from the first send to the last deletion;
+//
 //   - RSS of each firebreak process idle (after start) and its peak.
 //
-//	go test -run '^$' -bench Topology -benchtime 1000x -timeout 60m ./cmd/firebreak/internal/cluster
+//     go test -run '^$' -bench Topology -benchtime 1000x -timeout 60m ./cmd/firebreak/internal/cluster
 func BenchmarkTopology(b *testing.B) {
 	rate := float64(envInt("BENCH_RATE", 50))
 	type topo struct {
