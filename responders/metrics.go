@@ -11,6 +11,8 @@ type Metrics struct {
 	Retries      *prometheus.CounterVec   // in-process step retries, by action, provider
 	TimeToRevoke *prometheus.HistogramVec // receipt → revocation, by provider
 	DeadLetters  *prometheus.CounterVec   // dead-lettered exposures, by source, provider
+	Redeliveries *prometheus.CounterVec   // exposures received again (NumDelivered > 1), by source, provider
+	Handover     prometheus.Counter       // messages given back (nak) on a graceful stop
 }
 
 // NewMetrics creates the metrics and registers them with reg (nil: unregistered).
@@ -43,8 +45,16 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Exposures copied to the dead-letter subject.",
 		}, []string{"source", "provider"}),
 	}
+	m.Redeliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "firebreak_redeliveries_total",
+		Help: "Exposure messages this responder received again (a nak, a crashed or stopped responder, AckWait expired).",
+	}, []string{"source", "provider"})
+	m.Handover = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "firebreak_shutdown_handovers_total",
+		Help: "Exposures handed back to JetStream (nak) by a graceful stop, unfinished, for another instance to take at once.",
+	})
 	if reg != nil {
-		reg.MustRegister(m.Processed, m.Steps, m.StepDuration, m.Retries, m.TimeToRevoke, m.DeadLetters)
+		reg.MustRegister(m.Processed, m.Steps, m.StepDuration, m.Retries, m.TimeToRevoke, m.DeadLetters, m.Redeliveries, m.Handover)
 	}
 	return m
 }

@@ -183,33 +183,81 @@ func (r *Responder) Run(ctx context.Context) error {
 	workCtx, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelWork()
 	sem := make(chan struct{}, r.cfg.Concurrency)
+	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var wgMu sync.Mutex
+	stopped := false
 	cc, err := r.consumer.Consume(func(msg jetstream.Msg) {
-		sem <- struct{}{}
+		// Once stopping, messages still buffered in this process go back at
+		// once (nak without delay) so that another instance takes them now
+		// rather than after AckWait.
+		select {
+		case <-stop:
+			r.metrics.Handover.Inc()
+			_ = msg.Nak()
+			return
+		default:
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-stop:
+			r.metrics.Handover.Inc()
+			_ = msg.Nak()
+			return
+		}
+		wgMu.Lock() // no wg.Add once Run waits on wg
+		if stopped {
+			wgMu.Unlock()
+			<-sem
+			r.metrics.Handover.Inc()
+			_ = msg.Nak()
+			return
+		}
 		wg.Add(1)
+		wgMu.Unlock()
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
 			r.Handle(workCtx, msg)
 		}()
-	}, jetstream.PullMaxMessages(r.cfg.Concurrency), jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-			r.log.WithError(err).Debug("consume")
-		}
-	}))
+	}, jetstream.PullMaxMessages(r.cfg.Concurrency),
+		// Short pull requests with frequent heartbeats: when the consumer's
+		// leader dies (a JetStream cluster failing over), pending pull
+		// requests die with it and the client learns only from missing
+		// heartbeats. nats.go's defaults (30s expiry, 15s heartbeat) left
+		// every responder idle for up to 30s after a failover.
+		jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+				r.log.WithError(err).Debug("consume")
+			}
+		}))
 	if err != nil {
 		return fmt.Errorf("consume exposures: %w", err)
 	}
 	<-ctx.Done()
 	r.stopping.Store(true)
-	cc.Stop()
+	close(stop)
+	// Drain (not Stop): the messages already pulled into this process are
+	// handed to the callback above, which naks them.
+	cc.Drain()
+	wgMu.Lock()
+	stopped = true
+	wgMu.Unlock()
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
+	grace := time.NewTimer(r.cfg.Grace)
+	defer grace.Stop()
 	select {
 	case <-done:
-	case <-time.After(r.cfg.Grace):
+	case <-grace.C:
 		cancelWork()
 		<-done
+	}
+	select { // the drained buffer is naked quickly; do not wait past the grace
+	case <-cc.Closed():
+	case <-grace.C:
+	case <-time.After(time.Second):
 	}
 	return nil
 }
@@ -217,6 +265,11 @@ func (r *Responder) Run(ctx context.Context) error {
 // Handle processes one exposure message. It is exported for tests and tools
 // that drive a responder message by message.
 func (r *Responder) Handle(ctx context.Context, msg jetstream.Msg) {
+	if r.stopping.Load() {
+		r.metrics.Handover.Inc()
+		_ = msg.Nak() // not started: another instance takes it now
+		return
+	}
 	meta, err := msg.Metadata()
 	if err != nil {
 		r.log.WithError(err).Error("message without JetStream metadata")
@@ -233,6 +286,9 @@ func (r *Responder) Handle(ctx context.Context, msg jetstream.Msg) {
 	log := r.log.WithFields(logrus.Fields{
 		"exposure": ev.ID, "source": ev.Source.Kind, "provider": ev.Secret.Provider, "correlation_id": ev.Correlation,
 	})
+	if meta.NumDelivered > 1 {
+		r.metrics.Redeliveries.WithLabelValues(ev.Source.Kind, ev.Secret.Provider).Inc()
+	}
 	cred, err := r.resolver.Resolve(ctx, ev)
 	if err != nil {
 		class, after := classify(err)

@@ -32,6 +32,10 @@ func classify(err error) (providers.Class, time.Duration) { return providers.Cla
 // expired): stop acting and let the message be redelivered.
 var errLeaseLost = errors.New("incident lease lost")
 
+// errStopping means the responder is shutting down gracefully: the session
+// stops at a step boundary and hands the incident over (handOver).
+var errStopping = errors.New("responder stopping")
+
 // session is the handling of one exposure message by one responder.
 type session struct {
 	r    *Responder
@@ -98,6 +102,10 @@ func (s *session) run(ctx context.Context) {
 			s.log.WithError(err).Warn("message abandoned (simulated crash)")
 			return
 		}
+		if s.r.stopping.Load() && !errors.Is(err, errLeaseLost) {
+			s.handOver(ctx, err)
+			return
+		}
 		if errors.Is(err, errLeaseLost) {
 			s.log.Warn("incident taken over by another responder; leaving the message for redelivery")
 		} else {
@@ -107,6 +115,65 @@ func (s *session) run(ctx context.Context) {
 		// No ack: redelivery resumes at the first unfinished step.
 		_ = s.msg.NakWithDelay(time.Second)
 	}
+}
+
+// handOver ends a session interrupted by a graceful stop: the outcomes of
+// the steps that finished are written (a notification sent must not be sent
+// again by the next instance), the lease is released, and the message is
+// naked without delay, so that another instance resumes the incident at the
+// first unfinished step now — not after the lease and AckWait run out. A step
+// cut short by the end of the grace period stays "started", so the next
+// attempt resumes it carefully (Input.Resumed).
+func (s *session) handOver(ctx context.Context, cause error) {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+	defer cancel()
+	s.mu.Lock()
+	err := s.release(hctx)
+	s.mu.Unlock()
+	s.count("handed_over")
+	s.r.metrics.Handover.Inc()
+	if err != nil {
+		s.log.WithError(err).WithField("cause", cause.Error()).Warn("stopping: could not release the incident; it resumes when its lease expires")
+		_ = s.msg.Nak()
+		return
+	}
+	s.log.WithField("cause", cause.Error()).Info("stopping: incident handed over for another instance to resume")
+	_ = s.msg.Nak()
+}
+
+// release writes the incident with its lease cleared, if the lease is still
+// ours. Callers hold s.mu.
+func (s *session) release(ctx context.Context) error {
+	for i := 0; i < 10; i++ {
+		if s.inc.Lease == nil || s.inc.Lease.Holder != s.holder {
+			return errLeaseLost
+		}
+		lease := s.inc.Lease
+		s.inc.Lease = nil
+		err := s.saveOnce(ctx)
+		if err == nil {
+			return nil
+		}
+		s.inc.Lease = lease
+		if !errors.Is(err, incident.ErrConflict) {
+			return err
+		}
+		stored, rev, err := s.r.store.Get(ctx, s.id)
+		if err != nil {
+			return err
+		}
+		if stored.Lease == nil || stored.Lease.Holder != s.holder {
+			return errLeaseLost
+		}
+		for _, x := range stored.Exposures {
+			s.inc.AddExposure(x)
+		}
+		if stored.AuditSeq > s.inc.AuditSeq {
+			s.inc.AuditSeq, s.inc.AuditHead = stored.AuditSeq, stored.AuditHead
+		}
+		s.rev = rev
+	}
+	return errors.New("incident too contended")
 }
 
 func (s *session) count(outcome string) {
@@ -153,7 +220,11 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 		}
 		s.inc, s.rev = inc, rev
 		merged := inc.AddExposure(s.exposureRecord())
-		if merged {
+		// While another session holds the lease, only it appends to the
+		// incident's audit chain (it records this sighting when its next
+		// write meets ours, see save): two writers would both take the next
+		// sequence number and JetStream would drop one record as a duplicate.
+		if merged && !inc.Lease.HeldByOther(me, now) {
 			s.appendAudit(ctx, audit.Record{Kind: audit.KindExposureMerged, Exposure: s.ev.ID,
 				Detail: fmt.Sprintf("seen again from %s at %s", s.ev.Source.Kind, s.ev.Location.Display)})
 		}
@@ -291,11 +362,16 @@ func (s *session) save(ctx context.Context) error {
 		if s.inc.Lease != nil && (stored.Lease == nil || stored.Lease.Holder != s.holder) {
 			return errLeaseLost
 		}
-		for _, x := range stored.Exposures {
-			s.inc.AddExposure(x)
-		}
 		if stored.AuditSeq > s.inc.AuditSeq {
 			s.inc.AuditSeq, s.inc.AuditHead = stored.AuditSeq, stored.AuditHead
+		}
+		for _, x := range stored.Exposures {
+			if s.inc.AddExposure(x) && s.inc.Lease != nil {
+				// A sighting merged by another session while we hold the
+				// lease: we record it in the chain (see acquire).
+				s.appendAudit(ctx, audit.Record{Kind: audit.KindExposureMerged, Exposure: x.ID,
+					Detail: fmt.Sprintf("seen again from %s at %s", x.Source, x.Location.Display)})
+			}
 		}
 		s.rev = rev
 	}
@@ -427,7 +503,7 @@ func (s *session) runPlaybooks(ctx context.Context) error {
 	for _, pb := range matched {
 		for i, st := range pb.Steps {
 			if s.r.stopping.Load() {
-				return errors.New("responder stopping")
+				return errStopping
 			}
 			done, err := s.runStep(ctx, pb, st)
 			if err != nil {

@@ -201,7 +201,9 @@ type Topology struct {
 	// on the providers' idempotent revocation (a conformance-tested contract)
 	// rather than on the lost intent record. Every write to one stream is
 	// fsynced on its own, so synchronous state costs most of the throughput
-	// (see BENCHMARKS.md).
+	// (see BENCHMARKS.md). Replicated streams (Replicas > 1) always persist
+	// synchronously: nats-server refuses async persist mode on them, and the
+	// quorum write already covers one server's crash.
 	SyncState bool
 }
 
@@ -220,7 +222,7 @@ func DefaultTopology() Topology {
 }
 
 func (t Topology) statePersist() jetstream.PersistModeType {
-	if t.SyncState {
+	if t.SyncState || t.Replicas > 1 {
 		return jetstream.DefaultPersistMode
 	}
 	return jetstream.AsyncPersistMode
@@ -234,7 +236,7 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream, bucket, desc stri
 	if ttl > 0 && ttl < dup {
 		dup = ttl
 	}
-	_, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	_, err := EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:              "KV_" + bucket,
 		Description:       desc,
 		Subjects:          []string{"$KV." + bucket + ".>"},
@@ -281,7 +283,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, 
 	}
 	var h Handles
 	var err error
-	h.Exposures, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	h.Exposures, err = EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:        exposure.StreamExposures,
 		Description: "Firebreak: every exposure, the durable record",
 		Subjects:    []string{exposure.SubjectExposures},
@@ -295,7 +297,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, 
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", exposure.StreamExposures, err)
 	}
-	h.Audit, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	h.Audit, err = EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:        exposure.StreamAudit,
 		Description: "Firebreak: every step's start and outcome, per incident",
 		Subjects:    []string{exposure.SubjectAudit},
@@ -308,7 +310,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, 
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", exposure.StreamAudit, err)
 	}
-	h.Dead, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	h.Dead, err = EnsureStream(ctx, js, jetstream.StreamConfig{
 		Name:        exposure.StreamDead,
 		Description: "Firebreak: exposures that exhausted their deliveries or failed permanently",
 		Subjects:    []string{exposure.SubjectDead},
@@ -337,7 +339,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, 
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", exposure.BucketApprovals, err)
 	}
-	h.Consumer, err = js.CreateOrUpdateConsumer(ctx, exposure.StreamExposures, jetstream.ConsumerConfig{
+	h.Consumer, err = ensureConsumer(ctx, js, exposure.StreamExposures, jetstream.ConsumerConfig{
 		Durable:       exposure.ConsumerResponders,
 		Description:   "Firebreak responders",
 		FilterSubject: exposure.SubjectExposures,
@@ -352,6 +354,30 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, 
 		return nil, fmt.Errorf("consumer %s: %w", exposure.ConsumerResponders, err)
 	}
 	return &h, nil
+}
+
+// EnsureStream creates the stream, or updates it when it exists with another
+// configuration. It creates first (an identical create is a no-op) because
+// nats.go's CreateOrUpdateStream updates first: on a JetStream cluster,
+// several instances starting at once against a fresh deployment then send
+// updates of a stream another one is creating, and none of them gets an
+// answer (every instance timed out in Ensure; see the cluster test).
+func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
+	s, err := js.CreateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return js.UpdateStream(ctx, cfg)
+	}
+	return s, err
+}
+
+// ensureConsumer creates the durable consumer, or updates it when it exists
+// with another configuration (create first, as EnsureStream).
+func ensureConsumer(ctx context.Context, js jetstream.JetStream, stream string, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	c, err := js.CreateConsumer(ctx, stream, cfg)
+	if errors.Is(err, jetstream.ErrConsumerExists) {
+		return js.UpdateConsumer(ctx, stream, cfg)
+	}
+	return c, err
 }
 
 // natsLogger adapts nats-server's logger to logrus.

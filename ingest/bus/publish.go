@@ -34,7 +34,8 @@ type PublishResult struct {
 
 // Publish sends e on its subject with msgID as JetStream's Nats-Msg-Id and
 // returns only after JetStream acknowledged it (stored, and fsynced under the
-// "always" policy). Any failure wraps ErrUnavailable.
+// "always" policy). Any failure wraps ErrUnavailable. When JetStream already
+// held a message with msgID (Duplicate), e.ID becomes the stored exposure's id.
 func (p *Publisher) Publish(ctx context.Context, e *exposure.Event, msgID string) (PublishResult, error) {
 	if err := e.Validate(); err != nil {
 		return PublishResult{}, err
@@ -48,12 +49,43 @@ func (p *Publisher) Publish(ctx context.Context, e *exposure.Event, msgID string
 		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
 		defer cancel()
 	}
+	// While the stream has no leader (a JetStream cluster electing a new one
+	// after a server died: seconds) publishes find no responder: retry until
+	// the caller's deadline instead of failing at once, so the sender sees a
+	// slower 2xx rather than a 503 (GitHub does not redeliver by itself). The
+	// message id makes the retries idempotent; the deadline bounds them.
 	ack, err := p.JS.Publish(ctx, exposure.Subject(e), b,
-		jetstream.WithMsgID(msgID), jetstream.WithExpectStream(exposure.StreamExposures))
+		jetstream.WithMsgID(msgID), jetstream.WithExpectStream(exposure.StreamExposures),
+		jetstream.WithRetryAttempts(1000), jetstream.WithRetryWait(250*time.Millisecond))
 	if err != nil {
 		return PublishResult{}, fmt.Errorf("%w: publish exposure: %v", ErrUnavailable, err)
 	}
+	if ack.Duplicate {
+		p.adoptStoredID(ctx, e, ack.Sequence)
+	}
 	return PublishResult{Sequence: ack.Sequence, Duplicate: ack.Duplicate}, nil
+}
+
+// adoptStoredID sets e.ID to the id of the exposure JetStream already holds
+// under the same message id: a sender retrying a delivery whose first publish
+// was stored but not acknowledged in time (a timeout, a leader election) gets
+// the exposure that exists, and the delivery is remembered with it, rather
+// than a new id that names nothing.
+func (p *Publisher) adoptStoredID(ctx context.Context, e *exposure.Event, seq uint64) {
+	s, err := p.JS.Stream(ctx, exposure.StreamExposures)
+	if err != nil {
+		return
+	}
+	m, err := s.GetMsg(ctx, seq)
+	if err != nil {
+		return
+	}
+	var stored struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(m.Data, &stored) == nil && stored.ID != "" {
+		e.ID = stored.ID
+	}
 }
 
 // deliveryKey is the bucket key of an inbound delivery: a hash, since delivery

@@ -44,13 +44,20 @@ func EnsureState(ctx context.Context, js jetstream.JetStream, replicas int) (jet
 	if replicas <= 0 {
 		replicas = 1
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+	cfg := jetstream.KeyValueConfig{
 		Bucket:      BucketGitHub,
 		Description: "Firebreak: GitHub alert backfill cursors and alerts already published",
 		History:     1,
 		Storage:     jetstream.FileStorage,
 		Replicas:    replicas,
-	})
+	}
+	// Create first, update only when it differs: concurrent update-first
+	// calls (CreateOrUpdateKeyValue) from instances starting together hang
+	// on a JetStream cluster (see bus.EnsureStream).
+	kv, err := js.CreateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		kv, err = js.UpdateKeyValue(ctx, cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", BucketGitHub, err)
 	}

@@ -20,6 +20,8 @@ import (
 	"errors"
 	"strings"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/firebreak-sec/firebreak/ingest/bus"
 	"github.com/firebreak-sec/firebreak/ingest/detect"
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
@@ -77,6 +79,9 @@ type Publisher interface {
 type Scanner struct {
 	Detector *detect.Scanner
 	Sealer   *sealer.Sealer
+	// Published counts published exposures by source, provider and
+	// environment (web.Metrics.Exposures); optional.
+	Published *prometheus.CounterVec
 }
 
 // ErrUnavailable wraps bus failures: answer 503, the sender retries.
@@ -192,6 +197,9 @@ func (s *Scanner) Deliver(ctx context.Context, pub Publisher, t Ticket, src expo
 	ids := make([]string, 0, len(items))
 	for _, it := range items {
 		ids = append(ids, it.Event.ID)
+		if s.Published != nil {
+			s.Published.WithLabelValues(it.Event.Source.Kind, it.Event.Secret.Provider, it.Event.Environment).Inc()
+		}
 	}
 	if err := pub.RememberDelivery(ctx, src.Kind, src.DeliveryID, ids); err != nil && !errors.Is(err, context.Canceled) {
 		// The exposures are durable; a redelivery is caught by the message

@@ -88,28 +88,65 @@ type Recorder struct {
 }
 
 // Append publishes r as the next record of its incident's chain and returns the
-// new head once JetStream stored it. The message id is incident:seq, so a
-// responder that crashed after publishing and retries gets JetStream's
-// duplicate answer; the chain then continues from the record JetStream holds.
+// new head once JetStream stored it. The message id is incident:seq. When
+// JetStream answers that it already holds that id, the chain on the stream is
+// ahead of head (a responder that died had appended records beyond the head
+// it last wrote on the incident): r is appended again after the chain's
+// actual last record, so that it is stored rather than dropped as a
+// duplicate, and the chain stays one line.
 func (rec *Recorder) Append(ctx context.Context, head Chain, r Record) (Chain, error) {
-	b, msgID, next, err := prepare(head, r)
-	if err != nil {
-		return head, err
-	}
-	ack, err := rec.JS.Publish(ctx, exposure.AuditSubject(r.Incident), b,
-		jetstream.WithMsgID(msgID), jetstream.WithExpectStream(exposure.StreamAudit))
-	if err != nil {
-		return head, fmt.Errorf("append audit record: %w", err)
-	}
-	if ack.Duplicate {
-		stored, err := rec.JS.Stream(ctx, exposure.StreamAudit)
-		if err == nil {
-			if m, err := stored.GetMsg(ctx, ack.Sequence); err == nil {
-				next.Head = Hash(m.Data)
-			}
+	for attempt := 0; ; attempt++ {
+		b, msgID, next, err := prepare(head, r)
+		if err != nil {
+			return head, err
 		}
+		ack, err := rec.JS.Publish(ctx, exposure.AuditSubject(r.Incident), b,
+			jetstream.WithMsgID(msgID), jetstream.WithExpectStream(exposure.StreamAudit))
+		if err != nil {
+			return head, fmt.Errorf("append audit record: %w", err)
+		}
+		if !ack.Duplicate {
+			return next, nil
+		}
+		last, err := rec.lastRecord(ctx, r.Incident)
+		if err != nil || attempt >= 5 || last.Seq <= head.Seq {
+			// Cannot find a later head: continue from the stored record.
+			if m, gerr := rec.getMsg(ctx, ack.Sequence); gerr == nil {
+				next.Head = Hash(m)
+			}
+			return next, nil
+		}
+		head = last
 	}
-	return next, nil
+}
+
+func (rec *Recorder) getMsg(ctx context.Context, seq uint64) ([]byte, error) {
+	stored, err := rec.JS.Stream(ctx, exposure.StreamAudit)
+	if err != nil {
+		return nil, err
+	}
+	m, err := stored.GetMsg(ctx, seq)
+	if err != nil {
+		return nil, err
+	}
+	return m.Data, nil
+}
+
+// lastRecord returns the head of the incident's chain as stored.
+func (rec *Recorder) lastRecord(ctx context.Context, incident string) (Chain, error) {
+	stored, err := rec.JS.Stream(ctx, exposure.StreamAudit)
+	if err != nil {
+		return Chain{}, err
+	}
+	m, err := stored.GetLastMsgForSubject(ctx, exposure.AuditSubject(incident))
+	if err != nil {
+		return Chain{}, err
+	}
+	var r Record
+	if err := json.Unmarshal(m.Data, &r); err != nil {
+		return Chain{}, err
+	}
+	return Chain{Seq: r.Seq, Head: Hash(m.Data)}, nil
 }
 
 // AppendAsync publishes r without waiting for JetStream's answer and returns

@@ -80,8 +80,20 @@ func (s *Store) List(ctx context.Context) ([]*Incident, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() { _ = lister.Stop() }()
 	var out []*Incident
-	for k := range lister.Keys() {
+	keys := lister.Keys()
+	for {
+		var k string
+		var ok bool
+		select { // the key channel does not observe ctx: a stalled listing must not hang the caller
+		case k, ok = <-keys:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("list incidents: %w", ctx.Err())
+		}
+		if !ok {
+			break
+		}
 		in, _, err := s.Get(ctx, k)
 		if errors.Is(err, ErrNotFound) {
 			continue

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -95,9 +96,13 @@ type App struct {
 	auditJS    jetstream.JetStream // the audit trail's own connection
 	handler    http.Handler
 	adminToken secret.Source
-	closers    []func()
-	gh         *ghDepth // GitHub App, poller, partner, tickets (ghdepth.go)
-	oncall     *oncall  // tokens, approvals, replay, audit of control requests (oncall.go)
+	// deps are the required providers (and Vault) /readyz probes (ops.go);
+	// shuttingDown makes /readyz answer 503 once a graceful stop began.
+	deps         []*dependency
+	shuttingDown atomic.Bool
+	closers      []func()
+	gh           *ghDepth // GitHub App, poller, partner, tickets (ghdepth.go)
+	oncall       *oncall  // tokens, approvals, replay, audit of control requests (oncall.go)
 }
 
 // New builds the application from cfg. It starts the embedded nats-server
@@ -194,6 +199,7 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 		return nil, err
 	}
 	a.Publisher = &bus.Publisher{JS: ingestJS, Deliveries: deliveries, Timeout: 10 * time.Second}
+	a.registerOps(opts.HTTPClient)
 	a.Incidents = &incident.Store{KV: incidents}
 	a.auditJS = auditJS
 
@@ -441,10 +447,20 @@ func (a *App) Run(ctx context.Context, l net.Listener) error {
 	case <-ctx.Done():
 	case runErr = <-errc:
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	// Graceful stop: /readyz answers 503 at once; after http.shutdown_delay
+	// (time for a load balancer to notice) the listener closes and in-flight
+	// requests finish; the responders (stopped by ctx) finish or hand back
+	// their in-flight steps within responders.grace.
+	a.shuttingDown.Store(true)
+	a.Log.WithField("grace", a.Cfg.Responders.Grace.D().String()).Info("stopping: no new work taken; finishing or handing back what is in flight")
+	if d := a.Cfg.HTTP.ShutdownDelay.D(); d > 0 && runErr == nil {
+		time.Sleep(d)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), max(a.Cfg.Responders.Grace.D(), a.Cfg.HTTP.IngestTimeout.D()+time.Second))
 	defer cancel()
 	_ = srv.Shutdown(sctx)
 	wg.Wait()
+	a.Log.Info("stopped")
 	return runErr
 }
 

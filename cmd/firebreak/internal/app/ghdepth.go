@@ -115,14 +115,14 @@ func (a *App) buildGHIngest(ctx context.Context, d *ghDepth, rs secret.Resolvers
 	det := detect.New()
 	seal := &sealer.Sealer{Keyring: a.Keyring}
 	if cfg.GitHub.IssuesScanned() {
-		d.tickets = &tickets.Scanner{Detector: det, Sealer: seal}
+		d.tickets = &tickets.Scanner{Detector: det, Sealer: seal, Published: m.Exposures}
 	}
 	if d.alerts != nil {
 		since, _ := config.PollSince(cfg.GitHub.Poll.Since)
 		d.poller = ghingest.NewPoller(ghingest.PollerConfig{
 			Scopes: PollScopes(cfg.GitHub.Poll.Repos, cfg.GitHub.Poll.Orgs, cfg.GitHub.Poll.Enterprises), Since: since,
 			PerPage: cfg.GitHub.Poll.PerPage, MaxWait: cfg.GitHub.Poll.MaxWait.D(), Interval: cfg.GitHub.Poll.Interval.D(),
-		}, alertLister{d.alerts}, a.Publisher, d.ledger, a.Log.WithField("component", "github-poller"))
+		}, alertLister{d.alerts}, countingPublisher{a.Publisher, m.Exposures}, d.ledger, a.Log.WithField("component", "github-poller"))
 	}
 	timeout := cfg.HTTP.IngestTimeout.D()
 	if cfg.GitHub.Partner.Enabled {
@@ -154,7 +154,7 @@ func (a *App) buildGHIngest(ctx context.Context, d *ghDepth, rs secret.Resolvers
 			}
 		}()
 	}
-	ts := &tickets.Scanner{Detector: det, Sealer: seal}
+	ts := &tickets.Scanner{Detector: det, Sealer: seal, Published: m.Exposures}
 	if !cfg.Jira.WebhookSecret.IsZero() || cfg.Jira.Unsigned {
 		jc := tickets.JiraConfig{SiteURL: cfg.Jira.BaseURL, MaxBody: cfg.HTTP.MaxBody, Timeout: timeout, Projects: map[string]tickets.ProjectHint{}}
 		if !cfg.Jira.WebhookSecret.IsZero() {

@@ -1,12 +1,9 @@
 package app
 
 import (
-	"context"
 	"net/http"
 	"runtime/debug"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/firebreak-sec/firebreak/ingest/web"
@@ -46,22 +43,4 @@ func (a *App) recoverer(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r)
 	})
-}
-
-func (a *App) ready(w http.ResponseWriter, r *http.Request) {
-	problems := map[string]string{}
-	if a.Conn.Status() != nats.CONNECTED {
-		problems["nats"] = a.Conn.Status().String()
-	} else {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
-		if _, err := a.JS.AccountInfo(ctx); err != nil {
-			problems["jetstream"] = err.Error()
-		}
-	}
-	if len(problems) > 0 {
-		web.JSON(w, http.StatusServiceUnavailable, map[string]any{"ready": false, "problems": problems})
-		return
-	}
-	web.JSON(w, http.StatusOK, map[string]any{"ready": true})
 }

@@ -48,6 +48,10 @@ type HTTP struct {
 	// IngestTimeout bounds how long an ingest request waits for the durable
 	// publish before answering 503 (senders retry). GitHub waits 10s.
 	IngestTimeout Duration `yaml:"ingest_timeout"`
+	// ShutdownDelay keeps serving for this long after SIGTERM while /readyz
+	// answers 503, so that a load balancer stops routing here before the
+	// listener closes (0, the default: close at once).
+	ShutdownDelay Duration `yaml:"shutdown_delay"`
 }
 
 // NATS configures the bus.

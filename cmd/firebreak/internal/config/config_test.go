@@ -96,7 +96,7 @@ func TestUnknownFieldsArePositioned(t *testing.T) {
 	if err == nil {
 		t.Fatal("unknown fields accepted")
 	}
-	for _, want := range []string{p + ":2:3: http.lisen: unknown field (known: listen, max_body, admin_token, public_url, ingest_timeout)",
+	for _, want := range []string{p + ":2:3: http.lisen: unknown field (known: listen, max_body, admin_token, public_url, ingest_timeout, shutdown_delay)",
 		p + ":3:1: natz: unknown field"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)

@@ -326,6 +326,9 @@ func (c *Config) validate() Problems {
 	if d := c.HTTP.IngestTimeout.D(); d < 100*time.Millisecond || d > time.Minute {
 		bad("http.ingest_timeout", "must be between 100ms and 1m, got %s", d)
 	}
+	if d := c.HTTP.ShutdownDelay.D(); d < 0 || d > 5*time.Minute {
+		bad("http.shutdown_delay", "must be between 0s and 5m, got %s", d)
+	}
 	if c.HTTP.PublicURL != "" {
 		httpURL("http.public_url", c.HTTP.PublicURL, false)
 	}
@@ -452,6 +455,7 @@ http:
   listen: 127.0.0.1:8080
   max_body: 26214400
   # admin_token: file:/run/secrets/firebreak-admin    # default: generated in data_dir
+  shutdown_delay: 0s           # after SIGTERM, keep serving this long with /readyz at 503 (5s behind a load balancer)
 nats:
   url: ""                      # empty: embedded nats-server; example: nats://nats-1:4222,nats://nats-2:4222
   embedded:
@@ -463,6 +467,7 @@ nats:
   delivery_ttl: 168h           # remembers webhook delivery ids (GitHub redelivers up to 3 days)
 responders:
   concurrency: 16
+  grace: 10s                   # on SIGTERM: time for in-flight steps to finish; the rest is handed back (nak)
 playbooks:
   builtin: true
   # dir: ./playbooks
