@@ -34,6 +34,10 @@ type Request struct {
 	// Fault names the fault injected into this request's answer ("" when
 	// the handler answered normally); see Fault.Kind.
 	Fault string
+	// Handled: the API handler ran, so the request could have had its
+	// effect (false when a fault answered instead, or the client went away
+	// during an injected delay).
+	Handled bool
 }
 
 // Fault is an injected failure. Match selects requests ("METHOD /path/prefix",
@@ -214,6 +218,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.injected[req.Fault]++
 	}
 	s.requests = append(s.requests, req)
+	idx := len(s.requests) - 1
 	s.inFlight++
 	s.maxIn = max(s.maxIn, s.inFlight)
 	s.mu.Unlock()
@@ -233,6 +238,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if fault.Drop {
 			if fault.AfterHandler {
+				s.handled(idx)
 				rec := httptest.NewRecorder()
 				s.handler.ServeHTTP(rec, r) // the side effect happens; the answer is lost
 			}
@@ -261,7 +267,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.handled(idx)
 	s.handler.ServeHTTP(w, r)
+}
+
+func (s *Server) handled(idx int) {
+	s.mu.Lock()
+	if idx < len(s.requests) { // Reset may have dropped it
+		s.requests[idx].Handled = true
+	}
+	s.mu.Unlock()
 }
 
 // takeFault returns the first fault that applies to this request, consuming

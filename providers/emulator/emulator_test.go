@@ -80,7 +80,7 @@ func TestLostResponseRunsTheHandler(t *testing.T) {
 	if got := s.Injected(); got["lost-response"] != 1 || len(got) != 1 {
 		t.Fatalf("injected %v", got)
 	}
-	if r := s.Requests(); len(r) != 1 || r[0].Fault != "lost-response" {
+	if r := s.Requests(); len(r) != 1 || r[0].Fault != "lost-response" || !r[0].Handled {
 		t.Fatalf("requests %+v", r)
 	}
 }
@@ -124,6 +124,15 @@ func TestInjectedByKindAndMaxInFlight(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
+	}
+	handled := 0
+	for _, r := range s.Requests() {
+		if r.Handled {
+			handled++
+		}
+	}
+	if handled != 5 { // three /slow, one /a and one /b reached the handler
+		t.Fatalf("%d requests handled, want 5", handled)
 	}
 	if got := s.Injected(); got["503"] != 2 || got["throttle"] != 1 || len(got) != 2 {
 		t.Fatalf("injected %v", got)
