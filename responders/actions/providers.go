@@ -227,12 +227,18 @@ func (a Revoke) Run(ctx context.Context, in *step.Input) (step.Result, error) {
 	}
 	defer release()
 	if in.Resumed && p.Spec().Verify {
-		if v, err := p.Verify(ctx, in.Credential); err == nil && !v.Live {
+		v, err := p.Verify(ctx, in.Credential)
+		if err == nil && !v.Live {
 			return step.Result{
 				Outputs: map[string]any{"revoked": true, "already_revoked": true, "action": "none"},
 				Detail:  "key no longer live after an interrupted attempt: not revoked again",
 				Effect:  step.EffectRevoked,
 			}, nil
+		}
+		if class, _ := providers.Classify(err); err != nil && class == providers.Retryable {
+			// The earlier attempt may have revoked the key; without an
+			// answer to "is it still live?" do not act blind: try later.
+			return step.Result{}, providers.ScrubError(fmt.Errorf("checking the key after an interrupted attempt: %w", err), in.Credential.Secret)
 		}
 	}
 	var res providers.RevokeResult
