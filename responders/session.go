@@ -320,11 +320,15 @@ func (s *session) heartbeat(ctx context.Context) {
 				case errors.Is(err, errLeaseLost):
 					s.log.Warn("incident lease lost to another responder; stopping")
 					s.stop(errLeaseLost)
+					s.mu.Unlock()
+					return
 				default:
 					s.log.WithError(err).Warn("lease renewal failed")
 					if time.Until(s.leaseUntil) <= every {
 						s.log.Warn("incident lease expires before it can be renewed; stopping")
 						s.stop(fmt.Errorf("%w: not renewed before it expired: %v", errLeaseLost, err))
+						s.mu.Unlock()
+						return
 					}
 				}
 			}
