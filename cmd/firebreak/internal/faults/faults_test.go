@@ -10,6 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/firebreak-sec/firebreak/providers/providertest"
+	"github.com/firebreak-sec/firebreak/responders/incident"
 )
 
 // moduleRoot is the directory of go.mod.
@@ -139,4 +142,55 @@ func TestFaultSoak(t *testing.T) {
 		cfg.Dir = d
 	}
 	runFaults(t, cfg, 2*time.Hour)
+}
+
+// TestCanary plants a canary secret through every ingest path (GitHub alert
+// webhook, partner program, NDJSON logs, HEC, Loki, syslog, Jira, GitHub
+// issue comment, generic tickets, scan --publish, and a provider refusal
+// that echoes the key), with a kill -9 and a bus restart on the way, then
+// greps every log line, stream message, KV entry, audit record, file at
+// rest, HTTP answer (/metrics included) and notification: no plaintext.
+func TestCanary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real firebreak and nats-server processes")
+	}
+	dir := t.TempDir()
+	if keep := os.Getenv("FIREBREAK_FAULTS_DIR"); keep != "" {
+		dir = filepath.Join(keep, t.Name()+"-"+time.Now().Format("150405"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	c, err := RunCanary(ctx, CanaryConfig{Bin: firebreakBin(t), NATSBin: natsServerBin(t), Dir: dir, Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("canary run: %v (logs in %s)", err, dir)
+	}
+	want := map[string]incident.State{PathEchoedInError: incident.Failed}
+	for path := range c.Secrets {
+		in := c.Incidents[path]
+		w, ok := want[path]
+		if !ok {
+			w = incident.Contained
+		}
+		if in == nil || in.State != w {
+			t.Errorf("%s: incident %v, want %s", path, in, w)
+		}
+	}
+	if len(c.Secrets) != 11 {
+		t.Errorf("%d ingest paths planted, want 11", len(c.Secrets))
+	}
+	kinds := map[string]int{}
+	texts := make([]string, len(c.Texts))
+	for i, x := range c.Texts {
+		kinds[strings.Fields(x.Where)[0]]++
+		texts[i] = x.Where + "\n" + x.Body
+	}
+	t.Logf("canary: %d texts grepped (%v)", len(texts), kinds)
+	for _, k := range []string{"response", "stream", "file", "slack", "webhook", "output"} {
+		if kinds[k] == 0 {
+			t.Errorf("no %s texts collected: the grep would prove little", k)
+		}
+	}
+	for path, raw := range c.Secrets {
+		t.Run(path, func(t *testing.T) { providertest.AssertNoSecret(t, raw, texts...) })
+	}
 }
