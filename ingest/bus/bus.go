@@ -190,7 +190,7 @@ type Topology struct {
 	DeliveryTTL     time.Duration // how long inbound delivery ids are remembered
 	AckWait         time.Duration // redelivery delay after a responder stops acking
 	MaxDeliver      int           // deliveries before a message is dead-lettered
-	MaxAckPending   int           // exposures in flight across all responders
+	MaxAckPending   int           // exposures delivered and not yet acked (in flight or naked with a delay); see ParkedExposures
 	// AsyncState persists incident, delivery, audit and dead-letter writes
 	// asynchronously (JetStream's async persist mode: buffered, flushed in
 	// the background) instead of as durably as exposures. Faster, but a crash
@@ -200,6 +200,17 @@ type Topology struct {
 	// than on Firebreak's intent records.
 	AsyncState bool
 }
+
+// ParkedExposures is the responders' consumer's MaxAckPending. An exposure
+// naked with a delay (a Retry-After, GitHub's rate limit reset up to an hour
+// away, a backoff) stays ack-pending until it is redelivered; when the
+// pending exposures reach MaxAckPending JetStream delivers nothing more, so a
+// small bound lets one provider's waits stall every other provider's
+// revocations (the fault harness saw 1,024 GitHub alerts waiting for a rate
+// limit reset hold back 2,700 log exposures). Responders bound their work in
+// flight themselves (responders.concurrency pulls at a time); this only
+// bounds how many may wait.
+const ParkedExposures = 1 << 16
 
 // DefaultTopology is the embedded default.
 func DefaultTopology() Topology {
@@ -211,7 +222,7 @@ func DefaultTopology() Topology {
 		DeliveryTTL:     7 * 24 * time.Hour,
 		AckWait:         30 * time.Second,
 		MaxDeliver:      10,
-		MaxAckPending:   1024,
+		MaxAckPending:   ParkedExposures,
 	}
 }
 
