@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -101,22 +102,31 @@ func ClassifyStatus(status int) Class {
 	}
 }
 
+// MaxRetryAfter caps a provider's Retry-After: a longer wait (a misbehaving
+// provider or proxy, "Retry-After: 99999999999", a date in the year 9999)
+// would park the exposure for years; Firebreak asks again after an hour.
+const MaxRetryAfter = time.Hour
+
 // ParseRetryAfter parses a Retry-After header (delay-seconds or HTTP-date)
-// relative to now. It returns 0 when the header is absent or unparseable.
+// relative to now. It returns 0 when the header is absent or unparseable
+// (or not a finite, non-negative number), and at most MaxRetryAfter.
 func ParseRetryAfter(h string, now time.Time) time.Duration {
 	h = strings.TrimSpace(h)
 	if h == "" {
 		return 0
 	}
 	if secs, err := strconv.ParseFloat(h, 64); err == nil {
-		if secs < 0 {
+		if !(secs >= 0) || math.IsInf(secs, 0) { // NaN, negative, infinite
 			return 0
+		}
+		if secs >= MaxRetryAfter.Seconds() {
+			return MaxRetryAfter
 		}
 		return time.Duration(secs * float64(time.Second))
 	}
 	if t, err := http.ParseTime(h); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return min(d, MaxRetryAfter)
 		}
 	}
 	return 0

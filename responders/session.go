@@ -51,6 +51,16 @@ type session struct {
 
 	busyFor time.Duration // how long another session's lease still runs (busy)
 
+	// leased: acquire took the incident's lease for this session; from then
+	// on every stored version names this session until its last write, so
+	// a write that finds another holder (or none) is stale and must not
+	// land. leaseUntil is when the stored lease expires; loseLease stops the
+	// session's work when the lease is lost or expires unrenewed (another
+	// responder may then act), so two sessions never act on one secret at once.
+	leased     bool
+	leaseUntil time.Time
+	loseLease  context.CancelCauseFunc
+
 	mu  sync.Mutex // guards inc and rev against the heartbeat
 	inc *incident.Incident
 	rev uint64
@@ -95,18 +105,22 @@ func (s *session) run(ctx context.Context) {
 	}
 	hbCtx, stopHB := context.WithCancel(ctx)
 	defer stopHB()
+	workCtx, lose := context.WithCancelCause(ctx)
+	defer lose(nil)
+	s.loseLease = lose
 	go s.heartbeat(hbCtx)
 
-	if err := s.runPlaybooks(ctx); err != nil {
+	if err := s.runPlaybooks(workCtx); err != nil {
 		if errors.Is(err, errAbandoned) {
 			s.log.WithError(err).Warn("message abandoned (simulated crash)")
 			return
 		}
-		if s.r.stopping.Load() && !errors.Is(err, errLeaseLost) {
+		lost := errors.Is(err, errLeaseLost) || errors.Is(context.Cause(workCtx), errLeaseLost)
+		if s.r.stopping.Load() && !lost {
 			s.handOver(ctx, err)
 			return
 		}
-		if errors.Is(err, errLeaseLost) {
+		if lost {
 			s.log.Warn("incident taken over by another responder; leaving the message for redelivery")
 		} else {
 			s.log.WithError(err).Warn("stopped before finishing; the message will be redelivered")
@@ -206,6 +220,9 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 				return 0, err
 			}
 			s.inc, s.rev = inc, rev
+			if inc.Lease != nil {
+				s.leased, s.leaseUntil = true, inc.Lease.Until
+			}
 			s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentCreated, Exposure: s.ev.ID,
 				Detail: fmt.Sprintf("%s %s from %s", s.ev.Secret.Provider, s.ev.Secret.Redacted, s.ev.Source.Kind)})
 			if inc.State == incident.Resolved {
@@ -293,6 +310,7 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 		} else if err != nil {
 			return 0, err
 		}
+		s.leased, s.leaseUntil = true, inc.Lease.Until
 		return acquired, nil
 	}
 	return 0, errors.New("incident too contended")
@@ -348,7 +366,9 @@ func (s *session) saveOnce(ctx context.Context) error {
 
 // save writes the incident while holding its lease. On a conflict (another
 // responder merged a sighting) it takes their exposures into ours and tries
-// again; if the lease is no longer ours it returns errLeaseLost.
+// again; if the lease is no longer ours it returns errLeaseLost — also when
+// this write itself gives the lease up (a retry, the end): the stored
+// incident then belongs to whoever took it over, and ours is stale.
 func (s *session) save(ctx context.Context) error {
 	for i := 0; i < 20; i++ {
 		err := s.saveOnce(ctx)
@@ -359,7 +379,7 @@ func (s *session) save(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		if s.inc.Lease != nil && (stored.Lease == nil || stored.Lease.Holder != s.holder) {
+		if s.leased && (stored.Lease == nil || stored.Lease.Holder != s.holder) {
 			return errLeaseLost
 		}
 		if stored.AuditSeq > s.inc.AuditSeq {
@@ -378,7 +398,10 @@ func (s *session) save(ctx context.Context) error {
 	return errors.New("incident too contended")
 }
 
-// heartbeat keeps the message and the lease alive while steps run.
+// heartbeat keeps the message and the lease alive while steps run. When the
+// lease is lost, or cannot be renewed before it expires (the bus is down),
+// it stops the session's work: once the lease has expired the message is
+// redelivered and another responder may take the incident over.
 func (s *session) heartbeat(ctx context.Context) {
 	every := s.r.cfg.LeaseTTL / 3
 	t := time.NewTicker(every)
@@ -392,12 +415,40 @@ func (s *session) heartbeat(ctx context.Context) {
 			s.mu.Lock()
 			if s.inc.Lease != nil {
 				s.inc.Lease = s.lease()
-				if err := s.save(ctx); err != nil && ctx.Err() == nil {
+				// A renewal that lands after the lease expired is no renewal;
+				// one that cannot land by TTL/6 before it stops the work then,
+				// leaving that margin before another responder may take over.
+				rctx, cancel := context.WithDeadline(ctx, s.leaseUntil.Add(-s.r.cfg.LeaseTTL/6))
+				err := s.save(rctx)
+				cancel()
+				switch {
+				case err == nil:
+					s.leaseUntil = s.inc.Lease.Until
+				case ctx.Err() != nil:
+				case errors.Is(err, errLeaseLost):
+					s.log.Warn("incident lease lost to another responder; stopping")
+					s.stop(errLeaseLost)
+					s.mu.Unlock()
+					return
+				default:
 					s.log.WithError(err).Warn("lease renewal failed")
+					if time.Until(s.leaseUntil) <= every {
+						s.log.Warn("incident lease expires before it can be renewed; stopping")
+						s.stop(fmt.Errorf("%w: not renewed before it expired: %v", errLeaseLost, err))
+						s.mu.Unlock()
+						return
+					}
 				}
 			}
 			s.mu.Unlock()
 		}
+	}
+}
+
+// stop ends the session's work with cause.
+func (s *session) stop(cause error) {
+	if s.loseLease != nil {
+		s.loseLease(cause)
 	}
 }
 
@@ -443,7 +494,18 @@ func (s *session) awaitAudit(ctx context.Context) {
 				s.log.Warn("audit record was a duplicate: its chain may fork after a crash")
 			}
 		case err := <-f.Err():
-			s.log.WithError(err).Error("audit append failed")
+			// Lost during a leader election or a reconnect: publish it again
+			// (same message id) for up to a heartbeat period, never past the
+			// lease (the caller holds the lock the heartbeat needs).
+			until := time.Now().Add(s.r.cfg.LeaseTTL / 3)
+			if !s.leaseUntil.IsZero() && s.leaseUntil.Before(until) {
+				until = s.leaseUntil
+			}
+			rctx, cancel := context.WithDeadline(ctx, until)
+			if rerr := s.r.audit.Retry(rctx, f); rerr != nil {
+				s.log.WithError(err).Error("audit append failed")
+			}
+			cancel()
 		case <-ctx.Done():
 			return
 		}

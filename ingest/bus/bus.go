@@ -190,7 +190,7 @@ type Topology struct {
 	DeliveryTTL     time.Duration // how long inbound delivery ids are remembered
 	AckWait         time.Duration // redelivery delay after a responder stops acking
 	MaxDeliver      int           // deliveries before a message is dead-lettered
-	MaxAckPending   int           // exposures in flight across all responders
+	MaxAckPending   int           // exposures delivered and not yet acked (in flight or naked with a delay); see ParkedExposures
 	// SyncState makes incident, delivery, audit and dead-letter writes as
 	// durable as exposures (fsynced before their ack under the "always"
 	// policy). By default they use JetStream's async persist mode: written
@@ -207,6 +207,17 @@ type Topology struct {
 	SyncState bool
 }
 
+// ParkedExposures is the responders' consumer's MaxAckPending. An exposure
+// naked with a delay (a Retry-After, GitHub's rate limit reset up to an hour
+// away, a backoff) stays ack-pending until it is redelivered; when the
+// pending exposures reach MaxAckPending JetStream delivers nothing more, so a
+// small bound lets one provider's waits stall every other provider's
+// revocations (the fault harness saw 1,024 GitHub alerts waiting for a rate
+// limit reset hold back 2,700 log exposures). Responders bound their work in
+// flight themselves (responders.concurrency pulls at a time); this only
+// bounds how many may wait.
+const ParkedExposures = 1 << 16
+
 // DefaultTopology is the embedded default.
 func DefaultTopology() Topology {
 	return Topology{
@@ -217,7 +228,7 @@ func DefaultTopology() Topology {
 		DeliveryTTL:     7 * 24 * time.Hour,
 		AckWait:         30 * time.Second,
 		MaxDeliver:      10,
-		MaxAckPending:   1024,
+		MaxAckPending:   ParkedExposures,
 	}
 }
 
@@ -258,6 +269,8 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream, bucket, desc stri
 	if err != nil {
 		return nil, err
 	}
+	// On a cluster a stream just created can answer "not found" for a moment
+	// while its replicas elect a leader: Ensure tries again.
 	return js.KeyValue(ctx, bucket)
 }
 
@@ -276,8 +289,44 @@ type Handles struct {
 }
 
 // Ensure creates or updates the streams, buckets and the responders' durable
-// consumer. It is idempotent: every instance runs it at start.
+// consumer. It is idempotent: every instance runs it at start. While a
+// cluster is still forming or electing leaders (no suitable peers yet, no
+// leader, JetStream not answering) it tries again until ctx is done, so
+// instances started with their cluster come up when it does; any other
+// error is returned at once.
 func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, error) {
+	for {
+		h, err := ensureOnce(ctx, js, t)
+		if err == nil || !clusterForming(err) {
+			return h, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (JetStream still forming when the deadline came: %w)", err, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// clusterForming reports whether err is one a forming or electing
+// JetStream cluster answers with for a while: placement finding too few
+// peers, a temporarily unavailable or leaderless meta layer, a request that
+// got no answer, a stream just created not yet found.
+func clusterForming(err error) bool {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case 10005, // no suitable peers for placement
+			10008, // JetStream system temporarily unavailable
+			10009: // JetStream cluster can not handle request (no leader)
+			return true
+		}
+	}
+	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrBucketNotFound)
+}
+
+func ensureOnce(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, error) {
 	if t.Replicas <= 0 {
 		t.Replicas = 1
 	}

@@ -31,6 +31,13 @@ type Request struct {
 	Header http.Header
 	Body   []byte
 	At     time.Time
+	// Fault names the fault injected into this request's answer ("" when
+	// the handler answered normally); see Fault.Kind.
+	Fault string
+	// Handled: the API handler ran, so the request could have had its
+	// effect (false when a fault answered instead, or the client went away
+	// during an injected delay).
+	Handled bool
 }
 
 // Fault is an injected failure. Match selects requests ("METHOD /path/prefix",
@@ -45,6 +52,30 @@ type Fault struct {
 	Body       string        // response body; the emulator's default error body when empty
 	Delay      time.Duration // latency added before answering (or before dropping)
 	Drop       bool          // close the connection without answering (a reset)
+	// AfterHandler with Drop lets the API handler run first — its side
+	// effect happens — and then resets the connection instead of sending
+	// its answer: a response lost on the way back.
+	AfterHandler bool
+	// Name labels the fault in Request.Fault and Injected ("timeout" for a
+	// Delay longer than the client waits, say); Kind derives one otherwise.
+	Name string
+}
+
+// Kind is the fault's label: Name when set, else "reset", "lost-response",
+// the status ("429", "503"), or "latency".
+func (f *Fault) Kind() string {
+	switch {
+	case f.Name != "":
+		return f.Name
+	case f.Drop && f.AfterHandler:
+		return "lost-response"
+	case f.Drop:
+		return "reset"
+	case f.Status != 0:
+		return strconv.Itoa(f.Status)
+	default:
+		return "latency"
+	}
 }
 
 // Server is a recording, fault-injecting HTTP server around an API handler.
@@ -56,6 +87,9 @@ type Server struct {
 	requests []Request
 	faults   []*Fault
 	rng      *rand.Rand
+	injected map[string]int
+	inFlight int
+	maxIn    int
 
 	ts *httptest.Server
 }
@@ -105,6 +139,33 @@ func (s *Server) ClearFaults() {
 	s.faults = nil
 }
 
+// Injected counts the faults injected so far, by Fault.Kind.
+func (s *Server) Injected() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.injected))
+	for k, v := range s.injected {
+		out[k] = v
+	}
+	return out
+}
+
+// MaxInFlight is the largest number of requests the server was handling at
+// once (from the moment a request arrives until it is answered, dropped, or
+// its client went away) since the start or ResetMaxInFlight.
+func (s *Server) MaxInFlight() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.maxIn
+}
+
+// ResetMaxInFlight restarts MaxInFlight from the requests in flight now.
+func (s *Server) ResetMaxInFlight() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.maxIn = s.inFlight
+}
+
 // Requests returns a copy of what was received, in order.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -146,12 +207,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 32<<20))
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	s.mu.Lock()
-	s.requests = append(s.requests, Request{
-		Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
-		Header: r.Header.Clone(), Body: body, At: time.Now(),
-	})
 	fault := s.takeFault(r.Method, r.URL.Path)
+	req := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+		Header: r.Header.Clone(), Body: body, At: time.Now()}
+	if fault != nil {
+		req.Fault = fault.Kind()
+		if s.injected == nil {
+			s.injected = map[string]int{}
+		}
+		s.injected[req.Fault]++
+	}
+	s.requests = append(s.requests, req)
+	idx := len(s.requests) - 1
+	s.inFlight++
+	s.maxIn = max(s.maxIn, s.inFlight)
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.inFlight--
+		s.mu.Unlock()
+	}()
 
 	if fault != nil {
 		if fault.Delay > 0 {
@@ -162,6 +237,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		if fault.Drop {
+			if fault.AfterHandler {
+				s.handled(idx)
+				rec := httptest.NewRecorder()
+				s.handler.ServeHTTP(rec, r) // the side effect happens; the answer is lost
+			}
 			if hj, ok := w.(http.Hijacker); ok {
 				if conn, _, err := hj.Hijack(); err == nil {
 					if tc, ok := conn.(*net.TCPConn); ok {
@@ -187,7 +267,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	s.handled(idx)
 	s.handler.ServeHTTP(w, r)
+}
+
+func (s *Server) handled(idx int) {
+	s.mu.Lock()
+	if idx < len(s.requests) { // Reset may have dropped it
+		s.requests[idx].Handled = true
+	}
+	s.mu.Unlock()
 }
 
 // takeFault returns the first fault that applies to this request, consuming

@@ -64,3 +64,80 @@ func TestDropResetsConnection(t *testing.T) {
 		t.Fatalf("after the drop: %d", resp.StatusCode)
 	}
 }
+
+func TestLostResponseRunsTheHandler(t *testing.T) {
+	calls := 0
+	s := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls++ }), nil)
+	url := s.Start()
+	defer s.Close()
+	s.Inject(Fault{Drop: true, AfterHandler: true, Count: 1})
+	if _, err := http.Post(url+"/x", "text/plain", nil); err == nil {
+		t.Fatal("a lost response arrived")
+	}
+	if calls != 1 {
+		t.Fatalf("handler ran %d times, want 1 (the side effect happens, the answer is lost)", calls)
+	}
+	if got := s.Injected(); got["lost-response"] != 1 || len(got) != 1 {
+		t.Fatalf("injected %v", got)
+	}
+	if r := s.Requests(); len(r) != 1 || r[0].Fault != "lost-response" || !r[0].Handled {
+		t.Fatalf("requests %+v", r)
+	}
+}
+
+func TestInjectedByKindAndMaxInFlight(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{}, 8)
+	s := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			arrived <- struct{}{}
+			<-release
+		}
+	}), nil)
+	url := s.Start()
+	defer s.Close()
+	done := make(chan struct{})
+	for i := 0; i < 3; i++ {
+		go func() {
+			if resp, err := http.Get(url + "/slow"); err == nil {
+				resp.Body.Close()
+			}
+			done <- struct{}{}
+		}()
+	}
+	for i := 0; i < 3; i++ {
+		<-arrived
+	}
+	if got := s.MaxInFlight(); got != 3 {
+		t.Fatalf("max in flight %d with three requests held, want 3", got)
+	}
+	close(release)
+	for i := 0; i < 3; i++ {
+		<-done
+	}
+	s.ResetMaxInFlight()
+	s.Inject(Fault{Match: "/a", Status: 503, Count: 2})
+	s.Inject(Fault{Match: "/b", Status: 429, RetryAfter: "1", Name: "throttle", Count: 1})
+	for _, p := range []string{"/a", "/a", "/a", "/b", "/b"} {
+		resp, err := http.Get(url + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	handled := 0
+	for _, r := range s.Requests() {
+		if r.Handled {
+			handled++
+		}
+	}
+	if handled != 5 { // three /slow, one /a and one /b reached the handler
+		t.Fatalf("%d requests handled, want 5", handled)
+	}
+	if got := s.Injected(); got["503"] != 2 || got["throttle"] != 1 || len(got) != 2 {
+		t.Fatalf("injected %v", got)
+	}
+	if got := s.MaxInFlight(); got != 1 {
+		t.Fatalf("max in flight %d for sequential requests, want 1", got)
+	}
+}

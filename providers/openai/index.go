@@ -2,12 +2,14 @@ package openai
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"sync"
 	"time"
 
 	"github.com/firebreak-sec/firebreak/ingest/secret"
+	"github.com/firebreak-sec/firebreak/providers"
 )
 
 // DefaultIndexTTL is how long a listing of the organization's keys serves
@@ -83,10 +85,39 @@ func (c *Client) orgKeys(ctx context.Context, ak secret.Value, notBefore time.Ti
 		if ld.err == nil && !ld.started.Before(notBefore) {
 			return ld.res, nil
 		}
-		if ld.err != nil && ctx.Err() == nil && !ld.started.Before(notBefore) {
+		if ld.err != nil && ctx.Err() == nil && !ld.started.Before(notBefore) && !endedWithItsCaller(ld.err) {
 			return nil, ld.err
 		}
-		// That listing started too early for us (or its caller gave up): go again.
+		// That listing started too early for us, or ended with its caller's
+		// context (that revocation timed out or was stopped, ours was not):
+		// go again.
+	}
+}
+
+// endedWithItsCaller reports whether a shared listing failed because the
+// context of the revocation that ran it ended.
+func endedWithItsCaller(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// listPage sends one listing call (a GET, safe to repeat), retrying a
+// transient failure twice: a large organization is many pages, and one
+// failed page would otherwise fail every revocation waiting on the listing.
+func (c *Client) listPage(ctx context.Context, ak secret.Value, path string, out any) (int, error) {
+	for try := 1; ; try++ {
+		status, err := c.admin(ctx, ak, http.MethodGet, path, out)
+		if err == nil {
+			return status, nil
+		}
+		class, after := providers.Classify(err)
+		if class != providers.Retryable || try == 3 || ctx.Err() != nil {
+			return status, err
+		}
+		select {
+		case <-ctx.Done():
+			return status, err
+		case <-time.After(min(max(after, time.Duration(try)*100*time.Millisecond), time.Second)):
+		}
 	}
 }
 
@@ -145,7 +176,7 @@ func (c *Client) scanOrg(ctx context.Context, ak secret.Value) ([]candidate, err
 		for {
 			var page list[projectKey]
 			path := "/v1/organization/projects/" + url.PathEscape(p.ID) + "/api_keys?" + c.pageQuery(after)
-			status, err := c.admin(ctx, ak, http.MethodGet, path, &page)
+			status, err := c.listPage(ctx, ak, path, &page)
 			if status == http.StatusNotFound {
 				break // the project went away while we looked
 			}

@@ -2,11 +2,15 @@ package openai_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/firebreak-sec/firebreak/ingest/secret"
+	"github.com/firebreak-sec/firebreak/providers"
+	"github.com/firebreak-sec/firebreak/providers/emulator"
 	"github.com/firebreak-sec/firebreak/providers/openai/openaiemu"
 )
 
@@ -76,5 +80,57 @@ func TestIndexSeesKeysNewerThanIt(t *testing.T) {
 	}
 	if dels := len(requests(o.emu.Server(), http.MethodDelete, "/v1/organization/projects/")); dels != 2 {
 		t.Fatalf("%d DELETEs, want 2", dels)
+	}
+}
+
+// TestSharedListingOutlivesItsCaller: the revocation that runs a shared
+// listing gives up (its step timed out); a revocation waiting on that
+// listing lists again under its own context instead of failing with the
+// other's deadline. (Found by the fault harness: one timed-out step failed
+// every revocation waiting on its listing.)
+func TestSharedListingOutlivesItsCaller(t *testing.T) {
+	o := newOrg(t, 100)
+	p := o.emu.AddProject("payments")
+	first, _ := o.emu.AddKey(p, openaiemu.Owner{Name: "u"})
+	second, secondID := o.emu.AddKey(p, openaiemu.Owner{Name: "u"})
+	o.emu.Server().Inject(emulator.Fault{Match: "GET /v1/organization/projects/" + p + "/api_keys", Count: 1, Delay: 2 * time.Second})
+	short, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	firstDone := make(chan error, 1)
+	go func() { _, err := o.client.Revoke(short, cred(first)); firstDone <- err }()
+	for len(requests(o.emu.Server(), http.MethodGet, "/v1/organization/projects/"+p+"/api_keys")) == 0 {
+		time.Sleep(time.Millisecond) // the first revocation's listing is in flight
+	}
+	res, err := o.client.Revoke(context.Background(), cred(second))
+	if err != nil || res.Action != "deleted" || o.emu.KeyExists(secondID) {
+		t.Fatalf("the waiting revocation: %+v %v", res, err)
+	}
+	if err := <-firstDone; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the revocation that gave up: %v", err)
+	}
+}
+
+// TestListingRetriesAFailedPage: a transient failure of one page of the
+// organization listing is retried; the revocation does not fail for it.
+func TestListingRetriesAFailedPage(t *testing.T) {
+	o := newOrg(t, 2)
+	p := o.emu.AddProject("payments")
+	var raw, id string
+	for range 5 {
+		raw, id = o.emu.AddKey(p, openaiemu.Owner{Name: "u"})
+	}
+	o.emu.Server().Inject(emulator.Fault{Match: "GET /v1/organization/projects/" + p + "/api_keys", Count: 2, Status: http.StatusBadGateway})
+	res, err := o.client.Revoke(context.Background(), cred(raw))
+	if err != nil || res.Action != "deleted" || o.emu.KeyExists(id) {
+		t.Fatalf("revoke with two failed pages: %+v %v", res, err)
+	}
+	// Three failures of the same page in a row are the provider's answer.
+	o.emu.Server().Inject(emulator.Fault{Match: "GET /v1/organization/projects", Count: 3, Status: http.StatusServiceUnavailable})
+	raw2, _ := o.emu.AddKey(p, openaiemu.Owner{Name: "u"})
+	// (raw2 is newer than the cached listing, so the revocation lists again.)
+	if _, err := o.client.Revoke(context.Background(), cred(raw2)); err == nil {
+		t.Fatal("three failures of one page in a row did not fail the revocation")
+	} else if class, _ := providers.Classify(err); class != providers.Retryable {
+		t.Fatalf("error %v is not retryable", err)
 	}
 }

@@ -410,7 +410,7 @@ func (c *Client) projects(ctx context.Context, ak secret.Value) ([]project, erro
 	after := ""
 	for {
 		var page list[project]
-		if _, err := c.admin(ctx, ak, http.MethodGet, "/v1/organization/projects?"+c.pageQuery(after), &page); err != nil {
+		if _, err := c.listPage(ctx, ak, "/v1/organization/projects?"+c.pageQuery(after), &page); err != nil {
 			return nil, err
 		}
 		all = append(all, page.Data...)

@@ -124,3 +124,35 @@ func TestUnknownProviderIsPermanent(t *testing.T) {
 		t.Fatalf("%v", err)
 	}
 }
+
+// TestResumedRevokeNeverActsBlind: when the check after an interrupted
+// attempt gets no answer (a retryable error), the revoke is not sent — the
+// earlier attempt may have revoked the key — and the step is retried; a
+// permanent verify error (the provider cannot check) lets the revoke decide.
+func TestResumedRevokeNeverActsBlind(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		err   error
+		calls string
+	}{
+		{"check unanswered: retried later", &providers.Error{Provider: "fake", Op: providers.OpVerify, Class: providers.Retryable, Status: 503}, "verify"},
+		{"check impossible: the revoke decides", &providers.Error{Provider: "fake", Op: providers.OpVerify, Class: providers.Permanent, Status: 400}, "verify,revoke"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := &recorder{live: true, verifyErr: c.err}
+			ps := actions.NewProviders()
+			ps.Add(p, "")
+			_, err := actions.Revoke{Providers: ps}.Run(context.Background(), input(true, false, "sk-proj-leaked-0000000000000000"))
+			if got := strings.Join(p.calls, ","); got != c.calls {
+				t.Fatalf("provider calls %q, want %q", got, c.calls)
+			}
+			if c.calls == "verify" {
+				if class, _ := providers.Classify(err); class != providers.Retryable {
+					t.Fatalf("error %v (class %v), want retryable", err, class)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

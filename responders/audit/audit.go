@@ -166,6 +166,24 @@ func (rec *Recorder) AppendAsync(head Chain, r Record) (Chain, jetstream.PubAckF
 	return next, f, nil
 }
 
+// Retry publishes again the record of an asynchronous append that failed
+// (typically while the audit stream elects a leader on a cluster), with the
+// same message id, so a record that did land is not stored twice. It tries
+// every 250 ms until it is stored or ctx is done.
+func (rec *Recorder) Retry(ctx context.Context, failed jetstream.PubAckFuture) error {
+	for {
+		_, err := rec.JS.PublishMsg(ctx, failed.Msg())
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("append audit record: %w (gave up: %w)", err, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
 func prepare(head Chain, r Record) ([]byte, string, Chain, error) {
 	r.Seq = head.Seq + 1
 	r.Prev = head.Head

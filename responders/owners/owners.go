@@ -238,29 +238,57 @@ func eq(p, v string) bool { return p == v }
 
 // Glob matches v against a slash-separated pattern where "*", "?" and
 // classes stay within a segment (path.Match) and a "**" segment spans any
-// number of segments, including none.
+// number of segments, including none. It takes time polynomial in the
+// segment counts: CODEOWNERS patterns come from repositories, and a line of
+// many "**" segments must not stall owner resolution (and containment).
 func Glob(p, v string) bool {
-	return globSegs(strings.Split(p, "/"), strings.Split(v, "/"))
+	var ps []string
+	for _, seg := range strings.Split(p, "/") {
+		if seg == "**" && len(ps) > 0 && ps[len(ps)-1] == "**" {
+			continue // "**/**" is "**"
+		}
+		ps = append(ps, seg)
+	}
+	vs := strings.Split(v, "/")
+	if len(ps) > maxGlobSegments || len(vs) > maxPathSegments {
+		return false
+	}
+	// memo[i*(len(vs)+1)+j]: 0 unknown, 1 ps[i:] does not match vs[j:], 2 it does.
+	memo := make([]uint8, (len(ps)+1)*(len(vs)+1))
+	var match func(i, j int) bool
+	match = func(i, j int) bool {
+		k := i*(len(vs)+1) + j
+		if memo[k] != 0 {
+			return memo[k] == 2
+		}
+		ok := false
+		switch {
+		case i == len(ps):
+			ok = j == len(vs)
+		case ps[i] == "**":
+			for x := j; x <= len(vs) && !ok; x++ {
+				ok = match(i+1, x)
+			}
+		case j < len(vs):
+			m, _ := path.Match(ps[i], vs[j])
+			ok = m && match(i+1, j+1)
+		}
+		memo[k] = 1
+		if ok {
+			memo[k] = 2
+		}
+		return ok
+	}
+	return match(0, 0)
 }
 
-func globSegs(ps, vs []string) bool {
-	if len(ps) == 0 {
-		return len(vs) == 0
-	}
-	if ps[0] == "**" {
-		for i := 0; i <= len(vs); i++ {
-			if globSegs(ps[1:], vs[i:]) {
-				return true
-			}
-		}
-		return false
-	}
-	if len(vs) == 0 {
-		return false
-	}
-	ok, _ := path.Match(ps[0], vs[0])
-	return ok && globSegs(ps[1:], vs[1:])
-}
+// maxGlobSegments and maxPathSegments bound the segments of a glob and of
+// the path it is matched against (real ones are far shorter; PATH_MAX is
+// 4096 bytes): a longer one matches nothing.
+const (
+	maxGlobSegments = 256
+	maxPathSegments = 2048
+)
 
 func (m Match) holds(ev *exposure.Event) bool {
 	l := ev.Location

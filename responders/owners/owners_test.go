@@ -3,6 +3,7 @@ package owners_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
@@ -141,6 +142,10 @@ func TestGlobAndCodeOwners(t *testing.T) {
 		{"acme/billing-*", "acme/billing-api", true},
 		{"acme/billing-*", "acme/billing/x", false},
 		{"**", "anything/at/all", true},
+		{"**/**/a/**", "a", true},
+		{"a/**/**/b", "a/b", true},
+		{"**/a/**/a/**/b", "a/x/a/b", true},
+		{"**/a/**/a/**/b", "a/x/b", false},
 	} {
 		if got := owners.Glob(tc.p, tc.v); got != tc.want {
 			t.Errorf("Glob(%q, %q) = %v", tc.p, tc.v, got)
@@ -155,6 +160,26 @@ func TestGlobAndCodeOwners(t *testing.T) {
 		if (want == "" && len(got) != 0) || (want != "" && (len(got) == 0 || got[0] != want)) {
 			t.Errorf("CodeOwners(%s) = %v, want %q", file, got, want)
 		}
+	}
+}
+
+// TestHostileCodeOwnersLine: CODEOWNERS comes from the repository. A line of
+// forty "**" segments (or alternating ones) against a deep path once took
+// exponential time — minutes per exposure, holding up owner resolution and
+// so the revocation; it is now matched in polynomial time.
+func TestHostileCodeOwnersLine(t *testing.T) {
+	deep := strings.Repeat("a/", 60) + "b"
+	for _, p := range []string{strings.Repeat("**/", 40) + "x", strings.Repeat("**/a/", 40) + "x"} {
+		if owners.Glob(p, deep) {
+			t.Errorf("Glob(%.20s…) matched a path it does not match", p)
+		}
+		co := p + " @attacker\n* @all\n"
+		if got := owners.CodeOwners(co, deep); len(got) != 1 || got[0] != "@all" {
+			t.Errorf("CodeOwners with a hostile line = %v", got)
+		}
+	}
+	if !owners.Glob(strings.Repeat("**/a/", 40)+"b", deep) {
+		t.Error("forty \"**/a\" and b do not match sixty a's and b")
 	}
 }
 

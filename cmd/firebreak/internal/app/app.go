@@ -350,7 +350,7 @@ func (a *App) connect(ctx context.Context) error {
 	a.Bus, err = bus.Ensure(ectx, a.JS, bus.Topology{
 		Replicas: cfg.NATS.Replicas, ExposureMaxAge: cfg.NATS.ExposureMaxAge.D(), AuditMaxAge: cfg.NATS.AuditMaxAge.D(),
 		DuplicateWindow: cfg.NATS.DuplicateWindow.D(), DeliveryTTL: cfg.NATS.DeliveryTTL.D(), AckWait: cfg.NATS.AckWait.D(),
-		MaxDeliver: cfg.NATS.MaxDeliver, MaxAckPending: max(1024, 4*cfg.Responders.Concurrency), SyncState: cfg.NATS.SyncState,
+		MaxDeliver: cfg.NATS.MaxDeliver, MaxAckPending: bus.ParkedExposures, SyncState: cfg.NATS.SyncState,
 	})
 	if err != nil {
 		return fmt.Errorf("JetStream topology: %w", err)

@@ -52,6 +52,9 @@ func buildProviders(cfg *config.Config, rs secret.Resolvers, hc *http.Client, lo
 	if err := addBreadthProviders(ps, cfg, rs, hc); err != nil {
 		return nil, err
 	}
+	for name, n := range cfg.ProviderLimits() { // providers.<name>.max_concurrency
+		ps.SetLimit(name, n)
+	}
 	return ps, nil
 }
 

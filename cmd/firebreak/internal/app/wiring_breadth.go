@@ -229,7 +229,10 @@ func buildOwners(cfg *config.Config, ps *actions.Providers, rs secret.Resolvers,
 			return nil, false
 		}
 		l, ok := p.(providers.OwnerLookup)
-		return l, ok
+		if !ok {
+			return nil, false
+		}
+		return ps.LimitOwner(name, l), true
 	}
 	return r, nil
 }

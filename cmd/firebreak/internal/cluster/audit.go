@@ -1,9 +1,11 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
 	"time"
 
@@ -113,26 +115,29 @@ func StepIntervals(recs []audit.Record) []Interval {
 // CheckExclusive verifies that no two step attempts of one incident ran at
 // the same time (per-secret ordering): sorted by start, each attempt ended
 // before the next began. An attempt without an outcome is allowed only if it
-// started before a process was killed (at one of killedAt); it is taken to
-// have ended at that kill, and the next attempt must start after it.
-func CheckExclusive(incidentID string, recs []audit.Record, killedAt []time.Time) error {
+// started before its process was killed (one of killedAt) or before its
+// responder logged that it stopped work on the incident (stops, from
+// SessionStops: a session that lost its lease, or could not write the
+// incident, ends without recording its last outcome); it is taken to
+// have ended at the earliest of those, and the next attempt must start after.
+func CheckExclusive(incidentID string, recs []audit.Record, killedAt []time.Time, stops []time.Time) error {
 	iv := StepIntervals(recs)
 	sort.Slice(iv, func(i, j int) bool { return iv[i].Start.Before(iv[j].Start) })
 	for i := range iv {
 		if !iv[i].Open {
 			continue
 		}
-		var kill time.Time
-		for _, k := range killedAt {
-			if k.After(iv[i].Start) && (kill.IsZero() || k.Before(kill)) {
-				kill = k
+		var end time.Time
+		for _, k := range append(append([]time.Time(nil), killedAt...), stops...) {
+			if k.After(iv[i].Start) && (end.IsZero() || k.Before(end)) {
+				end = k
 			}
 		}
-		if kill.IsZero() {
-			return fmt.Errorf("incident %s: step %s attempt %d by %s started at %s and never ended, with no process killed after it",
+		if end.IsZero() {
+			return fmt.Errorf("incident %s: step %s attempt %d by %s started at %s and never ended, with no process killed or lease given up after it",
 				incidentID, iv[i].Step, iv[i].Attempt, iv[i].Actor, iv[i].Start.Format(time.RFC3339Nano))
 		}
-		iv[i].End = kill
+		iv[i].End = end
 	}
 	for i := 1; i < len(iv); i++ {
 		if iv[i].Start.Before(iv[i-1].End) {
@@ -142,4 +147,44 @@ func CheckExclusive(incidentID string, recs []audit.Record, killedAt []time.Time
 		}
 	}
 	return nil
+}
+
+// sessionStopMessages are the responder's log messages for a session that
+// stops its work without recording the outcome of its last step
+// (responders/session.go): its lease could not be renewed or was taken
+// over (its work context is cancelled then), or a write of the incident
+// failed (the session ends there and leaves the message for redelivery).
+// Each is logged once the session's work stopped.
+var sessionStopMessages = map[string]bool{
+	"stopped before finishing; the message will be redelivered":                    true,
+	"incident lease expires before it can be renewed; stopping":                    true,
+	"incident lease lost to another responder; stopping":                           true,
+	"incident taken over by another responder; leaving the message for redelivery": true,
+}
+
+// SessionStops reads JSON process logs and returns, per incident, when a
+// responder logged that its session stopped without recording its last
+// step's outcome (sessionStopMessages).
+func SessionStops(logPaths ...string) (map[string][]time.Time, error) {
+	out := map[string][]time.Time{}
+	for _, p := range logPaths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, line := range bytes.Split(b, []byte("\n")) {
+			var e struct {
+				Msg      string    `json:"msg"`
+				Incident string    `json:"incident"`
+				Time     time.Time `json:"time"`
+			}
+			if !bytes.Contains(line, []byte(`"incident`)) || json.Unmarshal(line, &e) != nil {
+				continue
+			}
+			if sessionStopMessages[e.Msg] && e.Incident != "" {
+				out[e.Incident] = append(out[e.Incident], e.Time)
+			}
+		}
+	}
+	return out, nil
 }

@@ -134,10 +134,18 @@ func TestClusterFailover(t *testing.T) {
 	mu.Lock()
 	killedAt := []time.Time{events["firebreak killed"]}
 	mu.Unlock()
+	var logs []string
+	for _, in := range h.Instances {
+		logs = append(logs, in.logPath)
+	}
+	stops, err := SessionStops(logs...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	merged, open := 0, 0
 	for _, l := range leaks {
 		id := h.IncidentID(l)
-		if err := CheckExclusive(id, recs[id], killedAt); err != nil {
+		if err := CheckExclusive(id, recs[id], killedAt, stops[id]); err != nil {
 			t.Error(err)
 		}
 		for _, r := range recs[id] {

@@ -15,6 +15,9 @@ import (
 type KeyProvider struct {
 	BaseURL string `yaml:"base_url"`
 	DryRun  bool   `yaml:"dry_run"`
+
+	// MaxConcurrency bounds concurrent calls to the provider (0: unbounded; limits.go).
+	MaxConcurrency int `yaml:"max_concurrency"`
 }
 
 // Anthropic configures the Anthropic provider.
@@ -22,6 +25,9 @@ type Anthropic struct {
 	BaseURL  string     `yaml:"base_url"`
 	AdminKey secret.Ref `yaml:"admin_key"`
 	DryRun   bool       `yaml:"dry_run"`
+
+	// MaxConcurrency bounds concurrent calls to the provider (0: unbounded; limits.go).
+	MaxConcurrency int `yaml:"max_concurrency"`
 }
 
 // AWS configures the AWS IAM provider. The access key is Firebreak's own
@@ -34,6 +40,9 @@ type AWS struct {
 	SecretAccessKey secret.Ref `yaml:"secret_access_key"`
 	SessionToken    secret.Ref `yaml:"session_token"`
 	DryRun          bool       `yaml:"dry_run"`
+
+	// MaxConcurrency bounds concurrent calls to the provider (0: unbounded; limits.go).
+	MaxConcurrency int `yaml:"max_concurrency"`
 }
 
 // Google configures the Google API keys provider.
@@ -42,6 +51,9 @@ type Google struct {
 	APIKeysURL  string     `yaml:"api_keys_url"`
 	AccessToken secret.Ref `yaml:"access_token"`
 	DryRun      bool       `yaml:"dry_run"`
+
+	// MaxConcurrency bounds concurrent calls to the provider (0: unbounded; limits.go).
+	MaxConcurrency int `yaml:"max_concurrency"`
 }
 
 // Stripe configures the Stripe provider.
@@ -50,6 +62,9 @@ type Stripe struct {
 	ManagementKey secret.Ref `yaml:"management_key"`
 	APIVersion    string     `yaml:"api_version"`
 	DryRun        bool       `yaml:"dry_run"`
+
+	// MaxConcurrency bounds concurrent calls to the provider (0: unbounded; limits.go).
+	MaxConcurrency int `yaml:"max_concurrency"`
 }
 
 // Email is an SMTP notifier.

@@ -207,6 +207,9 @@ type OpenAI struct {
 	BaseURL  string     `yaml:"base_url"`
 	AdminKey secret.Ref `yaml:"admin_key"`
 	DryRun   bool       `yaml:"dry_run"`
+	// MaxConcurrency bounds this process's concurrent calls to the provider
+	// (0: unbounded); see limits.go.
+	MaxConcurrency int `yaml:"max_concurrency"`
 }
 
 // GitHubProvider configures GitHub token revocation.
@@ -215,6 +218,8 @@ type GitHubProvider struct {
 	RevokePerHour int      `yaml:"revoke_per_hour"`
 	BatchWindow   Duration `yaml:"batch_window"`
 	DryRun        bool     `yaml:"dry_run"`
+	// MaxConcurrency bounds concurrent verify/revoke actions (0: unbounded).
+	MaxConcurrency int `yaml:"max_concurrency"`
 }
 
 // Notifiers are named notifier instances by kind; playbook steps name one

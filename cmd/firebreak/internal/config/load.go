@@ -411,6 +411,7 @@ func (c *Config) validate() Problems {
 		ref("notifiers.slack."+name+".webhook_url", s.WebhookURL, true)
 	}
 	c.validateBreadth(bad, ref, httpURL)
+	ps = append(ps, c.validateLimits()...)
 	for name, w := range c.Notifiers.Webhook {
 		httpURL("notifiers.webhook."+name+".url", w.URL, true)
 		ref("notifiers.webhook."+name+".secret", w.Secret, true)
@@ -498,6 +499,7 @@ providers:
   openai:
     base_url: https://api.openai.com
     # admin_key: env:OPENAI_ADMIN_KEY                # without it: dry-run
+    # max_concurrency: 8                             # calls at once from this process (every provider takes it; 0: unbounded)
   github:
     base_url: https://api.github.com
     revoke_per_hour: 60
