@@ -172,6 +172,10 @@ func New(t testing.TB, o Options) *Harness {
 		}
 		h.Instances = append(h.Instances, in)
 	}
+	// Registered before the processes start: an instance that never becomes
+	// ready fails the test, and its siblings must not outlive it.
+	t.Cleanup(h.stopAll)
+	t.Cleanup(h.keepLogs)
 	var wg sync.WaitGroup
 	for _, in := range h.Instances {
 		wg.Add(1)
@@ -183,8 +187,6 @@ func New(t testing.TB, o Options) *Harness {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(h.stopAll)
-	t.Cleanup(h.keepLogs)
 	return h
 }
 

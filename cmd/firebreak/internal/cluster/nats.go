@@ -139,10 +139,10 @@ func StartNATS(t testing.TB, dir string, o NATSOptions) *NATS {
 			t.Fatal(err)
 		}
 	}
+	t.Cleanup(n.Stop) // before the starts: a node that fails to start must not leave the others running
 	for i := range n.Nodes {
 		n.Start(t, i)
 	}
-	t.Cleanup(n.Stop)
 	n.WaitJetStream(t, 60*time.Second)
 	return n
 }
