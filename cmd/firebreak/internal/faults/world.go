@@ -50,8 +50,13 @@ func randomHex(n int) string {
 
 func newWorld() *world {
 	w := &world{
-		OpenAI: openaiemu.New(), Anthropic: anthropicemu.New(), GitHub: githubemu.New(), Jira: jiraemu.New(),
-		Slack: slackemu.New(), PagerDuty: pagerdutyemu.New(), last4: map[string]bool{},
+		OpenAI: openaiemu.New(), Anthropic: anthropicemu.New(), Jira: jiraemu.New(),
+		// A GitHub App installation on GitHub Enterprise Cloud: 15,000 requests
+		// an hour. The soak's ~1,000 alerts, each fetched, located and written
+		// back, with fault retries, exhaust a user token's 5,000 and then wait
+		// (correctly) for the reset an hour later.
+		GitHub: githubemu.New(githubemu.WithCoreRateLimit(15000, time.Hour)),
+		Slack:  slackemu.New(), PagerDuty: pagerdutyemu.New(), last4: map[string]bool{},
 	}
 	hookSecret := randomHex(16)
 	w.Webhook = webhookemu.New(webhookemu.Config{Secret: []byte(hookSecret)})
