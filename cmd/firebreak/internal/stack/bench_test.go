@@ -19,12 +19,18 @@ import (
 
 // benchStack starts a stack for benchmarks: the org at the OpenAI emulator
 // holds baseline keys in a few projects, like a small real organisation.
+// fsync is nats.embedded.fsync; with a ",sync_state" suffix Firebreak's own
+// state is fsynced too (nats.sync_state: true).
 func benchStack(b *testing.B, fsync string, concurrency int) (*stack.Stack, []string) {
 	b.Helper()
+	fsync, syncState := strings.CutSuffix(fsync, ",sync_state")
 	st, err := stack.Start(context.Background(), stack.Options{DataDir: b.TempDir(), FSync: fsync, Concurrency: concurrency,
 		// Benchmarks send more alerts than a user token's 5000 requests an hour.
 		GitHubOptions: []githubemu.Option{githubemu.WithCoreRateLimit(1<<30, time.Hour)},
-		Configure:     func(c *config.Config) { c.Providers.GitHub.BatchWindow = config.Duration(10 * time.Millisecond) }})
+		Configure: func(c *config.Config) {
+			c.Providers.GitHub.BatchWindow = config.Duration(10 * time.Millisecond)
+			c.NATS.SyncState = syncState
+		}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -142,9 +148,10 @@ func benchLatency(b *testing.B, fsync string, rate int) {
 
 // BenchmarkThroughput pushes alerts as fast as 64 concurrent senders can and
 // reports exposures/s through verify + revoke + notify (Slack and the signed
-// webhook), from the first webhook to the last notification.
+// webhook), from the first webhook to the last notification: with the
+// default durability, with Firebreak's state fsynced too, and with fsync 1s.
 func BenchmarkThroughput(b *testing.B) {
-	for _, fsync := range []string{"always", "1s"} {
+	for _, fsync := range []string{"always", "always,sync_state", "1s"} {
 		b.Run("fsync="+fsync, func(b *testing.B) { benchThroughput(b, fsync) })
 	}
 }
