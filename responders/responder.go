@@ -45,8 +45,10 @@ type Config struct {
 	// equal the consumer's AckWait so that a crashed responder's incident is
 	// free when its message is redelivered.
 	LeaseTTL time.Duration
-	// MaxDeliver must equal the consumer's MaxDeliver: the last delivery
-	// dead-letters instead of naking.
+	// MaxDeliver is how many times one step is attempted, each after a
+	// redelivery, before a retryable failure dead-letters the exposure
+	// (and how many deliveries may fail to resolve the secret). The
+	// consumer itself redelivers without limit (see bus.Topology).
 	MaxDeliver int
 	// MaxInProcessWait caps how long a step waits in-process before a retry;
 	// longer waits (a long Retry-After) nak the message with that delay instead.

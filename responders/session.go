@@ -741,7 +741,9 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 		rec.State, rec.EndedAt = incident.StepStarted, nil
 		return false, runErr
 	}
-	if class == classRetryable && int(s.meta.NumDelivered) < s.r.cfg.MaxDeliver {
+	// The budget is the step's own attempts, kept on the incident across
+	// redeliveries: deliveries spent on crashes or lease waits do not count.
+	if class == classRetryable && rec.Attempts < s.r.cfg.MaxDeliver {
 		delay := s.r.backoff(s.meta.NumDelivered, after)
 		rec.State = incident.StepRetrying
 		s.inc.State = incident.Retrying
@@ -760,7 +762,7 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 	s.appendAudit(ctx, audit.Record{Kind: audit.KindStepFailed, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
 		DurationMS: ms(dur), Outcome: "failed", Error: rec.Error})
 	if class == classRetryable {
-		runErr = fmt.Errorf("deliveries exhausted (%d): %w", s.meta.NumDelivered, runErr)
+		runErr = fmt.Errorf("attempts exhausted (%d): %w", rec.Attempts, runErr)
 	}
 	return true, s.fail(ctx, pb, key, runErr)
 }

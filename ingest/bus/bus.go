@@ -189,7 +189,13 @@ type Topology struct {
 	DuplicateWindow time.Duration // JetStream's publish de-duplication window
 	DeliveryTTL     time.Duration // how long inbound delivery ids are remembered
 	AckWait         time.Duration // redelivery delay after a responder stops acking
-	MaxDeliver      int           // deliveries before a message is dead-lettered
+	// MaxDeliver is the responders' budget: attempts of one step, each
+	// after a redelivery, before the exposure is dead-lettered. It is not
+	// the consumer's MaxDeliver, which is unlimited: JetStream drops a
+	// message silently after its last delivery, and deliveries are also
+	// spent by crashes, lease waits and graceful hand-overs — a bounded
+	// consumer lost exposures under repeated kills (the fault soak).
+	MaxDeliver int
 	MaxAckPending   int           // exposures delivered and not yet acked (in flight or naked with a delay); see ParkedExposures
 	// SyncState makes incident, delivery, audit and dead-letter writes as
 	// durable as exposures (fsynced before their ack under the "always"
@@ -395,7 +401,7 @@ func ensureOnce(ctx context.Context, js jetstream.JetStream, t Topology) (*Handl
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 		AckWait:       t.AckWait,
-		MaxDeliver:    t.MaxDeliver,
+		MaxDeliver:    -1, // see Topology.MaxDeliver
 		MaxAckPending: t.MaxAckPending,
 		Replicas:      t.Replicas,
 	})

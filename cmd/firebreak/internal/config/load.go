@@ -463,7 +463,7 @@ nats:
     fsync: always              # fsync before every ack; or an interval such as 1s
   replicas: 1
   ack_wait: 30s
-  max_deliver: 10
+  max_deliver: 10              # attempts of one step (each after a redelivery) before the exposure is dead-lettered
   duplicate_window: 2m
   delivery_ttl: 168h           # remembers webhook delivery ids (GitHub redelivers up to 3 days)
 responders:

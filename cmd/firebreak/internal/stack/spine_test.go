@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -525,5 +526,39 @@ func TestCrashMidPlaybookRevokesOnce(t *testing.T) {
 				t.Fatalf("OpenAI received %d DELETE requests, want 1", n)
 			}
 		})
+	}
+}
+
+// TestRepeatedCrashesOutlastMaxDeliver crashes the responder at the start of
+// the playbook more times than nats.max_deliver allows deliveries: crashes
+// and lease waits spend deliveries, and a consumer that stopped redelivering
+// after max_deliver dropped the exposure silently, leaving its incident
+// "running" forever (found by the fault soak). The budget is a step's own
+// failed attempts, so the incident still ends contained, revoked once.
+func TestRepeatedCrashesOutlastMaxDeliver(t *testing.T) {
+	var crashes atomic.Int32
+	hooks := responders.Hooks{BeforeStep: func(_ context.Context, _, key string) error {
+		if strings.HasSuffix(key, "/verify") && crashes.Add(1) <= 3 {
+			return fmt.Errorf("crash %d", crashes.Load())
+		}
+		return nil
+	}}
+	e := start(t, stack.Options{AckWait: time.Second, MaxDeliver: 2, Hooks: hooks})
+	raw, _ := e.LeakOpenAI("acme/payments-api", 21)
+	post(t, e, "d-crashes", stack.AlertPayload("created", "acme/payments-api", 21, "openai_api_key"))
+	in, err := e.WaitIncident(ctxT(t, 60*time.Second), e.IncidentFor(raw), func(in *incident.Incident) bool {
+		return stack.Terminal(in) && in.NotifiedAt != nil
+	})
+	if err != nil {
+		t.Fatalf("%v (after %d crashes)", err, crashes.Load())
+	}
+	if crashes.Load() < 4 {
+		t.Fatalf("only %d crash points reached, want 3 crashes and a clean run", crashes.Load())
+	}
+	if in.State != incident.Contained {
+		t.Fatalf("state %s: %s", in.State, in.Error)
+	}
+	if n := len(e.OpenAI.Deletions()); n != 1 {
+		t.Fatalf("the key was deleted %d times, want exactly once", n)
 	}
 }

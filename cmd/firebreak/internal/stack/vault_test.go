@@ -186,7 +186,7 @@ func TestVaultSealedFailsTheIncidentCleanly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if in.State != incident.Failed || !strings.Contains(in.Error, "Vault is sealed") || !strings.Contains(in.Error, "deliveries exhausted") {
+	if in.State != incident.Failed || !strings.Contains(in.Error, "Vault is sealed") || !strings.Contains(in.Error, "attempts exhausted") {
 		t.Fatalf("incident %s, error %q; want failed with 'Vault is sealed' after retries", in.State, in.Error)
 	}
 	if rot := in.Step("openai-rotate/rotate"); rot == nil || rot.Attempts < 2 {
