@@ -12,14 +12,11 @@
 package groq
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
-	"strings"
 
-	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers"
-	"github.com/firebreak-sec/firebreak/providers/internal/keycheck"
+	"github.com/firebreak-sec/firebreak/providers/internal/verifyonly"
 )
 
 // Name is the provider name.
@@ -34,35 +31,33 @@ const TypeAPIKey = "groq_api_key"
 // ConsoleURL is where a person deletes a key.
 const ConsoleURL = "https://console.groq.com/keys"
 
-const manual = "delete the key in the Groq console (API Keys), signed in to the organization that owns it"
-
 // Config configures a Client.
 type Config struct {
 	BaseURL    string
 	HTTPClient *http.Client
 }
 
-// Client implements providers.Provider.
-type Client struct {
-	api   providers.API
-	check keycheck.Check
-}
+// Client implements providers.Provider: Verify lists models with the key
+// (200 live, 401 not live); Revoke escalates, Groq has no key revocation API.
+type Client struct{ *base }
+
+type base = verifyonly.Client[struct{}] // embedded through an alias: the field stays unexported
 
 var _ providers.Provider = (*Client)(nil)
 
 // New returns a Client.
 func New(cfg Config) *Client {
-	base := strings.TrimRight(cfg.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	c := &Client{api: providers.API{Provider: Name, BaseURL: base, Client: cfg.HTTPClient, ErrorMessage: OpenAIErrorMessage}}
-	c.check = keycheck.Check{
-		API: &c.api, Method: http.MethodGet, Path: "/openai/v1/models",
-		Auth: func(v secret.Value) http.Header { return http.Header{"Authorization": {"Bearer " + v.Reveal()}} },
-		Dead: func(status int, _ []byte) bool { return status == http.StatusUnauthorized },
-	}
-	return c
+	return &Client{verifyonly.New(verifyonly.Def[struct{}]{
+		Spec: providers.Spec{Name: Name, DisplayName: "Groq", SecretTypes: []string{TypeAPIKey},
+			ConsoleURL: ConsoleURL, DocsURL: "https://console.groq.com/docs/api-reference#models-list"},
+		DefaultBaseURL: DefaultBaseURL, Method: http.MethodGet, Path: "/openai/v1/models", AuthScheme: "Bearer",
+		ErrorMessage: OpenAIErrorMessage,
+		Manual:       "delete the key in the Groq console (API Keys), signed in to the organization that owns it",
+		Refused:      "Groq does not accept the key",
+		Accepted: func(struct{}) providers.VerifyResult {
+			return providers.VerifyResult{Live: true, Detail: "the key listed models"}
+		},
+	}, cfg.BaseURL, cfg.HTTPClient)}
 }
 
 // OpenAIErrorMessage reads the OpenAI-style error body {"error":{"message","type","code"}}.
@@ -80,32 +75,4 @@ func OpenAIErrorMessage(status int, body []byte) string {
 		return e.Error.Message + " [" + code + "]"
 	}
 	return e.Error.Message
-}
-
-// Spec implements providers.Provider.
-func (c *Client) Spec() providers.Spec {
-	return providers.Spec{Name: Name, DisplayName: "Groq", SecretTypes: []string{TypeAPIKey}, Verify: true,
-		ConsoleURL: ConsoleURL, DocsURL: "https://console.groq.com/docs/api-reference#models-list"}
-}
-
-// Verify implements providers.Provider: 200 live, 401 not live.
-func (c *Client) Verify(ctx context.Context, cred providers.Credential) (providers.VerifyResult, error) {
-	res, err := c.check.Do(ctx, providers.OpVerify, cred.Secret)
-	if err != nil {
-		return providers.VerifyResult{}, err
-	}
-	if !res.Live {
-		return providers.VerifyResult{Detail: "Groq does not accept the key"}, nil
-	}
-	return providers.VerifyResult{Live: true, Detail: "the key listed models"}, nil
-}
-
-// Revoke escalates: Groq has no key revocation API.
-func (c *Client) Revoke(ctx context.Context, cred providers.Credential) (providers.RevokeResult, error) {
-	return keycheck.Escalate(ctx, c.check, c.Spec(), cred, manual)
-}
-
-// Plan implements providers.Provider.
-func (c *Client) Plan(op providers.Op, cred providers.Credential) []providers.Call {
-	return c.check.Plan(op, cred, c.Spec(), manual)
 }

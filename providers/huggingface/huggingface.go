@@ -14,13 +14,10 @@ package huggingface
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"strings"
 
-	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers"
-	"github.com/firebreak-sec/firebreak/providers/internal/keycheck"
+	"github.com/firebreak-sec/firebreak/providers/internal/verifyonly"
 )
 
 // Name is the provider name.
@@ -39,59 +36,25 @@ const (
 	TypeToken     = "huggingface_access_token"
 )
 
-const manual = "sign in as the token's owner and delete (or invalidate and refresh) the token under Settings → Access Tokens"
-
 // Config configures a Client.
 type Config struct {
 	BaseURL    string
 	HTTPClient *http.Client
 }
 
-// Client implements providers.Provider and providers.OwnerLookup.
-type Client struct {
-	api   providers.API
-	check keycheck.Check
-}
+// Client implements providers.Provider and providers.OwnerLookup: Verify
+// asks whoami with the token (200 live, facts: account, token name and role;
+// 401 not live); Revoke escalates, the Hub has no token revocation API.
+type Client struct{ *base }
+
+type base = verifyonly.Client[whoami] // embedded through an alias: the field stays unexported
 
 var (
 	_ providers.Provider    = (*Client)(nil)
 	_ providers.OwnerLookup = (*Client)(nil)
 )
 
-// New returns a Client.
-func New(cfg Config) *Client {
-	base := strings.TrimRight(cfg.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	c := &Client{api: providers.API{Provider: Name, BaseURL: base, Client: cfg.HTTPClient, ErrorMessage: errorMessage}}
-	c.check = keycheck.Check{
-		API: &c.api, Method: http.MethodGet, Path: "/api/whoami-v2",
-		Auth: func(v secret.Value) http.Header { return http.Header{"Authorization": {"Bearer " + v.Reveal()}} },
-		Dead: func(status int, _ []byte) bool { return status == http.StatusUnauthorized },
-	}
-	return c
-}
-
-func errorMessage(status int, body []byte) string {
-	var e struct {
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return e.Error
-	}
-	return http.StatusText(status)
-}
-
-// Spec implements providers.Provider.
-func (c *Client) Spec() providers.Spec {
-	return providers.Spec{
-		Name: Name, DisplayName: "Hugging Face", SecretTypes: []string{TypeUserToken, TypeOrgToken, TypeToken},
-		Verify: true, Revoke: false, Owner: true, ConsoleURL: ConsoleURL,
-		DocsURL: "https://huggingface.co/docs/hub/security-tokens",
-	}
-}
-
+// whoami is GET /api/whoami-v2's answer.
 type whoami struct {
 	Type     string `json:"type"`
 	Name     string `json:"name"`
@@ -109,49 +72,33 @@ type whoami struct {
 	} `json:"auth"`
 }
 
-// Verify implements providers.Provider: 200 live (facts: account, token
-// name and role), 401 not live.
-func (c *Client) Verify(ctx context.Context, cred providers.Credential) (providers.VerifyResult, error) {
-	res, err := c.check.Do(ctx, providers.OpVerify, cred.Secret)
-	if err != nil {
-		return providers.VerifyResult{}, err
-	}
-	if !res.Live {
-		return providers.VerifyResult{Detail: "Hugging Face does not accept the token"}, nil
-	}
-	var w whoami
-	_ = json.Unmarshal(res.Body, &w)
-	facts := map[string]string{"account": w.Name, "account_type": w.Type}
-	if w.Auth.AccessToken.DisplayName != "" {
-		facts["token_name"] = w.Auth.AccessToken.DisplayName
-	}
-	if w.Auth.AccessToken.Role != "" {
-		facts["token_role"] = w.Auth.AccessToken.Role
-	}
-	return providers.VerifyResult{Live: true, Detail: "the token authenticated as " + w.Name, Facts: facts}, nil
+// New returns a Client.
+func New(cfg Config) *Client {
+	return &Client{verifyonly.New(verifyonly.Def[whoami]{
+		Spec: providers.Spec{Name: Name, DisplayName: "Hugging Face", SecretTypes: []string{TypeUserToken, TypeOrgToken, TypeToken},
+			ConsoleURL: ConsoleURL, DocsURL: "https://huggingface.co/docs/hub/security-tokens"},
+		DefaultBaseURL: DefaultBaseURL, Method: http.MethodGet, Path: "/api/whoami-v2", AuthScheme: "Bearer",
+		ErrorMessage: verifyonly.ErrorString, // {"error": "…"}
+		Manual:       "sign in as the token's owner and delete (or invalidate and refresh) the token under Settings → Access Tokens",
+		Refused:      "Hugging Face does not accept the token",
+		Accepted: func(w whoami) providers.VerifyResult {
+			facts := map[string]string{"account": w.Name, "account_type": w.Type}
+			if w.Auth.AccessToken.DisplayName != "" {
+				facts["token_name"] = w.Auth.AccessToken.DisplayName
+			}
+			if w.Auth.AccessToken.Role != "" {
+				facts["token_role"] = w.Auth.AccessToken.Role
+			}
+			return providers.VerifyResult{Live: true, Detail: "the token authenticated as " + w.Name, Facts: facts}
+		},
+		Owner: func(w whoami) providers.Owner {
+			return providers.Owner{User: w.Name, Email: w.Email, Facts: map[string]string{"fullname": w.Fullname}}
+		},
+		Gone: "the token no longer authenticates; Hugging Face does not say whose it was",
+	}, cfg.BaseURL, cfg.HTTPClient)}
 }
 
 // Owner implements providers.OwnerLookup: the account the token belongs to.
 func (c *Client) Owner(ctx context.Context, cred providers.Credential) (providers.Owner, error) {
-	res, err := c.check.Do(ctx, providers.OpOwner, cred.Secret)
-	if err != nil {
-		return providers.Owner{}, err
-	}
-	if !res.Live {
-		return providers.Owner{}, &providers.Error{Provider: Name, Op: providers.OpOwner, Class: providers.Permanent,
-			Message: "the token no longer authenticates; Hugging Face does not say whose it was"}
-	}
-	var w whoami
-	_ = json.Unmarshal(res.Body, &w)
-	return providers.Owner{User: w.Name, Email: w.Email, Facts: map[string]string{"fullname": w.Fullname}}, nil
-}
-
-// Revoke escalates: the Hub has no token revocation API.
-func (c *Client) Revoke(ctx context.Context, cred providers.Credential) (providers.RevokeResult, error) {
-	return keycheck.Escalate(ctx, c.check, c.Spec(), cred, manual)
-}
-
-// Plan implements providers.Provider.
-func (c *Client) Plan(op providers.Op, cred providers.Credential) []providers.Call {
-	return c.check.Plan(op, cred, c.Spec(), manual)
+	return verifyonly.Owner(ctx, c.base, cred)
 }

@@ -14,14 +14,11 @@
 package perplexity
 
 import (
-	"context"
 	"net/http"
-	"strings"
 
-	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers"
 	"github.com/firebreak-sec/firebreak/providers/groq"
-	"github.com/firebreak-sec/firebreak/providers/internal/keycheck"
+	"github.com/firebreak-sec/firebreak/providers/internal/verifyonly"
 )
 
 // Name is the provider name.
@@ -36,65 +33,36 @@ const TypeAPIKey = "perplexity_api_key"
 // ConsoleURL is where a person deletes a key.
 const ConsoleURL = "https://www.perplexity.ai/account/api/keys"
 
-const manual = "delete the key in Perplexity's API settings (API Keys), signed in to the group that owns it"
-
 // Config configures a Client.
 type Config struct {
 	BaseURL    string
 	HTTPClient *http.Client
 }
 
-// Client implements providers.Provider.
-type Client struct {
-	api   providers.API
-	check keycheck.Check
-}
+// Client implements providers.Provider: Verify sends a one-token chat
+// completion with the key (200 live, 401 not live); Revoke escalates,
+// Perplexity has no key revocation API.
+type Client struct{ *base }
+
+type base = verifyonly.Client[struct{}] // embedded through an alias: the field stays unexported
 
 var _ providers.Provider = (*Client)(nil)
 
 // New returns a Client.
 func New(cfg Config) *Client {
-	base := strings.TrimRight(cfg.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	c := &Client{api: providers.API{Provider: Name, BaseURL: base, Client: cfg.HTTPClient, ErrorMessage: groq.OpenAIErrorMessage}}
-	c.check = keycheck.Check{
-		API: &c.api, Method: http.MethodPost, Path: "/chat/completions",
-		Auth: func(v secret.Value) http.Header { return http.Header{"Authorization": {"Bearer " + v.Reveal()}} },
+	return &Client{verifyonly.New(verifyonly.Def[struct{}]{
+		Spec: providers.Spec{Name: Name, DisplayName: "Perplexity", SecretTypes: []string{TypeAPIKey},
+			ConsoleURL: ConsoleURL, DocsURL: "https://docs.perplexity.ai/api-reference/chat-completions-post"},
+		DefaultBaseURL: DefaultBaseURL, Method: http.MethodPost, Path: "/chat/completions", AuthScheme: "Bearer",
 		Body: func() any {
 			return map[string]any{"model": "sonar", "max_tokens": 1,
 				"messages": []map[string]string{{"role": "user", "content": "ping"}}}
 		},
-		Dead: func(status int, _ []byte) bool { return status == http.StatusUnauthorized },
-	}
-	return c
-}
-
-// Spec implements providers.Provider.
-func (c *Client) Spec() providers.Spec {
-	return providers.Spec{Name: Name, DisplayName: "Perplexity", SecretTypes: []string{TypeAPIKey}, Verify: true,
-		ConsoleURL: ConsoleURL, DocsURL: "https://docs.perplexity.ai/api-reference/chat-completions-post"}
-}
-
-// Verify implements providers.Provider: 200 live, 401 not live.
-func (c *Client) Verify(ctx context.Context, cred providers.Credential) (providers.VerifyResult, error) {
-	res, err := c.check.Do(ctx, providers.OpVerify, cred.Secret)
-	if err != nil {
-		return providers.VerifyResult{}, err
-	}
-	if !res.Live {
-		return providers.VerifyResult{Detail: "Perplexity refuses the key (401: revoked, unknown, or out of credit)"}, nil
-	}
-	return providers.VerifyResult{Live: true, Detail: "the key completed a one-token request"}, nil
-}
-
-// Revoke escalates: Perplexity has no key revocation API.
-func (c *Client) Revoke(ctx context.Context, cred providers.Credential) (providers.RevokeResult, error) {
-	return keycheck.Escalate(ctx, c.check, c.Spec(), cred, manual)
-}
-
-// Plan implements providers.Provider.
-func (c *Client) Plan(op providers.Op, cred providers.Credential) []providers.Call {
-	return c.check.Plan(op, cred, c.Spec(), manual)
+		ErrorMessage: groq.OpenAIErrorMessage,
+		Manual:       "delete the key in Perplexity's API settings (API Keys), signed in to the group that owns it",
+		Refused:      "Perplexity refuses the key (401: revoked, unknown, or out of credit)",
+		Accepted: func(struct{}) providers.VerifyResult {
+			return providers.VerifyResult{Live: true, Detail: "the key completed a one-token request"}
+		},
+	}, cfg.BaseURL, cfg.HTTPClient)}
 }

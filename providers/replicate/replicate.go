@@ -18,9 +18,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers"
-	"github.com/firebreak-sec/firebreak/providers/internal/keycheck"
+	"github.com/firebreak-sec/firebreak/providers/internal/verifyonly"
 )
 
 // Name is the provider name.
@@ -35,40 +34,56 @@ const TypeAPIToken = "replicate_api_token"
 // ConsoleURL is where a person disables a token.
 const ConsoleURL = "https://replicate.com/account/api-tokens"
 
-const manual = "disable the token under Account → API tokens, signed in to the account that owns it"
-
 // Config configures a Client.
 type Config struct {
 	BaseURL    string
 	HTTPClient *http.Client
 }
 
-// Client implements providers.Provider and providers.OwnerLookup.
-type Client struct {
-	api   providers.API
-	check keycheck.Check
-}
+// Client implements providers.Provider and providers.OwnerLookup: Verify
+// reads the token's account (200 live, facts: account and its type; 401 not
+// live); Revoke escalates, Replicate has no token revocation API.
+type Client struct{ *base }
+
+type base = verifyonly.Client[account] // embedded through an alias: the field stays unexported
 
 var (
 	_ providers.Provider    = (*Client)(nil)
 	_ providers.OwnerLookup = (*Client)(nil)
 )
 
-// New returns a Client.
-func New(cfg Config) *Client {
-	base := strings.TrimRight(cfg.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	c := &Client{api: providers.API{Provider: Name, BaseURL: base, Client: cfg.HTTPClient, ErrorMessage: errorMessage}}
-	c.check = keycheck.Check{
-		API: &c.api, Method: http.MethodGet, Path: "/v1/account",
-		Auth: func(v secret.Value) http.Header { return http.Header{"Authorization": {"Bearer " + v.Reveal()}} },
-		Dead: func(status int, _ []byte) bool { return status == http.StatusUnauthorized },
-	}
-	return c
+// account is GET /v1/account's answer.
+type account struct {
+	Type     string `json:"type"`
+	Username string `json:"username"`
+	Name     string `json:"name"`
 }
 
+// New returns a Client.
+func New(cfg Config) *Client {
+	return &Client{verifyonly.New(verifyonly.Def[account]{
+		Spec: providers.Spec{Name: Name, DisplayName: "Replicate", SecretTypes: []string{TypeAPIToken},
+			ConsoleURL: ConsoleURL, DocsURL: "https://replicate.com/docs/reference/http#account.get"},
+		DefaultBaseURL: DefaultBaseURL, Method: http.MethodGet, Path: "/v1/account", AuthScheme: "Bearer",
+		ErrorMessage: errorMessage,
+		Manual:       "disable the token under Account → API tokens, signed in to the account that owns it",
+		Refused:      "Replicate does not accept the token",
+		Accepted: func(a account) providers.VerifyResult {
+			return providers.VerifyResult{Live: true, Detail: "the token authenticated as " + a.Username,
+				Facts: map[string]string{"account": a.Username, "account_type": a.Type}}
+		},
+		Owner: func(a account) providers.Owner {
+			o := providers.Owner{User: a.Username, Facts: map[string]string{"name": a.Name}}
+			if a.Type == "organization" {
+				o.Team = a.Username
+			}
+			return o
+		},
+		Gone: "the token no longer authenticates",
+	}, cfg.BaseURL, cfg.HTTPClient)}
+}
+
+// errorMessage reads Replicate's problem document {"title","detail","status"}.
 func errorMessage(status int, body []byte) string {
 	var p struct {
 		Title  string `json:"title"`
@@ -83,63 +98,8 @@ func errorMessage(status int, body []byte) string {
 	return http.StatusText(status)
 }
 
-// Spec implements providers.Provider.
-func (c *Client) Spec() providers.Spec {
-	return providers.Spec{Name: Name, DisplayName: "Replicate", SecretTypes: []string{TypeAPIToken}, Verify: true, Owner: true,
-		ConsoleURL: ConsoleURL, DocsURL: "https://replicate.com/docs/reference/http#account.get"}
-}
-
-type account struct {
-	Type     string `json:"type"`
-	Username string `json:"username"`
-	Name     string `json:"name"`
-}
-
-func (c *Client) account(ctx context.Context, op providers.Op, v secret.Value) (*account, error) {
-	res, err := c.check.Do(ctx, op, v)
-	if err != nil || !res.Live {
-		return nil, err
-	}
-	var a account
-	_ = json.Unmarshal(res.Body, &a)
-	return &a, nil
-}
-
-// Verify implements providers.Provider: 200 live, 401 not live.
-func (c *Client) Verify(ctx context.Context, cred providers.Credential) (providers.VerifyResult, error) {
-	a, err := c.account(ctx, providers.OpVerify, cred.Secret)
-	if err != nil {
-		return providers.VerifyResult{}, err
-	}
-	if a == nil {
-		return providers.VerifyResult{Detail: "Replicate does not accept the token"}, nil
-	}
-	return providers.VerifyResult{Live: true, Detail: "the token authenticated as " + a.Username,
-		Facts: map[string]string{"account": a.Username, "account_type": a.Type}}, nil
-}
-
-// Owner implements providers.OwnerLookup.
+// Owner implements providers.OwnerLookup: the token's account (an
+// organization's is also its team).
 func (c *Client) Owner(ctx context.Context, cred providers.Credential) (providers.Owner, error) {
-	a, err := c.account(ctx, providers.OpOwner, cred.Secret)
-	if err != nil {
-		return providers.Owner{}, err
-	}
-	if a == nil {
-		return providers.Owner{}, &providers.Error{Provider: Name, Op: providers.OpOwner, Class: providers.Permanent, Message: "the token no longer authenticates"}
-	}
-	o := providers.Owner{User: a.Username, Facts: map[string]string{"name": a.Name}}
-	if a.Type == "organization" {
-		o.Team = a.Username
-	}
-	return o, nil
-}
-
-// Revoke escalates: Replicate has no token revocation API.
-func (c *Client) Revoke(ctx context.Context, cred providers.Credential) (providers.RevokeResult, error) {
-	return keycheck.Escalate(ctx, c.check, c.Spec(), cred, manual)
-}
-
-// Plan implements providers.Provider.
-func (c *Client) Plan(op providers.Op, cred providers.Credential) []providers.Call {
-	return c.check.Plan(op, cred, c.Spec(), manual)
+	return verifyonly.Owner(ctx, c.base, cred)
 }

@@ -15,13 +15,11 @@ package xai
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"strings"
 
-	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers"
-	"github.com/firebreak-sec/firebreak/providers/internal/keycheck"
+	"github.com/firebreak-sec/firebreak/providers/internal/verifyonly"
 )
 
 // Name is the provider name.
@@ -44,52 +42,20 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
-// Client implements providers.Provider and providers.OwnerLookup.
-type Client struct {
-	api   providers.API
-	check keycheck.Check
-}
+// Client implements providers.Provider and providers.OwnerLookup: Verify
+// reads the key's own record (live unless disabled or blocked; 400
+// "Incorrect API key" or 401 not live); Revoke escalates, xAI's API cannot
+// revoke a key.
+type Client struct{ *base }
+
+type base = verifyonly.Client[apiKey] // embedded through an alias: the field stays unexported
 
 var (
 	_ providers.Provider    = (*Client)(nil)
 	_ providers.OwnerLookup = (*Client)(nil)
 )
 
-// New returns a Client.
-func New(cfg Config) *Client {
-	base := strings.TrimRight(cfg.BaseURL, "/")
-	if base == "" {
-		base = DefaultBaseURL
-	}
-	c := &Client{api: providers.API{Provider: Name, BaseURL: base, Client: cfg.HTTPClient, ErrorMessage: errorMessage}}
-	c.check = keycheck.Check{
-		API: &c.api, Method: http.MethodGet, Path: "/v1/api-key",
-		Auth: func(v secret.Value) http.Header { return http.Header{"Authorization": {"Bearer " + v.Reveal()}} },
-		Dead: func(status int, body []byte) bool {
-			return status == http.StatusUnauthorized ||
-				(status == http.StatusBadRequest && strings.Contains(errorMessage(status, body), "Incorrect API key"))
-		},
-	}
-	return c
-}
-
-func errorMessage(status int, body []byte) string {
-	var e struct {
-		Code  string `json:"code"`
-		Error string `json:"error"`
-	}
-	if json.Unmarshal(body, &e) == nil && e.Error != "" {
-		return e.Error
-	}
-	return http.StatusText(status)
-}
-
-// Spec implements providers.Provider.
-func (c *Client) Spec() providers.Spec {
-	return providers.Spec{Name: Name, DisplayName: "xAI", SecretTypes: []string{TypeAPIKey}, Verify: true, Owner: true,
-		ConsoleURL: ConsoleURL, DocsURL: "https://docs.x.ai/docs/api-reference#api-key"}
-}
-
+// apiKey is GET /v1/api-key's answer.
 type apiKey struct {
 	RedactedAPIKey string `json:"redacted_api_key"`
 	UserID         string `json:"user_id"`
@@ -101,59 +67,48 @@ type apiKey struct {
 	APIKeyDisabled bool   `json:"api_key_disabled"`
 }
 
-func (c *Client) lookup(ctx context.Context, op providers.Op, v secret.Value) (*apiKey, error) {
-	res, err := c.check.Do(ctx, op, v)
-	if err != nil || !res.Live {
-		return nil, err
-	}
-	var k apiKey
-	_ = json.Unmarshal(res.Body, &k)
-	return &k, nil
-}
-
-// Verify implements providers.Provider.
-func (c *Client) Verify(ctx context.Context, cred providers.Credential) (providers.VerifyResult, error) {
-	k, err := c.lookup(ctx, providers.OpVerify, cred.Secret)
-	switch {
-	case err != nil:
-		return providers.VerifyResult{}, err
-	case k == nil:
-		return providers.VerifyResult{Detail: "xAI does not accept the key"}, nil
-	case k.APIKeyDisabled || k.APIKeyBlocked || k.TeamBlocked:
-		return providers.VerifyResult{Detail: "the key authenticates but is disabled or blocked",
-			Facts: map[string]string{"api_key_id": k.APIKeyID, "team_id": k.TeamID}}, nil
-	}
-	return providers.VerifyResult{Live: true, Detail: "the key authenticated",
-		Facts: map[string]string{"api_key_id": k.APIKeyID, "team_id": k.TeamID, "user_id": k.UserID, "key_name": k.Name}}, nil
+// New returns a Client.
+func New(cfg Config) *Client {
+	return &Client{verifyonly.New(verifyonly.Def[apiKey]{
+		Spec: providers.Spec{Name: Name, DisplayName: "xAI", SecretTypes: []string{TypeAPIKey},
+			ConsoleURL: ConsoleURL, DocsURL: "https://docs.x.ai/docs/api-reference#api-key"},
+		DefaultBaseURL: DefaultBaseURL, Method: http.MethodGet, Path: "/v1/api-key", AuthScheme: "Bearer",
+		ErrorMessage: verifyonly.ErrorString, // {"code","error"}
+		Dead: func(status int, body []byte) bool {
+			return status == http.StatusUnauthorized ||
+				(status == http.StatusBadRequest && strings.Contains(verifyonly.ErrorString(status, body), "Incorrect API key"))
+		},
+		Manual:  manual,
+		Refused: "xAI does not accept the key",
+		Accepted: func(k apiKey) providers.VerifyResult {
+			if k.APIKeyDisabled || k.APIKeyBlocked || k.TeamBlocked {
+				return providers.VerifyResult{Detail: "the key authenticates but is disabled or blocked",
+					Facts: map[string]string{"api_key_id": k.APIKeyID, "team_id": k.TeamID}}
+			}
+			return providers.VerifyResult{Live: true, Detail: "the key authenticated",
+				Facts: map[string]string{"api_key_id": k.APIKeyID, "team_id": k.TeamID, "user_id": k.UserID, "key_name": k.Name}}
+		},
+		Owner: func(k apiKey) providers.Owner {
+			return providers.Owner{User: k.UserID, Team: k.TeamID, Facts: map[string]string{"api_key_id": k.APIKeyID}}
+		},
+		Gone: "the key no longer authenticates",
+	}, cfg.BaseURL, cfg.HTTPClient)}
 }
 
 // Owner implements providers.OwnerLookup: the user and team of the key.
 func (c *Client) Owner(ctx context.Context, cred providers.Credential) (providers.Owner, error) {
-	k, err := c.lookup(ctx, providers.OpOwner, cred.Secret)
-	if err != nil {
-		return providers.Owner{}, err
-	}
-	if k == nil {
-		return providers.Owner{}, &providers.Error{Provider: Name, Op: providers.OpOwner, Class: providers.Permanent, Message: "the key no longer authenticates"}
-	}
-	return providers.Owner{User: k.UserID, Team: k.TeamID, Facts: map[string]string{"api_key_id": k.APIKeyID}}, nil
+	return verifyonly.Owner(ctx, c.base, cred)
 }
 
-// Revoke escalates; a key that is already disabled or refused is reported
-// already revoked.
+// Revoke escalates, naming the key id and team; a key that is refused,
+// disabled or blocked is reported already revoked.
 func (c *Client) Revoke(ctx context.Context, cred providers.Credential) (providers.RevokeResult, error) {
-	k, err := c.lookup(ctx, providers.OpRevoke, cred.Secret)
+	k, err := verifyonly.Lookup(ctx, c.base, providers.OpRevoke, cred.Secret)
 	switch {
 	case err != nil:
 		return providers.RevokeResult{}, err
 	case k == nil || k.APIKeyDisabled || k.APIKeyBlocked:
 		return providers.RevokeResult{AlreadyRevoked: true, Detail: "xAI no longer accepts the key (refused, disabled or blocked)"}, nil
 	}
-	res := providers.Escalation(c.Spec(), k.APIKeyID, manual+" (key id "+k.APIKeyID+", team "+k.TeamID+")")
-	return res, nil
-}
-
-// Plan implements providers.Provider.
-func (c *Client) Plan(op providers.Op, cred providers.Credential) []providers.Call {
-	return c.check.Plan(op, cred, c.Spec(), manual)
+	return providers.Escalation(c.Spec(), k.APIKeyID, manual+" (key id "+k.APIKeyID+", team "+k.TeamID+")"), nil
 }

@@ -5,46 +5,24 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/sirupsen/logrus"
-
-	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers"
-	"github.com/firebreak-sec/firebreak/providers/providertest"
+	"github.com/firebreak-sec/firebreak/providers/emulator"
+	"github.com/firebreak-sec/firebreak/providers/internal/verifyonly/verifyonlytest"
 	"github.com/firebreak-sec/firebreak/providers/xai"
 	"github.com/firebreak-sec/firebreak/providers/xai/xaiemu"
 )
 
-func cred(raw string) providers.Credential {
-	v := secret.New(raw)
-	return providers.Credential{Provider: xai.Name, Type: xai.TypeAPIKey, Secret: v, Hint: secret.Hint(v)}
+// suite: xAI refuses a request without its bearer key with 400, not 401.
+func suite() verifyonlytest.Case[*xaiemu.Emulator] {
+	return verifyonlytest.Case[*xaiemu.Emulator]{
+		Provider: xai.Name, SecretType: xai.TypeAPIKey, Check: "GET /v1/api-key", Refused: http.StatusBadRequest,
+		Emulator: xaiemu.New, Server: func(e *xaiemu.Emulator) *emulator.Server { return e.Server },
+		Client: func(base string) providers.Provider { return xai.New(xai.Config{BaseURL: base}) },
+		AddKey: func(e *xaiemu.Emulator) string { return e.AddKey("user-1", "team-1") }, NewKey: xaiemu.NewKey,
+	}
 }
 
-func TestConformance(t *testing.T) {
-	providertest.Run(t, providertest.Harness{
-		New: func(t *testing.T, _ logrus.FieldLogger) providertest.Fixture {
-			emu := xaiemu.New()
-			base := emu.Start()
-			t.Cleanup(emu.Close)
-			return providertest.Fixture{
-				Provider: xai.New(xai.Config{BaseURL: base}),
-				Server:   emu.Server,
-				Live:     func(t *testing.T) providers.Credential { return cred(emu.AddKey("user-1", "team-1")) },
-				Unknown:  func(t *testing.T) providers.Credential { return cred(xaiemu.NewKey()) },
-				IsLive:   emu.Live,
-			}
-		},
-		VerifyMatch: "GET /v1/api-key", RevokeMatch: "GET /v1/api-key",
-		NotLiveOn401: true, Escalates: true,
-		Probes: func(t *testing.T, fx providertest.Fixture) []providertest.Probe {
-			raw := fx.Live(t).Secret.Reveal()
-			return []providertest.Probe{
-				{Method: http.MethodGet, Path: "/v1/api-key", WantStatus: 400},
-				{Method: http.MethodGet, Path: "/v1/api-key", Header: http.Header{"Authorization": {raw}}, WantStatus: 400},
-				{Method: http.MethodGet, Path: "/v1/api-key", Header: http.Header{"X-Api-Key": {raw}}, WantStatus: 400},
-			}
-		},
-	})
-}
+func TestConformance(t *testing.T) { verifyonlytest.Run(t, suite()) }
 
 func TestDisabledKeyIsNotLiveAndOwner(t *testing.T) {
 	emu := xaiemu.New()
@@ -52,16 +30,16 @@ func TestDisabledKeyIsNotLiveAndOwner(t *testing.T) {
 	defer emu.Close()
 	c := xai.New(xai.Config{BaseURL: base})
 	raw := emu.AddKey("user-7", "team-9")
-	o, err := c.Owner(context.Background(), cred(raw))
+	o, err := c.Owner(context.Background(), suite().Cred(raw))
 	if err != nil || o.User != "user-7" || o.Team != "team-9" {
 		t.Fatalf("Owner = %+v, %v", o, err)
 	}
 	emu.Disable(raw)
-	v, err := c.Verify(context.Background(), cred(raw))
+	v, err := c.Verify(context.Background(), suite().Cred(raw))
 	if err != nil || v.Live {
 		t.Fatalf("Verify(disabled) = %+v, %v", v, err)
 	}
-	r, err := c.Revoke(context.Background(), cred(raw))
+	r, err := c.Revoke(context.Background(), suite().Cred(raw))
 	if err != nil || !r.AlreadyRevoked {
 		t.Fatalf("Revoke(disabled) = %+v, %v", r, err)
 	}

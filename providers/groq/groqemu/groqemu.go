@@ -7,10 +7,10 @@ package groqemu
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 
 	"github.com/firebreak-sec/firebreak/providers/emulator"
 	"github.com/firebreak-sec/firebreak/providers/internal/keystore"
+	"github.com/firebreak-sec/firebreak/providers/internal/verifyonly/verifyonlyemu"
 )
 
 // Emulator is an emulated Groq API.
@@ -22,12 +22,20 @@ type Emulator struct {
 // New returns an unstarted emulator.
 func New() *Emulator {
 	e := &Emulator{keys: keystore.New()}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /openai/v1/models", e.models)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "Unknown request URL: "+r.Method+" "+r.URL.Path+". Please check the URL for typos, or see the docs at https://console.groq.com/docs/", "invalid_request_error", "unknown_url")
+	e.Server = verifyonlyemu.New(e.keys, verifyonlyemu.API{
+		Route: "GET /openai/v1/models", AuthScheme: "Bearer", ContentType: "application/json", ErrorBody: ErrorBody,
+		NotFound: func(r *http.Request) any {
+			return errorDoc("Unknown request URL: "+r.Method+" "+r.URL.Path+". Please check the URL for typos, or see the docs at https://console.groq.com/docs/", "invalid_request_error", "unknown_url")
+		},
+		Refuse: func(string) (int, any) {
+			return http.StatusUnauthorized, errorDoc("Invalid API Key", "invalid_request_error", "invalid_api_key")
+		},
+		Answer: func(*http.Request, keystore.Key) (int, any) {
+			return http.StatusOK, map[string]any{"object": "list", "data": []any{
+				map[string]any{"id": "llama-3.1-8b-instant", "object": "model", "created": 1693721698, "owned_by": "Meta", "active": true, "context_window": 131072},
+			}}
+		},
 	})
-	e.Server = emulator.New(mux, ErrorBody)
 	return e
 }
 
@@ -59,32 +67,16 @@ func ErrorBody(status int) (string, []byte) {
 	case status >= 500:
 		typ = "internal_server_error"
 	}
-	return "application/json", body(msg, typ, code)
+	b, _ := json.Marshal(errorDoc(msg, typ, code))
+	return "application/json", b
 }
 
-func body(msg, typ, code string) []byte {
+// errorDoc is Groq's error shape {"error":{"message","type","code"}}; code is
+// left out when empty.
+func errorDoc(msg, typ, code string) map[string]any {
 	e := map[string]any{"message": msg, "type": typ}
 	if code != "" {
 		e["code"] = code
 	}
-	b, _ := json.Marshal(map[string]any{"error": e})
-	return b
-}
-
-func writeError(w http.ResponseWriter, status int, msg, typ, code string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body(msg, typ, code))
-}
-
-func (e *Emulator) models(w http.ResponseWriter, r *http.Request) {
-	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || !e.keys.Live(strings.TrimSpace(raw)) {
-		writeError(w, http.StatusUnauthorized, "Invalid API Key", "invalid_request_error", "invalid_api_key")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": []any{
-		map[string]any{"id": "llama-3.1-8b-instant", "object": "model", "created": 1693721698, "owned_by": "Meta", "active": true, "context_window": 131072},
-	}})
+	return map[string]any{"error": e}
 }

@@ -7,10 +7,10 @@ package hfemu
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 
 	"github.com/firebreak-sec/firebreak/providers/emulator"
 	"github.com/firebreak-sec/firebreak/providers/internal/keystore"
+	"github.com/firebreak-sec/firebreak/providers/internal/verifyonly/verifyonlyemu"
 )
 
 // Emulator is an emulated Hub.
@@ -22,10 +22,23 @@ type Emulator struct {
 // New returns an unstarted emulator.
 func New() *Emulator {
 	e := &Emulator{keys: keystore.New()}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/whoami-v2", e.whoami)
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeError(w, http.StatusNotFound, "Not Found") })
-	e.Server = emulator.New(mux, ErrorBody)
+	e.Server = verifyonlyemu.New(e.keys, verifyonlyemu.API{
+		Route: "GET /api/whoami-v2", AuthScheme: "Bearer", Untrimmed: true, ContentType: "application/json; charset=utf-8", ErrorBody: ErrorBody,
+		NotFound: func(*http.Request) any { return errorDoc("Not Found") },
+		Refuse: func(raw string) (int, any) {
+			if raw == "" {
+				return http.StatusUnauthorized, errorDoc("Invalid username or password.")
+			}
+			return http.StatusUnauthorized, errorDoc("Invalid credentials in Authorization header")
+		},
+		Answer: func(_ *http.Request, k keystore.Key) (int, any) {
+			return http.StatusOK, map[string]any{
+				"type": "user", "id": k.ID, "name": k.Owner, "fullname": k.Owner, "email": k.Email, "emailVerified": true,
+				"isPro": false, "orgs": []any{},
+				"auth": map[string]any{"type": "access_token", "accessToken": map[string]any{"displayName": k.Name, "role": "write"}},
+			}
+		},
+	})
 	return e
 }
 
@@ -53,31 +66,9 @@ func ErrorBody(status int) (string, []byte) {
 	if status == http.StatusTooManyRequests {
 		msg = "You have exceeded our hourly quotas for action: api. We invite you to retry later."
 	}
-	b, _ := json.Marshal(map[string]string{"error": msg})
+	b, _ := json.Marshal(errorDoc(msg))
 	return "application/json; charset=utf-8", b
 }
 
-func writeError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
-
-func (e *Emulator) whoami(w http.ResponseWriter, r *http.Request) {
-	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || raw == "" {
-		writeError(w, http.StatusUnauthorized, "Invalid username or password.")
-		return
-	}
-	k, found := e.keys.Get(raw)
-	if !found || k.Revoked {
-		writeError(w, http.StatusUnauthorized, "Invalid credentials in Authorization header")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"type": "user", "id": k.ID, "name": k.Owner, "fullname": k.Owner, "email": k.Email, "emailVerified": true,
-		"isPro": false, "orgs": []any{},
-		"auth": map[string]any{"type": "access_token", "accessToken": map[string]any{"displayName": k.Name, "role": "write"}},
-	})
-}
+// errorDoc is the Hub's error shape {"error": "…"}.
+func errorDoc(msg string) map[string]string { return map[string]string{"error": msg} }

@@ -8,11 +8,11 @@ package perplexityemu
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/firebreak-sec/firebreak/providers/emulator"
 	"github.com/firebreak-sec/firebreak/providers/internal/keystore"
+	"github.com/firebreak-sec/firebreak/providers/internal/verifyonly/verifyonlyemu"
 )
 
 // Emulator is an emulated Perplexity API.
@@ -24,12 +24,14 @@ type Emulator struct {
 // New returns an unstarted emulator.
 func New() *Emulator {
 	e := &Emulator{keys: keystore.New()}
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /chat/completions", e.complete)
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, "Not Found", "not_found", "")
+	e.Server = verifyonlyemu.New(e.keys, verifyonlyemu.API{
+		Route: "POST /chat/completions", AuthScheme: "Bearer", ContentType: "application/json", ErrorBody: ErrorBody,
+		NotFound: func(*http.Request) any { return errorDoc("Not Found", "not_found", http.StatusNotFound) },
+		Refuse: func(string) (int, any) {
+			return http.StatusUnauthorized, errorDoc("Invalid API key", "authentication_error", http.StatusUnauthorized)
+		},
+		Answer: complete,
 	})
-	e.Server = emulator.New(mux, ErrorBody)
 	return e
 }
 
@@ -57,38 +59,29 @@ func ErrorBody(status int) (string, []byte) {
 	case status >= 500:
 		typ = "server_error"
 	}
-	return "application/json", body(http.StatusText(status), typ, status)
+	b, _ := json.Marshal(errorDoc(http.StatusText(status), typ, status))
+	return "application/json", b
 }
 
-func body(msg, typ string, code int) []byte {
-	b, _ := json.Marshal(map[string]any{"error": map[string]any{"message": msg, "type": typ, "code": code}})
-	return b
+// errorDoc is Perplexity's error shape {"error":{"message","type","code"}},
+// the code being the status.
+func errorDoc(msg, typ string, code int) map[string]any {
+	return map[string]any{"error": map[string]any{"message": msg, "type": typ, "code": code}}
 }
 
-func writeError(w http.ResponseWriter, status int, msg, typ string, _ string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(body(msg, typ, status))
-}
-
-func (e *Emulator) complete(w http.ResponseWriter, r *http.Request) {
-	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if !ok || !e.keys.Live(strings.TrimSpace(raw)) {
-		writeError(w, http.StatusUnauthorized, "Invalid API key", "authentication_error", "")
-		return
-	}
+// complete answers a live key's chat completion: a body without model or
+// messages is refused with 400.
+func complete(r *http.Request, _ keystore.Key) (int, any) {
 	var req struct {
 		Model    string            `json:"model"`
 		Messages []json.RawMessage `json:"messages"`
 	}
 	if json.NewDecoder(r.Body).Decode(&req) != nil || req.Model == "" || len(req.Messages) == 0 {
-		writeError(w, http.StatusBadRequest, "model and messages are required", "invalid_request_error", "")
-		return
+		return http.StatusBadRequest, errorDoc("model and messages are required", "invalid_request_error", http.StatusBadRequest)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	return http.StatusOK, map[string]any{
 		"id": keystore.RandomAlnum(12), "model": req.Model, "object": "chat.completion", "created": time.Now().Unix(),
 		"choices": []any{map[string]any{"index": 0, "finish_reason": "length", "message": map[string]any{"role": "assistant", "content": "P"}}},
 		"usage":   map[string]any{"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
-	})
+	}
 }

@@ -7,10 +7,10 @@ package replicateemu
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 
 	"github.com/firebreak-sec/firebreak/providers/emulator"
 	"github.com/firebreak-sec/firebreak/providers/internal/keystore"
+	"github.com/firebreak-sec/firebreak/providers/internal/verifyonly/verifyonlyemu"
 )
 
 // Emulator is an emulated Replicate API.
@@ -22,10 +22,18 @@ type Emulator struct {
 // New returns an unstarted emulator.
 func New() *Emulator {
 	e := &Emulator{keys: keystore.New()}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/account", e.account)
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { writeProblem(w, http.StatusNotFound, "Not found", "") })
-	e.Server = emulator.New(mux, ErrorBody)
+	e.Server = verifyonlyemu.New(e.keys, verifyonlyemu.API{
+		Route: "GET /v1/account", AuthScheme: "Bearer", ErrorBody: ErrorBody,
+		ContentType: "application/json", ErrorContentType: "application/problem+json",
+		NotFound: func(*http.Request) any { return problem(http.StatusNotFound, "Not found", "") },
+		Refuse: func(string) (int, any) {
+			return http.StatusUnauthorized, problem(http.StatusUnauthorized, "Unauthenticated", "You did not pass a valid authentication token")
+		},
+		Answer: func(_ *http.Request, k keystore.Key) (int, any) {
+			return http.StatusOK, map[string]any{"type": "user", "username": k.Owner, "name": k.Owner,
+				"github_url": "https://github.com/" + k.Owner}
+		},
+	})
 	return e
 }
 
@@ -44,24 +52,11 @@ func (e *Emulator) Live(raw string) bool { return e.keys.Live(raw) }
 
 // ErrorBody renders a fault as Replicate's problem document.
 func ErrorBody(status int) (string, []byte) {
-	b, _ := json.Marshal(map[string]any{"title": http.StatusText(status), "detail": http.StatusText(status), "status": status})
+	b, _ := json.Marshal(problem(status, http.StatusText(status), http.StatusText(status)))
 	return "application/problem+json", b
 }
 
-func writeProblem(w http.ResponseWriter, status int, title, detail string) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]any{"title": title, "detail": detail, "status": status})
-}
-
-func (e *Emulator) account(w http.ResponseWriter, r *http.Request) {
-	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	k, found := e.keys.Get(strings.TrimSpace(raw))
-	if !ok || !found || k.Revoked {
-		writeProblem(w, http.StatusUnauthorized, "Unauthenticated", "You did not pass a valid authentication token")
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"type": "user", "username": k.Owner, "name": k.Owner,
-		"github_url": "https://github.com/" + k.Owner})
+// problem is Replicate's problem document {"title","detail","status"}.
+func problem(status int, title, detail string) map[string]any {
+	return map[string]any{"title": title, "detail": detail, "status": status}
 }

@@ -8,11 +8,11 @@ package xaiemu
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/firebreak-sec/firebreak/providers/emulator"
 	"github.com/firebreak-sec/firebreak/providers/internal/keystore"
+	"github.com/firebreak-sec/firebreak/providers/internal/verifyonly/verifyonlyemu"
 )
 
 // Emulator is an emulated xAI API.
@@ -24,12 +24,18 @@ type Emulator struct {
 // New returns an unstarted emulator.
 func New() *Emulator {
 	e := &Emulator{keys: keystore.New()}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/api-key", e.apiKey)
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeError(w, http.StatusNotFound, "Not Found", "Not found")
+	e.Server = verifyonlyemu.New(e.keys, verifyonlyemu.API{
+		Route: "GET /v1/api-key", AuthScheme: "Bearer", ContentType: "application/json", ErrorBody: ErrorBody,
+		NotFound: func(*http.Request) any { return errorDoc("Not Found", "Not found") },
+		Refuse: func(raw string) (int, any) {
+			if raw == "" {
+				return http.StatusBadRequest, errorDoc("Client specified an invalid argument", "No API key provided. Please provide an API key in the Authorization header.")
+			}
+			return http.StatusBadRequest, errorDoc("Client specified an invalid argument",
+				"Incorrect API key provided: "+mask(raw)+". You can obtain an API key from https://console.x.ai.")
+		},
+		Answer: apiKey,
 	})
-	e.Server = emulator.New(mux, ErrorBody)
 	return e
 }
 
@@ -67,14 +73,13 @@ func ErrorBody(status int) (string, []byte) {
 	case status >= 500:
 		code = "Internal error"
 	}
-	b, _ := json.Marshal(map[string]string{"code": code, "error": http.StatusText(status)})
+	b, _ := json.Marshal(errorDoc(code, http.StatusText(status)))
 	return "application/json", b
 }
 
-func writeError(w http.ResponseWriter, status int, code, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(map[string]string{"code": code, "error": msg})
+// errorDoc is xAI's error shape {"code","error"}.
+func errorDoc(code, msg string) map[string]string {
+	return map[string]string{"code": code, "error": msg}
 }
 
 func mask(raw string) string {
@@ -84,25 +89,15 @@ func mask(raw string) string {
 	return raw[:2] + "***" + raw[len(raw)-3:]
 }
 
-func (e *Emulator) apiKey(w http.ResponseWriter, r *http.Request) {
-	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	raw = strings.TrimSpace(raw)
-	if !ok || raw == "" {
-		writeError(w, http.StatusBadRequest, "Client specified an invalid argument", "No API key provided. Please provide an API key in the Authorization header.")
-		return
-	}
-	k, found := e.keys.Get(raw)
-	if !found || k.Revoked {
-		writeError(w, http.StatusBadRequest, "Client specified an invalid argument",
-			"Incorrect API key provided: "+mask(raw)+". You can obtain an API key from https://console.x.ai.")
-		return
-	}
+// apiKey answers a known key with its own record (a disabled key still
+// authenticates: api_key_disabled says so).
+func apiKey(_ *http.Request, k keystore.Key) (int, any) {
+	raw := k.Raw
 	now := time.Now().UTC().Format(time.RFC3339)
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{
+	return http.StatusOK, map[string]any{
 		"redacted_api_key": raw[:4] + "****" + raw[len(raw)-4:], "user_id": k.Owner, "name": k.Name,
 		"create_time": now, "modify_time": now, "modified_by": k.Owner, "team_id": k.Fields["team"],
 		"acls": []string{"api-key:model:*", "api-key:endpoint:*"}, "api_key_id": k.ID,
 		"team_blocked": false, "api_key_blocked": false, "api_key_disabled": k.Fields["disabled"] == "true",
-	})
+	}
 }
