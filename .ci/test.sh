@@ -28,7 +28,12 @@ echo "== go vet"
 go vet ./...
 
 echo "== go test"
-go test -count=1 -timeout 25m ./...
+# The cluster and fault tests run real nats-server and firebreak processes
+# and measure failover timing: they run after the rest, one package at a
+# time, so that the other packages' tests do not starve them of the 2 cores.
+process_pkgs="./cmd/firebreak/internal/cluster ./cmd/firebreak/internal/faults"
+go test -count=1 -timeout 25m $(go list ./... | grep -v -e '/cmd/firebreak/internal/cluster$' -e '/cmd/firebreak/internal/faults$')
+go test -count=1 -timeout 25m -p 1 $process_pkgs
 
 echo "== fuzz (${FUZZTIME:=10s} per target)"
 FUZZTIME=$FUZZTIME .ci/fuzz.sh
