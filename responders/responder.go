@@ -294,7 +294,10 @@ func (r *Responder) Handle(ctx context.Context, msg jetstream.Msg) {
 	cred, err := r.resolver.Resolve(ctx, ev)
 	if err != nil {
 		class, after := classify(err)
-		if class == classRetryable && int(meta.NumDelivered) < r.cfg.MaxDeliver {
+		// Deliveries are also spent by crashes and lease waits, so running
+		// out of them is not enough to give up: the secret must also have
+		// failed to resolve for as long as MaxDeliver backoffs take.
+		if class == classRetryable && (int(meta.NumDelivered) < r.cfg.MaxDeliver || time.Since(meta.Timestamp) < r.resolveBudget()) {
 			d := r.backoff(meta.NumDelivered, after)
 			log.WithError(err).WithField("delay", d).Warn("could not resolve the secret; will retry")
 			r.metrics.Processed.WithLabelValues(ev.Source.Kind, ev.Secret.Provider, "retry").Inc()
@@ -302,7 +305,8 @@ func (r *Responder) Handle(ctx context.Context, msg jetstream.Msg) {
 			return
 		}
 		log.WithError(err).Error("could not resolve the secret: dead-lettered")
-		r.deadLetter(ctx, msg, ev, "", err.Error())
+		r.failIncident(ctx, ev, "could not resolve the secret: "+err.Error())
+		r.deadLetter(ctx, msg, ev, incident.IDFor(ev.Secret.Fingerprint), err.Error())
 		_ = msg.Term()
 		return
 	}
@@ -319,6 +323,35 @@ func (r *Responder) Handle(ctx context.Context, msg jetstream.Msg) {
 }
 
 // backoff is the redelivery delay after the n-th delivery failed retryably.
+// resolveBudget is how long an exposure whose secret cannot be resolved
+// (a provider or GitHub down) keeps being retried: the sum of MaxDeliver
+// backoffs.
+func (r *Responder) resolveBudget() time.Duration {
+	var d time.Duration
+	for n := 1; n <= r.cfg.MaxDeliver; n++ {
+		d += r.backoff(uint64(n), 0)
+	}
+	return d
+}
+
+// failIncident marks the exposure's incident failed when one exists and no
+// other session holds it, so that an exposure given up on before its
+// playbook could run does not leave its incident "running" forever.
+func (r *Responder) failIncident(ctx context.Context, ev *exposure.Event, reason string) {
+	id := incident.IDFor(ev.Secret.Fingerprint)
+	for i := 0; i < 5; i++ {
+		inc, rev, err := r.store.Get(ctx, id)
+		if err != nil || inc.State.Terminal() || inc.Lease.HeldByOther("", r.now()) {
+			return
+		}
+		inc.State, inc.Error, inc.Lease = incident.Failed, reason, nil
+		inc.UpdatedAt = r.now()
+		if _, err := r.store.Update(ctx, inc, rev); !errors.Is(err, incident.ErrConflict) {
+			return
+		}
+	}
+}
+
 func (r *Responder) backoff(n uint64, retryAfter time.Duration) time.Duration {
 	d := time.Second
 	for i := uint64(1); i < n && d < 5*time.Minute; i++ {
