@@ -74,6 +74,19 @@ type File struct {
 	// to contacts.
 	Directory map[string]Contact `yaml:"directory"`
 	Default   *Contact           `yaml:"default"`
+	// Groups are approver groups for approval steps (`group:`): a name
+	// to its members' identities (Slack user ids or usernames, control-API
+	// token names, emails).
+	Groups map[string][]string `yaml:"groups"`
+}
+
+// Members implements approvals.Groups: the identities of an approver group.
+func (f *File) Members(_ context.Context, group string) ([]string, error) {
+	m, ok := f.Groups[group]
+	if !ok {
+		return nil, fmt.Errorf("no approver group %q in the owners file", group)
+	}
+	return m, nil
 }
 
 // Load reads and validates an owners file.

@@ -42,6 +42,7 @@ import (
 	"github.com/firebreak-sec/firebreak/responders/approvals"
 	"github.com/firebreak-sec/firebreak/responders/audit"
 	"github.com/firebreak-sec/firebreak/responders/incident"
+	"github.com/firebreak-sec/firebreak/responders/owners"
 	"github.com/firebreak-sec/firebreak/responders/step"
 )
 
@@ -275,6 +276,10 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 
 	if err := a.buildOncall(cfg, resolvers, stepActions); err != nil {
 		return nil, err
+	}
+	// Approver groups come from the owners file's groups.
+	if or, ok := ownerResolver.(*owners.Resolver); ok && or.File != nil {
+		a.SetApproverGroups(or.File)
 	}
 
 	webhookSecret, err := resolvers.Source(cfg.GitHub.WebhookSecret)

@@ -2,13 +2,17 @@ package stack_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
 	"github.com/firebreak-sec/firebreak/providers/notify/slack/slackemu"
 	"github.com/firebreak-sec/firebreak/responders"
@@ -230,5 +234,35 @@ func TestApprovalTimeoutSurvivesRestart(t *testing.T) {
 	waitState(t, e, id, incident.Contained)
 	if deletes(e.OpenAI.Server()) != 1 || e.OpenAI.Live(raw) {
 		t.Fatal("the key was not revoked once after the restart")
+	}
+}
+
+// An approval step's group is resolved from the owners file's groups: a
+// member decides, a token holder outside it is refused.
+func TestApprovalByOwnersFileGroup(t *testing.T) {
+	dir := t.TempDir()
+	pbDir := filepath.Join(dir, "playbooks")
+	must(t, os.MkdirAll(pbDir, 0o755))
+	pb := strings.Replace(fmt.Sprintf(approvalPlaybook, "1h", "abort"), "approvers: [alice, U0ALICE]", "approvers: [alice]\n      group: sec-leads", 1)
+	must(t, os.WriteFile(filepath.Join(pbDir, "approve.yaml"), []byte(pb), 0o644))
+	ownersFile := filepath.Join(dir, "owners.yaml")
+	must(t, os.WriteFile(ownersFile, []byte("groups:\n  sec-leads: [carol, U0CAROL]\n"), 0o644))
+	e := startApproval(t, "1h", "abort", stack.Options{Configure: func(c *config.Config) {
+		c.Playbooks.Dir = pbDir
+		c.Owners.File = ownersFile
+	}})
+	raw, _, id := leakAlert(t, e, "acme/payments-api", 43, "d-apr-group")
+	waitState(t, e, id, incident.AwaitingApproval)
+	bob := newToken(t, e, "bob", tokens.Approve)
+	if code, body := api(t, e, "POST", "/v1/incidents/"+id+"/approve", bob, nil); code != http.StatusForbidden {
+		t.Fatalf("bob, in no group: %d %s", code, body)
+	}
+	carol := newToken(t, e, "carol", tokens.Approve)
+	if code, body := api(t, e, "POST", "/v1/incidents/"+id+"/approve", carol, nil); code != http.StatusOK {
+		t.Fatalf("carol, a sec-leads member: %d %s", code, body)
+	}
+	in := waitState(t, e, id, incident.Contained)
+	if a := in.Approvals[0]; a.DecidedBy != "carol" || e.OpenAI.Live(raw) {
+		t.Fatalf("approval %+v, key live %v", a, e.OpenAI.Live(raw))
 	}
 }
