@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/testbin"
 	ghingest "github.com/firebreak-sec/firebreak/ingest/github"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers/emulator"
@@ -25,16 +26,8 @@ import (
 	"github.com/firebreak-sec/firebreak/responders/incident"
 )
 
-// buildBinary builds firebreak once per test run.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "firebreak")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
+// buildBinary is the firebreak binary, built once per test binary.
+func buildBinary(t *testing.T) string { return testbin.Firebreak(t) }
 
 func freePort(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

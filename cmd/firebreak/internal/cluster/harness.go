@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/testbin"
 	ghingest "github.com/firebreak-sec/firebreak/ingest/github"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers/github/githubemu"
@@ -27,32 +28,8 @@ import (
 	"github.com/firebreak-sec/firebreak/responders/incident"
 )
 
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
-
-// FirebreakBin builds the firebreak binary once per test binary.
-func FirebreakBin(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "firebreak-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "firebreak")
-		out, err := exec.Command("go", "build", "-o", builtBin, "github.com/firebreak-sec/firebreak/cmd/firebreak").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return builtBin
-}
+// FirebreakBin is the firebreak binary, built once per test binary.
+func FirebreakBin(t testing.TB) string { return testbin.Firebreak(t) }
 
 // Options configure a Harness.
 type Options struct {

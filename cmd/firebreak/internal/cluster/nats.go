@@ -27,6 +27,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/testbin"
 )
 
 // NATSOptions configure the nats-server processes.
@@ -58,38 +60,7 @@ type NATS struct {
 }
 
 // NATSServerBin finds the nats-server binary (see the package doc).
-func NATSServerBin(t testing.TB) string {
-	t.Helper()
-	if b := os.Getenv("FIREBREAK_NATS_SERVER_BIN"); b != "" {
-		return b
-	}
-	root, err := repoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(filepath.Join(root, ".ci", "nats-server.sh")).Output()
-	if err != nil {
-		t.Fatalf("no nats-server binary: set FIREBREAK_NATS_SERVER_BIN or run .ci/nats-server.sh: %v", err)
-	}
-	return strings.TrimSpace(string(out))
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
+func NATSServerBin(t testing.TB) string { return testbin.NATSServer(t) }
 
 // FreePort returns a loopback port that was free a moment ago.
 func FreePort(t testing.TB) int {

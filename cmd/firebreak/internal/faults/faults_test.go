@@ -3,73 +3,19 @@ package faults
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/testbin"
 	"github.com/firebreak-sec/firebreak/providers/providertest"
 	"github.com/firebreak-sec/firebreak/responders/incident"
 )
 
-// moduleRoot is the directory of go.mod.
-func moduleRoot(t testing.TB) string {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil || strings.TrimSpace(string(out)) == "" {
-		t.Fatalf("go env GOMOD: %v", err)
-	}
-	return filepath.Dir(strings.TrimSpace(string(out)))
-}
-
-var (
-	buildOnce sync.Once
-	builtBin  string
-	buildErr  error
-)
-
-// firebreakBin builds the firebreak binary once per test binary.
-func firebreakBin(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "firebreak-faults-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		builtBin = filepath.Join(dir, "firebreak")
-		cmd := exec.Command("go", "build", "-o", builtBin, "./cmd/firebreak")
-		cmd.Dir = moduleRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = err
-			t.Logf("go build: %s", out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build firebreak: %v", buildErr)
-	}
-	return builtBin
-}
-
-// natsServerBin is $FIREBREAK_NATS_SERVER_BIN (.ci/test.sh exports it), else
-// what .ci/nats-server.sh provides (the cache, or a build of the pinned
-// version, about a minute the first time).
-func natsServerBin(t testing.TB) string {
-	t.Helper()
-	if p := os.Getenv("FIREBREAK_NATS_SERVER_BIN"); p != "" {
-		return p
-	}
-	cmd := exec.Command("./.ci/nats-server.sh")
-	cmd.Dir = moduleRoot(t)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf(".ci/nats-server.sh: %v (set FIREBREAK_NATS_SERVER_BIN to a nats-server binary)", err)
-	}
-	return strings.TrimSpace(string(out))
-}
+func firebreakBin(t testing.TB) string  { return testbin.Firebreak(t) }
+func natsServerBin(t testing.TB) string { return testbin.NATSServer(t) }
 
 func envInt(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {

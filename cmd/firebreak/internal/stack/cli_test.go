@@ -2,44 +2,17 @@ package stack_test
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/testbin"
 	"github.com/firebreak-sec/firebreak/responders/incident"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// firebreakBin builds the firebreak binary once per test run.
-func firebreakBin(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "firebreak-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "firebreak")
-		out, err := exec.Command("go", "build", "-o", binPath, "../../").CombinedOutput()
-		if err != nil {
-			buildErr = err
-			binPath = string(out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("build firebreak: %v\n%s", buildErr, binPath)
-	}
-	return binPath
-}
+// firebreakBin is the firebreak binary, built once per test binary.
+func firebreakBin(t *testing.T) string { return testbin.Firebreak(t) }
 
 // runCLI runs the firebreak binary against the stack's serve (its URL and
 // admin token file) and returns the combined output and exit status.
