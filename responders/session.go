@@ -282,6 +282,15 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 			// steps that succeeded stay done (nothing is revoked twice),
 			// failed and dry-run steps run again.
 			s.reopen(ctx, inc)
+		case inc.State == incident.Failed && !merged && inc.Lease == nil:
+			// Failed (and dead-lettered) already: this delivery is the same
+			// exposure again — a redelivery whose ack or term was lost, or a
+			// second delivery in flight when another session failed it. It
+			// must not run the failed incident again (a new sighting or a
+			// replay does); running it raced the failing session's term and
+			// left the incident "retrying" with no message behind it.
+			s.count("duplicate")
+			return finished, nil
 		case !inc.State.Terminal() && !merged && inc.Lease.HeldByOther(me, now):
 			// Not a new sighting, not finished, and leased by another session:
 			// the redelivery of a message whose responder stopped before its

@@ -17,6 +17,8 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
 	"github.com/firebreak-sec/firebreak/ingest/bus/bustest"
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
@@ -455,6 +457,24 @@ func TestRejectedAdminKeyFailsTheIncident(t *testing.T) {
 	dead := bustest.StreamMessages(t, e.App.JS, exposure.StreamDead)
 	if len(dead) != 1 || dead[0].Header.Get("Firebreak-Incident") != id || !strings.Contains(dead[0].Header.Get("Firebreak-Reason"), "401") {
 		t.Fatalf("dead letters: %d", len(dead))
+	}
+
+	// The same exposure delivered again (an ack or term lost, a second
+	// delivery in flight): the failed incident is not run again.
+	e.OpenAI.Server().Reset()
+	stored := bustest.StreamMessages(t, e.App.JS, exposure.StreamExposures)
+	if len(stored) != 1 {
+		t.Fatalf("%d exposures stored", len(stored))
+	}
+	if _, err := e.App.JS.Publish(ctxT(t, 5*time.Second), stored[0].Subject, stored[0].Data, jetstream.WithMsgID("again")); err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, e)
+	if n := len(e.OpenAI.Server().Requests()); n != 0 {
+		t.Fatalf("the failed incident ran again: %d OpenAI requests", n)
+	}
+	if again, _, err := e.App.Incidents.Get(ctxT(t, 5*time.Second), id); err != nil || again.State != incident.Failed {
+		t.Fatalf("incident after the second delivery: %+v %v", again, err)
 	}
 }
 
