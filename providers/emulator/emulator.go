@@ -12,6 +12,7 @@ package emulator
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -222,11 +223,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.inFlight++
 	s.maxIn = max(s.maxIn, s.inFlight)
 	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.inFlight--
-		s.mu.Unlock()
-	}()
+	// Out of flight when answered, or as soon as the client went away (a
+	// client that timed out has freed its concurrency slot already), not
+	// when a handler still busy with the abandoned request returns.
+	var done sync.Once
+	leave := func() {
+		done.Do(func() {
+			s.mu.Lock()
+			s.inFlight--
+			s.mu.Unlock()
+		})
+	}
+	defer leave()
+	stop := context.AfterFunc(r.Context(), leave)
+	defer stop()
 
 	if fault != nil {
 		if fault.Delay > 0 {
