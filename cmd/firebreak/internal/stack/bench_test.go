@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -85,9 +87,14 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // fixed open-loop rate (500/s) and reports, per alert, the time from sending
 // the webhook to its DELETE arriving at the OpenAI emulator: p50 and p99.
 // b.N alerts are sent (use -benchtime=5000x for 10 s at 500/s).
+// BENCH_RATE sets another rate (alerts/s), to measure below saturation.
 func BenchmarkWebhookToRevoke(b *testing.B) {
+	rate := 500
+	if r, err := strconv.Atoi(os.Getenv("BENCH_RATE")); err == nil && r > 0 {
+		rate = r
+	}
 	for _, fsync := range []string{"always", "1s"} {
-		b.Run("fsync="+fsync, func(b *testing.B) { benchLatency(b, fsync, 500) })
+		b.Run(fmt.Sprintf("fsync=%s/rate=%d", fsync, rate), func(b *testing.B) { benchLatency(b, fsync, rate) })
 	}
 }
 
