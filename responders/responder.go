@@ -322,7 +322,6 @@ func (r *Responder) Handle(ctx context.Context, msg jetstream.Msg) {
 	s.run(ctx)
 }
 
-// backoff is the redelivery delay after the n-th delivery failed retryably.
 // resolveBudget is how long an exposure whose secret cannot be resolved
 // (a provider or GitHub down) keeps being retried: the sum of MaxDeliver
 // backoffs.
@@ -352,6 +351,7 @@ func (r *Responder) failIncident(ctx context.Context, ev *exposure.Event, reason
 	}
 }
 
+// backoff is the redelivery delay after the n-th delivery failed retryably.
 func (r *Responder) backoff(n uint64, retryAfter time.Duration) time.Duration {
 	d := time.Second
 	for i := uint64(1); i < n && d < 5*time.Minute; i++ {
