@@ -195,8 +195,8 @@ type Topology struct {
 	// message silently after its last delivery, and deliveries are also
 	// spent by crashes, lease waits and graceful hand-overs — a bounded
 	// consumer lost exposures under repeated kills (the fault soak).
-	MaxDeliver int
-	MaxAckPending   int           // exposures delivered and not yet acked (in flight or naked with a delay); see ParkedExposures
+	MaxDeliver    int
+	MaxAckPending int // exposures delivered and not yet acked (in flight or naked with a delay); see ParkedExposures
 	// SyncState makes incident, delivery, audit and dead-letter writes as
 	// durable as exposures (fsynced before their ack under the "always"
 	// policy). By default they use JetStream's async persist mode: written
