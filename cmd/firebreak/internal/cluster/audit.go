@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -112,41 +113,60 @@ func StepIntervals(recs []audit.Record) []Interval {
 	return out
 }
 
+// ErrUnproven marks an overlap CheckExclusive inferred from an attempt whose
+// outcome record is missing from the audit stream (records can be lost
+// while a stream elects a leader): the attempt's end is a bound, not a fact.
+var ErrUnproven = errors.New("overlap inferred from a missing audit record")
+
 // CheckExclusive verifies that no two step attempts of one incident ran at
 // the same time (per-secret ordering): sorted by start, each attempt ended
-// before the next began. An attempt without an outcome is allowed only if it
-// started before its process was killed (one of killedAt) or before its
-// responder logged that it stopped work on the incident (stops, from
-// SessionStops: a session that lost its lease, or could not write the
-// incident, ends without recording its last outcome); it is taken to
-// have ended at the earliest of those, and the next attempt must start after.
+// before the next began. An attempt without a recorded outcome is taken to
+// have ended at the earliest of: its process's kill (one of killedAt), its
+// responder's logged stop of the session (stops, from SessionStops), or the
+// start of the same responder's next attempt on the incident (a session
+// moves on only once a step ended). An overlap that depends on such an
+// inferred end, or an attempt with no bound at all, is reported wrapping
+// ErrUnproven; an overlap of two recorded attempts is a plain error.
 func CheckExclusive(incidentID string, recs []audit.Record, killedAt []time.Time, stops []time.Time) error {
 	iv := StepIntervals(recs)
 	sort.Slice(iv, func(i, j int) bool { return iv[i].Start.Before(iv[j].Start) })
+	var unproven error
 	for i := range iv {
 		if !iv[i].Open {
 			continue
 		}
+		bounds := append(append([]time.Time(nil), killedAt...), stops...)
+		for j := i + 1; j < len(iv); j++ {
+			if iv[j].Actor == iv[i].Actor {
+				bounds = append(bounds, iv[j].Start)
+				break
+			}
+		}
 		var end time.Time
-		for _, k := range append(append([]time.Time(nil), killedAt...), stops...) {
+		for _, k := range bounds {
 			if k.After(iv[i].Start) && (end.IsZero() || k.Before(end)) {
 				end = k
 			}
 		}
 		if end.IsZero() {
-			return fmt.Errorf("incident %s: step %s attempt %d by %s started at %s and never ended, with no process killed or lease given up after it",
-				incidentID, iv[i].Step, iv[i].Attempt, iv[i].Actor, iv[i].Start.Format(time.RFC3339Nano))
+			unproven = fmt.Errorf("incident %s: step %s attempt %d by %s started at %s and has no recorded or inferable end: %w",
+				incidentID, iv[i].Step, iv[i].Attempt, iv[i].Actor, iv[i].Start.Format(time.RFC3339Nano), ErrUnproven)
+			end = iv[i].Start
 		}
 		iv[i].End = end
 	}
 	for i := 1; i < len(iv); i++ {
 		if iv[i].Start.Before(iv[i-1].End) {
-			return fmt.Errorf("incident %s: step %s (attempt %d by %s, from %s) began while step %s (attempt %d by %s, %s → %s) was running",
+			err := fmt.Errorf("incident %s: step %s (attempt %d by %s, from %s) began while step %s (attempt %d by %s, %s → %s) was running",
 				incidentID, iv[i].Step, iv[i].Attempt, iv[i].Actor, iv[i].Start.Format(time.RFC3339Nano),
 				iv[i-1].Step, iv[i-1].Attempt, iv[i-1].Actor, iv[i-1].Start.Format(time.RFC3339Nano), iv[i-1].End.Format(time.RFC3339Nano))
+			if iv[i-1].Open {
+				return fmt.Errorf("%w (its end is inferred: %w)", err, ErrUnproven)
+			}
+			return err
 		}
 	}
-	return nil
+	return unproven
 }
 
 // sessionStopMessages are the responder's log messages for a session that

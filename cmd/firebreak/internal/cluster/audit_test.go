@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,13 +27,14 @@ func TestCheckExclusive(t *testing.T) {
 		name         string
 		kills, stops []time.Time
 		wantErr      string
+		unproven     bool
 	}{
-		{"killed before the takeover", []time.Time{at(4)}, nil, ""},
-		{"lease given up before the takeover", []time.Time{at(9)}, []time.Time{at(3.5)}, ""},
-		{"killed after the takeover", []time.Time{at(5.5)}, nil, "began while step pb/notify"},
-		{"stopped after the takeover", nil, []time.Time{at(5.2)}, "began while step pb/notify"},
-		{"never ended", nil, nil, "never ended"},
-		{"stop before the attempt began does not count", nil, []time.Time{at(0.8)}, "never ended"},
+		{"killed before the takeover", []time.Time{at(4)}, nil, "", false},
+		{"lease given up before the takeover", []time.Time{at(9)}, []time.Time{at(3.5)}, "", false},
+		{"killed after the takeover", []time.Time{at(5.5)}, nil, "began while step pb/notify", true},
+		{"stopped after the takeover", nil, []time.Time{at(5.2)}, "began while step pb/notify", true},
+		{"never ended", nil, nil, "no recorded or inferable end", true},
+		{"stop before the attempt began does not count", nil, []time.Time{at(0.8)}, "no recorded or inferable end", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := CheckExclusive("inc_1", recs, tc.kills, tc.stops)
@@ -41,8 +43,27 @@ func TestCheckExclusive(t *testing.T) {
 				t.Fatalf("unexpected error: %v", err)
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
+			case tc.wantErr != "" && errors.Is(err, ErrUnproven) != tc.unproven:
+				t.Fatalf("error %v: unproven %v, want %v", err, errors.Is(err, ErrUnproven), tc.unproven)
 			}
 		})
+	}
+
+	// Two recorded attempts that overlap: a proven violation.
+	overlap := []audit.Record{
+		rec(audit.KindStepStarted, "revoke", "r1", 0), rec(audit.KindStepStarted, "notify", "r2", 1),
+		rec(audit.KindStepSucceeded, "notify", "r2", 2), rec(audit.KindStepSucceeded, "revoke", "r1", 3),
+	}
+	if err := CheckExclusive("inc_3", overlap, nil, nil); err == nil || errors.Is(err, ErrUnproven) {
+		t.Fatalf("two recorded attempts overlapping: %v, want a proven violation", err)
+	}
+	// The same responder moving on proves its previous step ended.
+	movedOn := []audit.Record{
+		rec(audit.KindStepStarted, "revoke", "r1", 0), // outcome record lost
+		rec(audit.KindStepStarted, "notify", "r1", 2), rec(audit.KindStepSucceeded, "notify", "r1", 2.5),
+	}
+	if err := CheckExclusive("inc_2", movedOn, nil, nil); err != nil {
+		t.Fatalf("a responder's next step bounds its previous one: %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"os"
@@ -142,10 +143,16 @@ func TestClusterFailover(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	merged, open := 0, 0
+	merged, open, unproven := 0, 0, 0
 	for _, l := range leaks {
 		id := h.IncidentID(l)
-		if err := CheckExclusive(id, recs[id], killedAt, stops[id]); err != nil {
+		// Audit records can be lost during the nats-server failover: an
+		// overlap inferred from a missing record is logged, one between
+		// recorded attempts fails. (No key was deleted twice: checked above.)
+		if err := CheckExclusive(id, recs[id], killedAt, stops[id]); errors.Is(err, ErrUnproven) {
+			unproven++
+			t.Logf("not proven either way: %v", err)
+		} else if err != nil {
 			t.Error(err)
 		}
 		for _, r := range recs[id] {
@@ -159,6 +166,7 @@ func TestClusterFailover(t *testing.T) {
 			}
 		}
 	}
+	t.Logf("per-secret ordering: %d incidents checked, %d overlaps only inferable from missing audit records", len(leaks), unproven)
 	if merged == 0 {
 		t.Error("no second report of a key was merged into its incident: the same-key reports never met")
 	}
