@@ -287,6 +287,7 @@ func (r *Responder) Handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	log := r.log.WithFields(logrus.Fields{
 		"exposure": ev.ID, "source": ev.Source.Kind, "provider": ev.Secret.Provider, "correlation_id": ev.Correlation,
+		"instance": r.cfg.Instance,
 	})
 	if meta.NumDelivered > 1 {
 		r.metrics.Redeliveries.WithLabelValues(ev.Source.Kind, ev.Secret.Provider).Inc()

@@ -73,7 +73,15 @@ type session struct {
 	// the incident (which records the head) and before the ack.
 	auditSynced bool
 	auditAcks   []jetstream.PubAckFuture
+	// auditErr: a record of this session could not be stored. Every later
+	// write of the incident fails with it, so the session stops (logged)
+	// without claiming an outcome its audit trail lacks; the redelivery
+	// resumes from the last write, whose chain head was stored.
+	auditErr error
 }
+
+// errAuditLost means an audit record of the session could not be stored.
+var errAuditLost = errors.New("audit record not stored")
 
 type acquireResult int
 
@@ -362,7 +370,22 @@ func severity(e *exposure.Event) string {
 // saveOnce writes the incident with compare-and-set. Callers hold no lock
 // (acquire) or s.mu (save).
 func (s *session) saveOnce(ctx context.Context) error {
-	s.awaitAudit(ctx)
+	if s.leased {
+		// Once the lease has run out another responder may act on the
+		// incident: a write, and the work it lets go on, must land before
+		// then (TTL/6 before, the margin the heartbeat keeps too). Past
+		// that point the session stops rather than wait for a slow bus.
+		until := s.leaseUntil.Add(-s.r.cfg.LeaseTTL / 6)
+		if !time.Now().Before(until) {
+			return fmt.Errorf("incident lease runs out at %s, before a write could land", s.leaseUntil.Format(time.RFC3339Nano))
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, until)
+		defer cancel()
+	}
+	if err := s.awaitAudit(ctx); err != nil {
+		return err
+	}
 	s.inc.UpdatedAt = s.r.now()
 	rev, err := s.r.store.Update(ctx, s.inc, s.rev)
 	if err != nil {
@@ -462,9 +485,13 @@ func (s *session) stop(cause error) {
 }
 
 // appendAudit appends a record to the incident's chain. The new head is kept
-// on the incident and persisted with its next write. An audit failure is
-// logged, not fatal: the incident record still holds the outcome.
+// on the incident and persisted with its next write, which first waits until
+// every record is stored (awaitAudit). A record that cannot be stored sets
+// auditErr: the session's next write fails and the session stops.
 func (s *session) appendAudit(ctx context.Context, rec audit.Record) {
+	if s.auditErr != nil {
+		return
+	}
 	rec.Incident = s.id
 	if rec.Correlation == "" {
 		rec.Correlation = s.ev.Correlation
@@ -484,42 +511,74 @@ func (s *session) appendAudit(ctx context.Context, rec audit.Record) {
 			s.auditAcks = append(s.auditAcks, f)
 		}
 	} else {
-		head, err = s.r.audit.Append(ctx, head, rec)
+		actx, cancel := context.WithDeadline(ctx, s.auditDeadline())
+		head, err = s.r.audit.Append(actx, head, rec)
+		cancel()
 		s.auditSynced = err == nil
 	}
 	if err != nil {
-		s.log.WithError(err).Error("audit append failed")
+		s.auditLost(err)
 		return
 	}
 	s.inc.AuditSeq, s.inc.AuditHead = head.Seq, head.Head
 }
 
-// awaitAudit waits for the asynchronously published audit records.
-func (s *session) awaitAudit(ctx context.Context) {
+// auditDeadline bounds how long a record may take to be stored: the lease
+// must still be renewable afterwards (the heartbeat needs the lock a writer
+// holds), so TTL/6 before it expires; without a lease, a heartbeat period.
+func (s *session) auditDeadline() time.Time {
+	if s.leased && !s.leaseUntil.IsZero() {
+		return s.leaseUntil.Add(-s.r.cfg.LeaseTTL / 6)
+	}
+	return time.Now().Add(s.r.cfg.LeaseTTL / 3)
+}
+
+func (s *session) auditLost(err error) {
+	s.auditErr = fmt.Errorf("%w: %v", errAuditLost, err)
+	s.auditAcks = nil
+	s.log.WithError(err).Error("audit record not stored; the session stops and the exposure is redelivered")
+}
+
+// awaitAudit waits until every asynchronously published record is stored. A
+// publish that failed (a leader election, a reconnect) is retried with the
+// same message id. One that is not stored by auditDeadline (failed, or no
+// answer at all: a publish can vanish with a stream leader that died), or
+// that JetStream dropped as a duplicate (another writer took its place in
+// the chain), makes it return errAuditLost, now and on every later call.
+func (s *session) awaitAudit(ctx context.Context) error {
+	if s.auditErr != nil {
+		return s.auditErr
+	}
+	if len(s.auditAcks) == 0 {
+		return nil
+	}
+	wctx, cancel := context.WithDeadline(ctx, s.auditDeadline())
+	defer cancel()
 	for _, f := range s.auditAcks {
 		select {
 		case ack := <-f.Ok():
 			if ack.Duplicate {
-				s.log.Warn("audit record was a duplicate: its chain may fork after a crash")
+				s.auditLost(fmt.Errorf("JetStream already holds record %s (the chain forked)", f.Msg().Header.Get(jetstream.MsgIDHeader)))
+				return s.auditErr
 			}
 		case err := <-f.Err():
-			// Lost during a leader election or a reconnect: publish it again
-			// (same message id) for up to a heartbeat period, never past the
-			// lease (the caller holds the lock the heartbeat needs).
-			until := time.Now().Add(s.r.cfg.LeaseTTL / 3)
-			if !s.leaseUntil.IsZero() && s.leaseUntil.Before(until) {
-				until = s.leaseUntil
+			if rerr := s.r.audit.Retry(wctx, f); rerr != nil {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				s.auditLost(fmt.Errorf("%v; %w", err, rerr))
+				return s.auditErr
 			}
-			rctx, cancel := context.WithDeadline(ctx, until)
-			if rerr := s.r.audit.Retry(rctx, f); rerr != nil {
-				s.log.WithError(err).Error("audit append failed")
+		case <-wctx.Done():
+			if ctx.Err() != nil {
+				return ctx.Err()
 			}
-			cancel()
-		case <-ctx.Done():
-			return
+			s.auditLost(fmt.Errorf("no answer from JetStream for record %s", f.Msg().Header.Get(jetstream.MsgIDHeader)))
+			return s.auditErr
 		}
 	}
 	s.auditAcks = s.auditAcks[:0]
+	return nil
 }
 
 // views returns what expressions and templates see of the incident.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -87,8 +86,12 @@ type Interval struct {
 	Open       bool
 }
 
-// StepIntervals pairs each step.started record with the step's next outcome.
+// StepIntervals pairs each step.started record with the step's next outcome,
+// in chain order (records retried after a failed publish are stored after
+// later ones, so stream order is not chain order).
 func StepIntervals(recs []audit.Record) []Interval {
+	recs = append([]audit.Record(nil), recs...)
+	sort.SliceStable(recs, func(i, j int) bool { return recs[i].Seq < recs[j].Seq })
 	var out []Interval
 	open := map[string]int{} // step key → index in out of its open attempt
 	for _, r := range recs {
@@ -113,98 +116,110 @@ func StepIntervals(recs []audit.Record) []Interval {
 	return out
 }
 
-// ErrUnproven marks an overlap CheckExclusive inferred from an attempt whose
-// outcome record is missing from the audit stream (records can be lost
-// while a stream elects a leader): the attempt's end is a bound, not a fact.
-var ErrUnproven = errors.New("overlap inferred from a missing audit record")
-
 // CheckExclusive verifies that no two step attempts of one incident ran at
 // the same time (per-secret ordering): sorted by start, each attempt ended
-// before the next began. An attempt without a recorded outcome is taken to
-// have ended at the earliest of: its process's kill (one of killedAt), its
-// responder's logged stop of the session (stops, from SessionStops), or the
-// start of the same responder's next attempt on the incident (a session
-// moves on only once a step ended). An overlap that depends on such an
-// inferred end, or an attempt with no bound at all, is reported wrapping
-// ErrUnproven; an overlap of two recorded attempts is a plain error.
-func CheckExclusive(incidentID string, recs []audit.Record, killedAt []time.Time, stops []time.Time) error {
+// before the next began. An attempt without a recorded outcome ended, at the
+// latest, at the first of ends[its actor] after it began: when its process
+// was killed, or when its responder logged that the session stopped
+// (SessionStops). The responder never goes on past a record it could not
+// store (it stops the session, logged), so an attempt with neither is an
+// error, as is any overlap.
+func CheckExclusive(incidentID string, recs []audit.Record, ends map[string][]time.Time) error {
 	iv := StepIntervals(recs)
 	sort.Slice(iv, func(i, j int) bool { return iv[i].Start.Before(iv[j].Start) })
-	var unproven error
 	for i := range iv {
 		if !iv[i].Open {
 			continue
 		}
-		bounds := append(append([]time.Time(nil), killedAt...), stops...)
-		for j := i + 1; j < len(iv); j++ {
-			if iv[j].Actor == iv[i].Actor {
-				bounds = append(bounds, iv[j].Start)
-				break
-			}
-		}
 		var end time.Time
-		for _, k := range bounds {
+		for _, k := range ends[iv[i].Actor] {
 			if k.After(iv[i].Start) && (end.IsZero() || k.Before(end)) {
 				end = k
 			}
 		}
 		if end.IsZero() {
-			unproven = fmt.Errorf("incident %s: step %s attempt %d by %s started at %s and has no recorded or inferable end: %w",
-				incidentID, iv[i].Step, iv[i].Attempt, iv[i].Actor, iv[i].Start.Format(time.RFC3339Nano), ErrUnproven)
-			end = iv[i].Start
+			return fmt.Errorf("incident %s: step %s attempt %d by %s started at %s and has no recorded outcome, no logged stop and no kill after it",
+				incidentID, iv[i].Step, iv[i].Attempt, iv[i].Actor, iv[i].Start.Format(time.RFC3339Nano))
 		}
 		iv[i].End = end
 	}
 	for i := 1; i < len(iv); i++ {
 		if iv[i].Start.Before(iv[i-1].End) {
-			err := fmt.Errorf("incident %s: step %s (attempt %d by %s, from %s) began while step %s (attempt %d by %s, %s → %s) was running",
-				incidentID, iv[i].Step, iv[i].Attempt, iv[i].Actor, iv[i].Start.Format(time.RFC3339Nano),
-				iv[i-1].Step, iv[i-1].Attempt, iv[i-1].Actor, iv[i-1].Start.Format(time.RFC3339Nano), iv[i-1].End.Format(time.RFC3339Nano))
+			how := "recorded"
 			if iv[i-1].Open {
-				return fmt.Errorf("%w (its end is inferred: %w)", err, ErrUnproven)
+				how = "its process's kill or logged stop"
 			}
-			return err
+			return fmt.Errorf("incident %s: step %s (attempt %d by %s, from %s) began while step %s (attempt %d by %s, %s → %s, end from %s) was running",
+				incidentID, iv[i].Step, iv[i].Attempt, iv[i].Actor, iv[i].Start.Format(time.RFC3339Nano),
+				iv[i-1].Step, iv[i-1].Attempt, iv[i-1].Actor, iv[i-1].Start.Format(time.RFC3339Nano), iv[i-1].End.Format(time.RFC3339Nano), how)
 		}
 	}
-	return unproven
+	return nil
 }
 
 // sessionStopMessages are the responder's log messages for a session that
-// stops its work without recording the outcome of its last step
-// (responders/session.go): its lease could not be renewed or was taken
-// over (its work context is cancelled then), or a write of the incident
-// failed (the session ends there and leaves the message for redelivery).
-// Each is logged once the session's work stopped.
+// ends without recording the outcome of its last step (responders/session.go
+// and responder.go): its lease was lost or not renewed in time, a write of
+// the incident or of an audit record failed, or a graceful stop handed the
+// incident over. Each is logged once the session's work has ended (its last
+// action returned).
 var sessionStopMessages = map[string]bool{
 	"stopped before finishing; the message will be redelivered":                    true,
-	"incident lease expires before it can be renewed; stopping":                    true,
-	"incident lease lost to another responder; stopping":                           true,
 	"incident taken over by another responder; leaving the message for redelivery": true,
+	"stopping: incident handed over for another instance to resume":                true,
+	"stopping: could not release the incident; it resumes when its lease expires":  true,
 }
 
-// SessionStops reads JSON process logs and returns, per incident, when a
-// responder logged that its session stopped without recording its last
-// step's outcome (sessionStopMessages).
-func SessionStops(logPaths ...string) (map[string][]time.Time, error) {
-	out := map[string][]time.Time{}
-	for _, p := range logPaths {
+// SessionStops reads JSON process logs and returns, per incident and per
+// responder instance (the audit records' actor), when a session logged that
+// it ended without recording its last step's outcome (sessionStopMessages).
+func SessionStops(logPaths ...string) (map[string]map[string][]time.Time, error) {
+	out := map[string]map[string][]time.Time{}
+	err := eachLogLine(logPaths, func(e logLine) {
+		if sessionStopMessages[e.Msg] && e.Incident != "" && e.Instance != "" {
+			if out[e.Incident] == nil {
+				out[e.Incident] = map[string][]time.Time{}
+			}
+			out[e.Incident][e.Instance] = append(out[e.Incident][e.Instance], e.Time)
+		}
+	})
+	return out, err
+}
+
+// Instances returns the responder instance names (audit actors) a process
+// log names: a process gets a new one each time it starts.
+func Instances(logPath string) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	err := eachLogLine([]string{logPath}, func(e logLine) {
+		if e.Instance != "" && !seen[e.Instance] {
+			seen[e.Instance] = true
+			out = append(out, e.Instance)
+		}
+	})
+	return out, err
+}
+
+type logLine struct {
+	Msg      string    `json:"msg"`
+	Incident string    `json:"incident"`
+	Instance string    `json:"instance"`
+	Time     time.Time `json:"time"`
+}
+
+func eachLogLine(paths []string, fn func(logLine)) error {
+	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, line := range bytes.Split(b, []byte("\n")) {
-			var e struct {
-				Msg      string    `json:"msg"`
-				Incident string    `json:"incident"`
-				Time     time.Time `json:"time"`
-			}
-			if !bytes.Contains(line, []byte(`"incident`)) || json.Unmarshal(line, &e) != nil {
+			var e logLine
+			if !bytes.Contains(line, []byte(`"instance"`)) || json.Unmarshal(line, &e) != nil {
 				continue
 			}
-			if sessionStopMessages[e.Msg] && e.Incident != "" {
-				out[e.Incident] = append(out[e.Incident], e.Time)
-			}
+			fn(e)
 		}
 	}
-	return out, nil
+	return nil
 }

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,55 +23,67 @@ func TestCheckExclusive(t *testing.T) {
 		rec(audit.KindStepStarted, "revoke", "r2", 5), rec(audit.KindStepSucceeded, "revoke", "r2", 6),
 	}
 	for _, tc := range []struct {
-		name         string
-		kills, stops []time.Time
-		wantErr      string
-		unproven     bool
+		name    string
+		ends    map[string][]time.Time
+		wantErr string
 	}{
-		{"killed before the takeover", []time.Time{at(4)}, nil, "", false},
-		{"lease given up before the takeover", []time.Time{at(9)}, []time.Time{at(3.5)}, "", false},
-		{"killed after the takeover", []time.Time{at(5.5)}, nil, "began while step pb/notify", true},
-		{"stopped after the takeover", nil, []time.Time{at(5.2)}, "began while step pb/notify", true},
-		{"never ended", nil, nil, "no recorded or inferable end", true},
-		{"stop before the attempt began does not count", nil, []time.Time{at(0.8)}, "no recorded or inferable end", true},
+		{"killed before the takeover", map[string][]time.Time{"r1": {at(4)}}, ""},
+		{"stopped before the takeover, killed later", map[string][]time.Time{"r1": {at(9), at(3.5)}}, ""},
+		{"killed after the takeover", map[string][]time.Time{"r1": {at(5.5)}}, "began while step pb/notify (attempt 0 by r1"},
+		{"stopped after the takeover", map[string][]time.Time{"r1": {at(5.2)}}, "began while step pb/notify"},
+		{"never ended", nil, "step pb/notify attempt 0 by r1 started at 2026-11-27T03:00:01Z and has no recorded outcome"},
+		{"a stop before the attempt began does not count", map[string][]time.Time{"r1": {at(0.8)}}, "has no recorded outcome"},
+		{"another responder's stop does not count", map[string][]time.Time{"r2": {at(2)}}, "has no recorded outcome"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := CheckExclusive("inc_1", recs, tc.kills, tc.stops)
+			err := CheckExclusive("inc_1", recs, tc.ends)
 			switch {
 			case tc.wantErr == "" && err != nil:
 				t.Fatalf("unexpected error: %v", err)
 			case tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)):
 				t.Fatalf("error %v, want one containing %q", err, tc.wantErr)
-			case tc.wantErr != "" && errors.Is(err, ErrUnproven) != tc.unproven:
-				t.Fatalf("error %v: unproven %v, want %v", err, errors.Is(err, ErrUnproven), tc.unproven)
 			}
 		})
 	}
 
-	// Two recorded attempts that overlap: a proven violation.
+	// Two recorded attempts that overlap.
 	overlap := []audit.Record{
 		rec(audit.KindStepStarted, "revoke", "r1", 0), rec(audit.KindStepStarted, "notify", "r2", 1),
 		rec(audit.KindStepSucceeded, "notify", "r2", 2), rec(audit.KindStepSucceeded, "revoke", "r1", 3),
 	}
-	if err := CheckExclusive("inc_3", overlap, nil, nil); err == nil || errors.Is(err, ErrUnproven) {
-		t.Fatalf("two recorded attempts overlapping: %v, want a proven violation", err)
+	if err := CheckExclusive("inc_3", overlap, nil); err == nil || !strings.Contains(err.Error(), "began while step pb/revoke") {
+		t.Fatalf("two recorded attempts overlapping: %v", err)
 	}
-	// The same responder moving on proves its previous step ended.
+	// A record retried after a failed publish is stored after later ones:
+	// the chain's sequence numbers, not the stream, give the order.
+	retried := []audit.Record{
+		{Kind: audit.KindStepSucceeded, Playbook: "pb", Step: "verify", Actor: "r1", At: at(0.5), Seq: 2},
+		{Kind: audit.KindStepStarted, Playbook: "pb", Step: "revoke", Actor: "r1", At: at(0.6), Seq: 3},
+		{Kind: audit.KindStepStarted, Playbook: "pb", Step: "verify", Actor: "r1", At: at(0), Seq: 1},
+		{Kind: audit.KindStepSucceeded, Playbook: "pb", Step: "revoke", Actor: "r1", At: at(1), Seq: 4},
+	}
+	if err := CheckExclusive("inc_4", retried, nil); err != nil {
+		t.Fatalf("records stored out of chain order: %v", err)
+	}
+	// The same responder's next step is no proof: two sessions of one
+	// process may hold the same incident if its lease failed.
 	movedOn := []audit.Record{
 		rec(audit.KindStepStarted, "revoke", "r1", 0), // outcome record lost
 		rec(audit.KindStepStarted, "notify", "r1", 2), rec(audit.KindStepSucceeded, "notify", "r1", 2.5),
 	}
-	if err := CheckExclusive("inc_2", movedOn, nil, nil); err != nil {
-		t.Fatalf("a responder's next step bounds its previous one: %v", err)
+	if err := CheckExclusive("inc_2", movedOn, nil); err == nil {
+		t.Fatal("an attempt bounded only by its responder's next step passed")
 	}
 }
 
 func TestSessionStops(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "fb.log")
-	log := `{"incident":"inc_a","level":"warning","msg":"incident lease expires before it can be renewed; stopping","time":"2026-11-27T02:52:17.250Z"}
-{"incident":"inc_a","level":"info","msg":"incident contained","time":"2026-11-27T02:52:18Z"}
-not json "incident
-{"incident":"inc_b","level":"warning","msg":"incident lease lost to another responder; stopping","time":"2026-11-27T02:52:19.5Z"}
+	log := `{"incident":"inc_a","instance":"r1","level":"warning","msg":"incident lease expires before it can be renewed; stopping","time":"2026-11-27T02:52:17.150Z"}
+{"incident":"inc_a","instance":"r1","level":"warning","msg":"stopped before finishing; the message will be redelivered","time":"2026-11-27T02:52:17.250Z"}
+{"incident":"inc_a","instance":"r1","level":"info","msg":"incident contained","time":"2026-11-27T02:52:18Z"}
+not json "instance"
+{"incident":"inc_b","instance":"r2","level":"warning","msg":"incident taken over by another responder; leaving the message for redelivery","time":"2026-11-27T02:52:19.5Z"}
+{"incident":"inc_b","instance":"r3","level":"info","msg":"stopping: incident handed over for another instance to resume","time":"2026-11-27T02:52:20Z"}
 `
 	if err := os.WriteFile(p, []byte(log), 0o600); err != nil {
 		t.Fatal(err)
@@ -81,13 +92,27 @@ not json "incident
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"inc_a": "2026-11-27T02:52:17.25Z", "inc_b": "2026-11-27T02:52:19.5Z"}
+	// The heartbeat's message comes before the session's work ended: only
+	// the session's own last line counts.
+	want := map[string]map[string]string{
+		"inc_a": {"r1": "2026-11-27T02:52:17.25Z"},
+		"inc_b": {"r2": "2026-11-27T02:52:19.5Z", "r3": "2026-11-27T02:52:20Z"},
+	}
 	if len(got) != len(want) {
 		t.Fatalf("got %v, want %v", got, want)
 	}
-	for id, w := range want {
-		if len(got[id]) != 1 || got[id][0].Format(time.RFC3339Nano) != w {
-			t.Errorf("%s: got %v, want [%s]", id, got[id], w)
+	for id, byActor := range want {
+		if len(got[id]) != len(byActor) {
+			t.Errorf("%s: got %v, want %v", id, got[id], byActor)
 		}
+		for actor, w := range byActor {
+			if ts := got[id][actor]; len(ts) != 1 || ts[0].Format(time.RFC3339Nano) != w {
+				t.Errorf("%s/%s: got %v, want [%s]", id, actor, ts, w)
+			}
+		}
+	}
+	actors, err := Instances(p)
+	if err != nil || strings.Join(actors, ",") != "r1,r2,r3" {
+		t.Fatalf("Instances: %v %v, want r1,r2,r3", actors, err)
 	}
 }

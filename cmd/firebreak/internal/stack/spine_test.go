@@ -582,3 +582,172 @@ func TestRepeatedCrashesOutlastMaxDeliver(t *testing.T) {
 		t.Fatalf("the key was deleted %d times, want exactly once", n)
 	}
 }
+
+// setAuditRefusal makes the audit stream refuse every new record (as while
+// a cluster's audit stream has no leader), or take them again.
+func setAuditRefusal(ctx context.Context, js jetstream.JetStream, refuse bool) error {
+	s, err := js.Stream(ctx, exposure.StreamAudit)
+	if err != nil {
+		return err
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		return err
+	}
+	cfg := info.Config
+	cfg.MaxMsgs, cfg.Discard = -1, jetstream.DiscardOld
+	if refuse {
+		cfg.MaxMsgs, cfg.Discard = int64(info.State.Msgs), jetstream.DiscardNew
+	}
+	_, err = js.UpdateStream(ctx, cfg)
+	return err
+}
+
+// TestLostAuditRecordStopsTheSession makes the audit stream refuse records
+// right after the revocation, so the revoke step's outcome record cannot be
+// stored: the responder must not go on as if it had been. Its next write of
+// the incident fails, the session stops (logged) with the incident still
+// showing the revoke step started, and nothing more is revoked. Once the
+// stream takes records again, the redelivery resumes the revocation
+// carefully: one DELETE in all, the incident contained, and an intact audit
+// chain holding both attempts of the revoke step and every later outcome.
+func TestLostAuditRecordStopsTheSession(t *testing.T) {
+	var jsv atomic.Value
+	refused := make(chan struct{})
+	var once sync.Once
+	hooks := responders.Hooks{AfterAction: func(ctx context.Context, _, key string) error {
+		if !strings.HasSuffix(key, "/revoke") {
+			return nil
+		}
+		var err error
+		once.Do(func() {
+			err = setAuditRefusal(ctx, jsv.Load().(jetstream.JetStream), true)
+			close(refused)
+		})
+		return err
+	}}
+	e := start(t, stack.Options{AckWait: 2 * time.Second, Hooks: hooks})
+	jsv.Store(e.App.JS)
+	raw, keyID := e.LeakOpenAI("acme/payments-api", 23)
+	id := e.IncidentFor(raw)
+	if code, _ := post(t, e, "d-audit", stack.AlertPayload("created", "acme/payments-api", 23, "openai_api_key")); code != http.StatusAccepted {
+		t.Fatalf("post: %d", code)
+	}
+	select {
+	case <-refused:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the revocation never ran")
+	}
+	// The session stops; while the stream refuses, redeliveries stop too.
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(e.logs.String(), "stopped before finishing") {
+		if time.Now().After(deadline) {
+			t.Fatal("the session went on without its audit records")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // a redelivery or two while the stream still refuses
+	if !strings.Contains(e.logs.String(), "audit record not stored") {
+		t.Error("the lost audit record was not logged")
+	}
+	in, _, err := e.App.Incidents.Get(ctxT(t, 5*time.Second), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := step(in, "revoke"); s == nil || s.State != incident.StepStarted {
+		t.Fatalf("while its outcome record is missing the incident shows revoke as %+v, want started", s)
+	}
+	if in.State.Terminal() {
+		t.Fatalf("incident %s while its audit trail is incomplete", in.State)
+	}
+	if err := setAuditRefusal(ctxT(t, 5*time.Second), e.App.JS, false); err != nil {
+		t.Fatal(err)
+	}
+
+	in, err = e.WaitIncident(ctxT(t, 30*time.Second), id, func(in *incident.Incident) bool { return stack.Terminal(in) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, e)
+	if in.State != incident.Contained {
+		t.Fatalf("state %s: %s", in.State, in.Error)
+	}
+	if n := deletes(e.OpenAI.Server()); n != 1 {
+		t.Fatalf("OpenAI received %d DELETE requests, want 1", n)
+	}
+	if e.OpenAI.Live(raw) {
+		t.Fatalf("key %s still live", keyID)
+	}
+	var kinds []string
+	var raws [][]byte
+	for _, m := range bustest.StreamMessages(t, e.App.JS, exposure.StreamAudit) {
+		if m.Subject != exposure.AuditSubject(id) {
+			continue
+		}
+		var r audit.Record
+		if err := json.Unmarshal(m.Data, &r); err != nil {
+			t.Fatal(err)
+		}
+		kinds = append(kinds, r.Kind+" "+r.Step)
+		raws = append(raws, m.Data)
+	}
+	if problems := audit.Verify(raws); len(problems) > 0 {
+		t.Fatalf("audit chain: %v", problems)
+	}
+	if in.AuditSeq != uint64(len(raws)) {
+		t.Fatalf("incident audit head at seq %d, stream holds %d records", in.AuditSeq, len(raws))
+	}
+	got := strings.Join(kinds, "|")
+	for _, want := range []string{
+		"step.started revoke|step.started revoke|step.succeeded revoke",
+		"step.started notify|step.succeeded notify", "step.started resolve_alert|step.succeeded resolve_alert|incident.contained ",
+	} {
+		if !strings.Contains(got, want) {
+			t.Fatalf("audit records lack %q:\n  %s", want, strings.Join(kinds, "\n  "))
+		}
+	}
+}
+
+// TestLateWriteDoesNotOutliveTheLease holds a session up (as a slow bus
+// would) until its incident lease has run out, just before it writes the
+// intent record of the revocation: that write must not land and let the
+// revocation go on, since another responder may take the incident over from
+// the moment the lease ends. The session stops (logged); the redelivery
+// revokes the key, once.
+func TestLateWriteDoesNotOutliveTheLease(t *testing.T) {
+	var once sync.Once
+	held := make(chan struct{})
+	hooks := responders.Hooks{BeforeStep: func(_ context.Context, _, key string) error {
+		if strings.HasSuffix(key, "/revoke") {
+			once.Do(func() {
+				time.Sleep(2500 * time.Millisecond) // the lease (= ack wait) is 2 s
+				close(held)
+			})
+		}
+		return nil
+	}}
+	e := start(t, stack.Options{AckWait: 2 * time.Second, Hooks: hooks})
+	raw, _ := e.LeakOpenAI("acme/payments-api", 29)
+	if code, _ := post(t, e, "d-late", stack.AlertPayload("created", "acme/payments-api", 29, "openai_api_key")); code != http.StatusAccepted {
+		t.Fatalf("post: %d", code)
+	}
+	select {
+	case <-held:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the revocation was never reached")
+	}
+	in, err := e.WaitIncident(ctxT(t, 30*time.Second), e.IncidentFor(raw), func(in *incident.Incident) bool { return stack.Terminal(in) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, e)
+	if in.State != incident.Contained {
+		t.Fatalf("state %s: %s", in.State, in.Error)
+	}
+	if !strings.Contains(e.logs.String(), "before a write could land") {
+		t.Error("the held-up session wrote after its lease ran out")
+	}
+	if n := deletes(e.OpenAI.Server()); n != 1 {
+		t.Fatalf("OpenAI received %d DELETE requests, want 1", n)
+	}
+}
