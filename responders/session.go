@@ -700,7 +700,16 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 	if rec != nil && rec.State.Done() {
 		return false, nil
 	}
-	resumed := rec != nil && rec.State == incident.StepStarted
+	// An earlier attempt that started and recorded no outcome, or that
+	// failed retryably, may have had its effect (a lost answer, a 502 from
+	// a proxy after the provider acted): the next one runs carefully
+	// (Input.Resumed: the revoke action first asks whether the key is
+	// still live).
+	var prior incident.StepState
+	if rec != nil {
+		prior = rec.State
+	}
+	resumed := prior == incident.StepStarted || prior == incident.StepRetrying
 	iv, views := s.views()
 	if rec != nil && rec.State == incident.StepAwaitingApproval {
 		// A parked approval step: its condition held when it asked; now only
@@ -741,7 +750,7 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 	rec = s.inc.UpsertStep(pb.Name, st.ID, st.Uses)
 	rec.State, rec.Attempts, rec.StartedAt, rec.EndedAt, rec.Error, rec.Class = incident.StepStarted, rec.Attempts+1, &start, nil, "", ""
 	s.appendAudit(ctx, audit.Record{Kind: audit.KindStepStarted, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
-		Detail: map[bool]string{true: "resuming an interrupted attempt"}[resumed]})
+		Detail: resumeDetail(prior)})
 	s.dirty = true
 	if action.Spec().SideEffect {
 		// The intent record: written before the side effect, so that a crash
@@ -833,6 +842,18 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 		runErr = fmt.Errorf("attempts exhausted (%d): %w", rec.Attempts, runErr)
 	}
 	return true, s.fail(ctx, pb, key, runErr)
+}
+
+// resumeDetail says, on a step.started record, why the attempt runs
+// carefully (Input.Resumed); prior is the step's state before it.
+func resumeDetail(prior incident.StepState) string {
+	switch prior {
+	case incident.StepStarted:
+		return "resuming an interrupted attempt"
+	case incident.StepRetrying:
+		return "retrying after a failed attempt, whose effect may have landed"
+	}
+	return ""
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

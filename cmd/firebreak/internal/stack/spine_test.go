@@ -19,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
 	"github.com/firebreak-sec/firebreak/ingest/bus/bustest"
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
@@ -749,5 +750,69 @@ func TestLateWriteDoesNotOutliveTheLease(t *testing.T) {
 	}
 	if n := deletes(e.OpenAI.Server()); n != 1 {
 		t.Fatalf("OpenAI received %d DELETE requests, want 1", n)
+	}
+}
+
+// onceRevokePlaybook revokes OpenAI keys with a single in-process attempt, so
+// that a failed revocation is retried through a redelivery.
+const onceRevokePlaybook = `apiVersion: firebreak/v1
+kind: Playbook
+name: openai-once
+match:
+  providers: [openai]
+steps:
+  - id: verify
+    uses: provider.verify
+  - id: revoke
+    uses: provider.revoke
+    if: steps.verify.outputs.live
+    retry: {attempts: 1}
+`
+
+// TestRetryAfterLostAnswerChecksTheKeyFirst loses the answer to the DELETE
+// (the provider deleted the key; the connection dropped before the answer
+// came back), with no in-process retry, so the revocation is retried through
+// a redelivery. That retry must first ask whether the key is still live, not
+// revoke blind: a failed attempt's effect may have landed. (Found by the
+// fault soak: a retried revocation sent a second DELETE for a deleted key.)
+func TestRetryAfterLostAnswerChecksTheKeyFirst(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "openai-once.yaml"), []byte(onceRevokePlaybook), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, stack.Options{Configure: func(c *config.Config) {
+		off := false
+		c.Playbooks.Builtin, c.Playbooks.Dir = &off, dir
+	}})
+	e.OpenAI.Server().Inject(emulator.Fault{Match: "DELETE /v1/organization/projects/", Count: 1, Drop: true, AfterHandler: true})
+	raw, _ := e.LeakOpenAI("acme/payments-api", 31)
+	if code, _ := post(t, e, "d-lost", stack.AlertPayload("created", "acme/payments-api", 31, "openai_api_key")); code != http.StatusAccepted {
+		t.Fatalf("post: %d", code)
+	}
+	id := e.IncidentFor(raw)
+	in, err := e.WaitIncident(ctxT(t, 30*time.Second), id, func(in *incident.Incident) bool { return stack.Terminal(in) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, e)
+	if in.State != incident.Contained {
+		t.Fatalf("state %s: %s", in.State, in.Error)
+	}
+	if n := deletes(e.OpenAI.Server()); n != 1 {
+		t.Fatalf("OpenAI received %d DELETE requests, want 1 (the retry revoked blind)", n)
+	}
+	rev := step(in, "revoke")
+	if rev == nil || rev.Attempts != 2 || rev.Outputs["already_revoked"] != true {
+		t.Fatalf("revoke step %+v: want a second attempt that found the key no longer live", rev)
+	}
+	var details []string
+	for _, m := range bustest.StreamMessages(t, e.App.JS, exposure.StreamAudit) {
+		var r audit.Record
+		if json.Unmarshal(m.Data, &r) == nil && r.Incident == id && r.Kind == audit.KindStepStarted && r.Step == "revoke" {
+			details = append(details, r.Detail)
+		}
+	}
+	if len(details) != 2 || !strings.HasPrefix(details[1], "retrying after a failed attempt") {
+		t.Fatalf("revoke step.started details %q", details)
 	}
 }
