@@ -20,8 +20,8 @@ const DefaultIndexTTL = 2 * time.Second
 // concurrent revocations. OpenAI's Admin API cannot look a key up by its
 // value: each revocation would otherwise list every project's keys, so a
 // storm of N leaks would cost N full listings. With the index it costs one
-// listing per TTL; a key not in a cached listing forces a listing newer than
-// it before Firebreak concludes the key is gone, and a deleted key leaves the
+// listing per TTL; a key not in a cached listing forces a listing that started
+// after the revocation did before Firebreak concludes the key is gone, and a deleted key leaves the
 // index at once.
 //
 // The one thing a cached listing cannot show is a key created after it; a
@@ -138,15 +138,22 @@ func (c *Client) forget(keyID string) {
 }
 
 // search returns the project keys whose redacted value matches the leaked key.
+//
+// A miss in a cached listing is settled only by a listing that started after
+// the search did: the leaked key existed by then, so such a listing shows it
+// unless it was deleted. A listing that started after the cached one but
+// before the search (one already in flight) may have read the key's project
+// before the key was created, and cannot answer "already deleted".
 func (c *Client) search(ctx context.Context, ak, leaked secret.Value) ([]candidate, error) {
+	start := time.Now()
 	l, err := c.orgKeys(ctx, ak, time.Time{})
 	if err != nil {
 		return nil, err
 	}
 	cands := matching(l.keys, leaked)
-	if len(cands) == 0 {
-		// Not in a cached listing: the key may be newer than it.
-		if l, err = c.orgKeys(ctx, ak, l.at.Add(time.Nanosecond)); err != nil {
+	if len(cands) == 0 && l.at.Before(start) {
+		// Not in a listing older than the search: the key may be newer than it.
+		if l, err = c.orgKeys(ctx, ak, start); err != nil {
 			return nil, err
 		}
 		cands = matching(l.keys, leaked)

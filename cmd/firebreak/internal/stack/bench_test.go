@@ -189,9 +189,10 @@ func benchThroughput(b *testing.B, fsync string) {
 	}
 	wg.Wait()
 	deadline := time.Now().Add(5 * time.Minute)
-	for len(st.Webhook.Deliveries()) < b.N {
+	for st.Webhook.Count() < b.N {
 		if time.Now().After(deadline) {
-			b.Fatalf("only %d of %d incidents notified", len(st.Webhook.Deliveries()), b.N)
+			logUnfinished(b, st)
+			b.Fatalf("only %d of %d incidents notified", st.Webhook.Count(), b.N)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -202,6 +203,26 @@ func benchThroughput(b *testing.B, fsync string) {
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "exposures/s")
 	reportStepTimes(b, st)
+}
+
+// logUnfinished logs the incidents that are not closed, with their steps.
+func logUnfinished(b *testing.B, st *stack.Stack) {
+	list, err := st.App.Incidents.List(context.Background())
+	if err != nil {
+		b.Logf("list incidents: %v", err)
+		return
+	}
+	b.Logf("%d incidents, %d deletions, webhook rejections %v", len(list), len(st.OpenAI.Deletions()), st.Webhook.Rejections())
+	for _, in := range list {
+		if in.ClosedAt != nil {
+			continue
+		}
+		var steps []string
+		for _, s := range in.Steps {
+			steps = append(steps, fmt.Sprintf("%s:%s(%s)", s.ID, s.State, s.Error))
+		}
+		b.Logf("incident %s state %s error %q key %s steps %s", in.ID, in.State, in.Error, in.KeyID, strings.Join(steps, " "))
+	}
 }
 
 // reportStepTimes logs where an incident's time goes, averaged: queueing
