@@ -239,34 +239,77 @@ func (c *Client) search(ctx context.Context, ak, leaked secret.Value) ([]candida
 	return cands, nil
 }
 
-// scanOrg lists every active project's keys, all pages.
+// scanOrg lists every active project's keys, all pages, in project order.
+// Up to listConcurrency projects are listed at once: a listing's latency is
+// then about that of the largest project, not the sum of all of them.
 func (c *Client) scanOrg(ctx context.Context, ak secret.Value) ([]candidate, error) {
 	projects, err := c.projects(ctx, ak)
 	if err != nil {
 		return nil, err
 	}
-	var all []candidate
-	for _, p := range projects {
-		after := ""
-		for {
-			var page list[projectKey]
-			path := "/v1/organization/projects/" + url.PathEscape(p.ID) + "/api_keys?" + c.pageQuery(after)
-			status, err := c.listPage(ctx, ak, path, &page)
-			if status == http.StatusNotFound {
-				break // the project went away while we looked
-			}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	per := make([][]candidate, len(projects))
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	sem := make(chan struct{}, listConcurrency)
+	for i, p := range projects {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			keys, err := c.projectKeys(ctx, ak, p.ID)
 			if err != nil {
-				return nil, err
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err // the others' errors are this cancellation's
+					cancel()
+				}
+				mu.Unlock()
+				return
 			}
-			for _, k := range page.Data {
-				all = append(all, candidate{project: p.ID, key: k})
-			}
-			next := nextCursor(page.HasMore, page.LastID, len(page.Data), func() string { return page.Data[len(page.Data)-1].ID })
-			if next == "" || next == after {
-				break
-			}
-			after = next
-		}
+			per[i] = keys
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	var all []candidate
+	for _, keys := range per {
+		all = append(all, keys...)
 	}
 	return all, nil
+}
+
+// listConcurrency is how many projects scanOrg lists at once.
+const listConcurrency = 4
+
+// projectKeys lists one project's keys, all pages; none when the project
+// went away while we looked.
+func (c *Client) projectKeys(ctx context.Context, ak secret.Value, projectID string) ([]candidate, error) {
+	var all []candidate
+	after := ""
+	for {
+		var page list[projectKey]
+		path := "/v1/organization/projects/" + url.PathEscape(projectID) + "/api_keys?" + c.pageQuery(after)
+		status, err := c.listPage(ctx, ak, path, &page)
+		if status == http.StatusNotFound {
+			return all, nil // the project went away while we looked
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range page.Data {
+			all = append(all, candidate{project: projectID, key: k})
+		}
+		next := nextCursor(page.HasMore, page.LastID, len(page.Data), func() string { return page.Data[len(page.Data)-1].ID })
+		if next == "" || next == after {
+			return all, nil
+		}
+		after = next
+	}
 }

@@ -168,3 +168,32 @@ func TestIndexMissWaitsForAListingNewerThanTheSearch(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestListingFailsWithOneProject: projects are listed concurrently; one
+// project whose listing keeps failing fails the revocation with that
+// project's error (retryable), not with the cancellation of the others.
+func TestListingFailsWithOneProject(t *testing.T) {
+	o := newOrg(t, 2)
+	var raw, bad string
+	for i := range 6 {
+		p := o.emu.AddProject("p" + string(rune('a'+i)))
+		for range 3 {
+			raw, _ = o.emu.AddKey(p, openaiemu.Owner{Name: "u"})
+		}
+		if i == 2 {
+			bad = p
+		}
+	}
+	o.emu.Server().Inject(emulator.Fault{Match: "GET /v1/organization/projects/" + bad + "/api_keys", Count: 3, Status: http.StatusServiceUnavailable})
+	_, err := o.client.Revoke(context.Background(), cred(raw))
+	if err == nil {
+		t.Fatal("a project that cannot be listed did not fail the revocation")
+	}
+	if class, _ := providers.Classify(err); class != providers.Retryable || errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v: want the project's retryable error", err)
+	}
+	res, err := o.client.Revoke(context.Background(), cred(raw))
+	if err != nil || res.Action != "deleted" {
+		t.Fatalf("once the project lists again: %+v %v", res, err)
+	}
+}
