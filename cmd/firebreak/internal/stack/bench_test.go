@@ -148,6 +148,7 @@ func benchLatency(b *testing.B, fsync string, rate int) {
 	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99_ms")
 	b.ReportMetric(float64(percentile(lat, 1).Microseconds())/1000, "max_ms")
 	b.ReportMetric(float64(b.N)/sendDur.Seconds(), "sent/s")
+	reportStepTimes(b, st)
 }
 
 // BenchmarkThroughput pushes alerts as fast as 64 concurrent senders can and
