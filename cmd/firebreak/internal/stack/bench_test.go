@@ -186,9 +186,14 @@ func benchThroughput(b *testing.B, fsync string) {
 		}()
 	}
 	wg.Wait()
+	// Up to 5 minutes, or 30 s without a notification.
 	deadline := time.Now().Add(5 * time.Minute)
-	for st.Webhook.Count() < b.N {
-		if time.Now().After(deadline) {
+	last, progressed := 0, time.Now()
+	for n := st.Webhook.Count(); n < b.N; n = st.Webhook.Count() {
+		if n > last {
+			last, progressed = n, time.Now()
+		}
+		if time.Now().After(deadline) || time.Since(progressed) > 30*time.Second {
 			logUnfinished(b, st)
 			b.Fatalf("only %d of %d incidents notified", st.Webhook.Count(), b.N)
 		}
