@@ -139,8 +139,7 @@ func TestListingRetriesAFailedPage(t *testing.T) {
 // flight when a key was created does not answer for that key. The key is
 // created after the in-flight listing has read its project (and while it
 // reads another); the revocation that misses it in the cached listing must
-// not take that in-flight listing's word that the key is gone. (Found by
-// BenchmarkThroughput: 2 of 3,000 fresh keys were reported already revoked.)
+// not take that in-flight listing's word that the key is gone.
 func TestIndexMissWaitsForAListingNewerThanTheSearch(t *testing.T) {
 	o := newOrg(t, 100)
 	p1 := o.emu.AddProject("payments")
