@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,8 +22,8 @@ const DefaultIndexTTL = 2 * time.Second
 // concurrent revocations. OpenAI's Admin API cannot look a key up by its
 // value: each revocation would otherwise list every project's keys, so a
 // storm of N leaks would cost N full listings. With the index it costs one
-// listing per TTL; a key not in a cached listing forces a listing newer than
-// it before Firebreak concludes the key is gone, and a deleted key leaves the
+// listing per TTL; a key not in a cached listing forces a listing that started
+// after the revocation did before Firebreak concludes the key is gone, and a deleted key leaves the
 // index at once.
 //
 // The one thing a cached listing cannot show is a key created after it; a
@@ -36,9 +38,87 @@ type index struct {
 	inflight *loading
 }
 
+// listing is one listing of the organization's project keys, indexed by
+// redacted form. Its keys and index never change once built; the keys
+// Firebreak deleted since are recorded in gone.
 type listing struct {
 	at   time.Time // when the listing started
 	keys []candidate
+
+	// The index: the keys whose redacted value shows no mask, by that value;
+	// the masked ones that show enough to match (see MatchRedacted), by their
+	// visible tail, with their visible heads and the distinct tail lengths.
+	exact    map[string][]int
+	byTail   map[string][]int
+	heads    []string
+	tailLens []int
+
+	mu   sync.Mutex
+	gone map[string]bool // ids of keys deleted since the listing
+}
+
+// newListing indexes keys, listed at at.
+func newListing(at time.Time, keys []candidate) *listing {
+	l := &listing{at: at, keys: keys, exact: map[string][]int{}, byTail: map[string][]int{}, heads: make([]string, len(keys))}
+	lens := map[int]bool{}
+	for i, k := range keys {
+		r := k.key.RedactedValue
+		head, tail, masked := splitRedacted(r)
+		switch {
+		case !masked:
+			if r != "" {
+				l.exact[r] = append(l.exact[r], i)
+			}
+		case len(strings.TrimPrefix(head, "sk-"))+len(tail) >= 4:
+			l.heads[i] = head
+			l.byTail[tail] = append(l.byTail[tail], i)
+			if !lens[len(tail)] {
+				lens[len(tail)] = true
+				l.tailLens = append(l.tailLens, len(tail))
+			}
+		}
+	}
+	return l
+}
+
+// matching returns the listed keys, not deleted since, whose redacted value
+// matches the leaked key (as MatchRedacted decides), in listing order.
+func (l *listing) matching(leaked secret.Value) []candidate {
+	k := leaked.Reveal()
+	pos := append([]int(nil), l.exact[k]...)
+	for _, n := range l.tailLens {
+		if n > len(k) {
+			continue
+		}
+		for _, i := range l.byTail[k[len(k)-n:]] {
+			if h := l.heads[i]; len(k) >= len(h)+n && strings.HasPrefix(k, h) {
+				pos = append(pos, i)
+			}
+		}
+	}
+	if len(pos) == 0 {
+		return nil
+	}
+	slices.Sort(pos)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []candidate
+	for _, i := range pos {
+		if !l.gone[l.keys[i].key.ID] {
+			out = append(out, l.keys[i])
+		}
+	}
+	return out
+}
+
+// forget records that the key keyID was deleted.
+func (l *listing) forget(keyID string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gone == nil {
+		l.gone = map[string]bool{}
+	}
+	l.gone[keyID] = true
 }
 
 type loading struct {
@@ -65,10 +145,14 @@ func (c *Client) orgKeys(ctx context.Context, ak secret.Value, notBefore time.Ti
 			ix.inflight = ld
 			ix.mu.Unlock()
 			keys, err := c.scanOrg(ctx, ak)
+			var res *listing
+			if err == nil {
+				res = newListing(ld.started, keys)
+			}
 			ix.mu.Lock()
 			if err == nil {
-				ld.res = &listing{at: ld.started, keys: keys}
-				ix.cur = ld.res
+				ld.res = res
+				ix.cur = res
 			}
 			ld.err = err
 			ix.inflight = nil
@@ -124,74 +208,108 @@ func (c *Client) listPage(ctx context.Context, ak secret.Value, path string, out
 // forget removes a deleted key from the current listing.
 func (c *Client) forget(keyID string) {
 	c.idx.mu.Lock()
-	defer c.idx.mu.Unlock()
-	if c.idx.cur == nil {
-		return
+	cur := c.idx.cur
+	c.idx.mu.Unlock()
+	if cur != nil {
+		cur.forget(keyID)
 	}
-	keep := make([]candidate, 0, len(c.idx.cur.keys))
-	for _, k := range c.idx.cur.keys {
-		if k.key.ID != keyID {
-			keep = append(keep, k)
-		}
-	}
-	c.idx.cur = &listing{at: c.idx.cur.at, keys: keep}
 }
 
 // search returns the project keys whose redacted value matches the leaked key.
+//
+// A miss in a cached listing is settled only by a listing that started after
+// the search did: the leaked key existed by then, so such a listing shows it
+// unless it was deleted. A listing that started after the cached one but
+// before the search (one already in flight) may have read the key's project
+// before the key was created, and cannot answer "already deleted".
 func (c *Client) search(ctx context.Context, ak, leaked secret.Value) ([]candidate, error) {
+	start := time.Now()
 	l, err := c.orgKeys(ctx, ak, time.Time{})
 	if err != nil {
 		return nil, err
 	}
-	cands := matching(l.keys, leaked)
-	if len(cands) == 0 {
-		// Not in a cached listing: the key may be newer than it.
-		if l, err = c.orgKeys(ctx, ak, l.at.Add(time.Nanosecond)); err != nil {
+	cands := l.matching(leaked)
+	if len(cands) == 0 && l.at.Before(start) {
+		// Not in a listing older than the search: the key may be newer than it.
+		if l, err = c.orgKeys(ctx, ak, start); err != nil {
 			return nil, err
 		}
-		cands = matching(l.keys, leaked)
+		cands = l.matching(leaked)
 	}
 	return cands, nil
 }
 
-func matching(keys []candidate, leaked secret.Value) []candidate {
-	var out []candidate
-	for _, k := range keys {
-		if MatchRedacted(k.key.RedactedValue, leaked) {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-// scanOrg lists every active project's keys, all pages.
+// scanOrg lists every active project's keys, all pages, in project order.
+// Up to listConcurrency projects are listed at once: a listing's latency is
+// then about that of the largest project, not the sum of all of them.
 func (c *Client) scanOrg(ctx context.Context, ak secret.Value) ([]candidate, error) {
 	projects, err := c.projects(ctx, ak)
 	if err != nil {
 		return nil, err
 	}
-	var all []candidate
-	for _, p := range projects {
-		after := ""
-		for {
-			var page list[projectKey]
-			path := "/v1/organization/projects/" + url.PathEscape(p.ID) + "/api_keys?" + c.pageQuery(after)
-			status, err := c.listPage(ctx, ak, path, &page)
-			if status == http.StatusNotFound {
-				break // the project went away while we looked
-			}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	per := make([][]candidate, len(projects))
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	sem := make(chan struct{}, listConcurrency)
+	for i, p := range projects {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			keys, err := c.projectKeys(ctx, ak, p.ID)
 			if err != nil {
-				return nil, err
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err // the others' errors are this cancellation's
+					cancel()
+				}
+				mu.Unlock()
+				return
 			}
-			for _, k := range page.Data {
-				all = append(all, candidate{project: p.ID, key: k})
-			}
-			next := nextCursor(page.HasMore, page.LastID, len(page.Data), func() string { return page.Data[len(page.Data)-1].ID })
-			if next == "" || next == after {
-				break
-			}
-			after = next
-		}
+			per[i] = keys
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	var all []candidate
+	for _, keys := range per {
+		all = append(all, keys...)
 	}
 	return all, nil
+}
+
+// listConcurrency is how many projects scanOrg lists at once.
+const listConcurrency = 4
+
+// projectKeys lists one project's keys, all pages; none when the project
+// went away while we looked.
+func (c *Client) projectKeys(ctx context.Context, ak secret.Value, projectID string) ([]candidate, error) {
+	var all []candidate
+	after := ""
+	for {
+		var page list[projectKey]
+		path := "/v1/organization/projects/" + url.PathEscape(projectID) + "/api_keys?" + c.pageQuery(after)
+		status, err := c.listPage(ctx, ak, path, &page)
+		if status == http.StatusNotFound {
+			return all, nil // the project went away while we looked
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range page.Data {
+			all = append(all, candidate{project: projectID, key: k})
+		}
+		next := nextCursor(page.HasMore, page.LastID, len(page.Data), func() string { return page.Data[len(page.Data)-1].ID })
+		if next == "" || next == after {
+			return all, nil
+		}
+		after = next
+	}
 }

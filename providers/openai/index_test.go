@@ -134,3 +134,65 @@ func TestListingRetriesAFailedPage(t *testing.T) {
 		t.Fatalf("error %v is not retryable", err)
 	}
 }
+
+// TestIndexMissWaitsForAListingNewerThanTheSearch: a listing already in
+// flight when a key was created does not answer for that key. The key is
+// created after the in-flight listing has read its project (and while it
+// reads another); the revocation that misses it in the cached listing must
+// not take that in-flight listing's word that the key is gone.
+func TestIndexMissWaitsForAListingNewerThanTheSearch(t *testing.T) {
+	o := newOrg(t, 100)
+	p1 := o.emu.AddProject("payments")
+	p2 := o.emu.AddProject("research")
+	first, _ := o.emu.AddKey(p1, openaiemu.Owner{Name: "u"})
+	if _, err := o.client.Revoke(context.Background(), cred(first)); err != nil { // the cached listing
+		t.Fatal(err)
+	}
+	// A second revocation misses the cache and lists again; that listing
+	// reads p1, then stalls on p2.
+	other, _ := o.emu.AddKey(p2, openaiemu.Owner{Name: "u"})
+	o.emu.Server().Inject(emulator.Fault{Match: "GET /v1/organization/projects/" + p2 + "/api_keys", Count: 1, Delay: 500 * time.Millisecond})
+	otherDone := make(chan error, 1)
+	go func() { _, err := o.client.Revoke(context.Background(), cred(other)); otherDone <- err }()
+	for len(requests(o.emu.Server(), http.MethodGet, "/v1/organization/projects/"+p2+"/api_keys")) < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	// Now the key leaks: created after the in-flight listing read p1.
+	leaked, id := o.emu.AddKey(p1, openaiemu.Owner{Name: "u"})
+	res, err := o.client.Revoke(context.Background(), cred(leaked))
+	if err != nil || res.AlreadyRevoked || res.Action != "deleted" || o.emu.KeyExists(id) {
+		t.Fatalf("key created while a listing was in flight: %+v %v", res, err)
+	}
+	if err := <-otherDone; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestListingFailsWithOneProject: projects are listed concurrently; one
+// project whose listing keeps failing fails the revocation with that
+// project's error (retryable), not with the cancellation of the others.
+func TestListingFailsWithOneProject(t *testing.T) {
+	o := newOrg(t, 2)
+	var raw, bad string
+	for i := range 6 {
+		p := o.emu.AddProject("p" + string(rune('a'+i)))
+		for range 3 {
+			raw, _ = o.emu.AddKey(p, openaiemu.Owner{Name: "u"})
+		}
+		if i == 2 {
+			bad = p
+		}
+	}
+	o.emu.Server().Inject(emulator.Fault{Match: "GET /v1/organization/projects/" + bad + "/api_keys", Count: 3, Status: http.StatusServiceUnavailable})
+	_, err := o.client.Revoke(context.Background(), cred(raw))
+	if err == nil {
+		t.Fatal("a project that cannot be listed did not fail the revocation")
+	}
+	if class, _ := providers.Classify(err); class != providers.Retryable || errors.Is(err, context.Canceled) {
+		t.Fatalf("error %v: want the project's retryable error", err)
+	}
+	res, err := o.client.Revoke(context.Background(), cred(raw))
+	if err != nil || res.Action != "deleted" {
+		t.Fatalf("once the project lists again: %+v %v", res, err)
+	}
+}

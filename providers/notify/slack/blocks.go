@@ -214,11 +214,16 @@ func code(s string) string {
 	return "`" + escape(s) + "`"
 }
 
+// linkEscaper makes a URL safe inside <url|label>: Slack's control characters
+// and the label separator are escaped. (A Replacer is safe for concurrent use;
+// building one per message cost more than the rest of the message.)
+var linkEscaper = strings.NewReplacer("&", "&amp;", "<", "%3C", ">", "%3E", "|", "%7C", " ", "%20")
+
 // where renders the leak location, linked when a usable http(s) URL is known.
 func where(label, rawURL string) string {
 	link := ""
 	if u, err := url.Parse(rawURL); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
-		link = strings.NewReplacer("&", "&amp;", "<", "%3C", ">", "%3E", "|", "%7C", " ", "%20").Replace(u.String())
+		link = linkEscaper.Replace(u.String())
 	}
 	switch {
 	case link == "":

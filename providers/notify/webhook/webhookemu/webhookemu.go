@@ -88,6 +88,14 @@ func (r *Receiver) Deliveries() []Delivery {
 	return append([]Delivery(nil), r.deliveries...)
 }
 
+// Count returns how many deliveries were accepted: Deliveries' length,
+// without copying them.
+func (r *Receiver) Count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.deliveries)
+}
+
 // Messages returns the messages of the accepted deliveries, in order.
 func (r *Receiver) Messages() []notify.Message {
 	var out []notify.Message
