@@ -26,7 +26,7 @@ func TestPlaybookTestFixtures(t *testing.T) {
 	if err != nil || !strings.Contains(out, "3 passed, 0 failed") {
 		t.Fatalf("playbook test: %v\n%s", err, out)
 	}
-	for _, want := range []string{"ok    openai-prod-live  (contained; 3 steps; 5 calls)", "ok    openai-prod-dead  (completed; 3 steps; 4 calls)"} {
+	for _, want := range []string{"ok    openai-prod-live  (contained; 3 steps; 5 calls)", "ok    openai-prod-dead  (completed; 3 steps; 3 calls)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
