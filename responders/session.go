@@ -375,7 +375,7 @@ func (s *session) saveOnce(ctx context.Context) error {
 		// incident: a write, and the work it lets go on, must land before
 		// then (TTL/6 before, the margin the heartbeat keeps too). Past
 		// that point the session stops rather than wait for a slow bus.
-		until := s.leaseUntil.Add(-s.r.cfg.LeaseTTL / 6)
+		until := s.writeDeadline()
 		if !time.Now().Before(until) {
 			return fmt.Errorf("incident lease runs out at %s, before a write could land", s.leaseUntil.Format(time.RFC3339Nano))
 		}
@@ -450,7 +450,7 @@ func (s *session) heartbeat(ctx context.Context) {
 				// A renewal that lands after the lease expired is no renewal;
 				// one that cannot land by TTL/6 before it stops the work then,
 				// leaving that margin before another responder may take over.
-				rctx, cancel := context.WithDeadline(ctx, s.leaseUntil.Add(-s.r.cfg.LeaseTTL/6))
+				rctx, cancel := context.WithDeadline(ctx, s.writeDeadline())
 				err := s.save(rctx)
 				cancel()
 				switch {
@@ -511,7 +511,7 @@ func (s *session) appendAudit(ctx context.Context, rec audit.Record) {
 			s.auditAcks = append(s.auditAcks, f)
 		}
 	} else {
-		actx, cancel := context.WithDeadline(ctx, s.auditDeadline())
+		actx, cancel := context.WithDeadline(ctx, s.writeDeadline())
 		head, err = s.r.audit.Append(actx, head, rec)
 		cancel()
 		s.auditSynced = err == nil
@@ -523,10 +523,11 @@ func (s *session) appendAudit(ctx context.Context, rec audit.Record) {
 	s.inc.AuditSeq, s.inc.AuditHead = head.Seq, head.Head
 }
 
-// auditDeadline bounds how long a record may take to be stored: the lease
-// must still be renewable afterwards (the heartbeat needs the lock a writer
-// holds), so TTL/6 before it expires; without a lease, a heartbeat period.
-func (s *session) auditDeadline() time.Time {
+// writeDeadline bounds how long a write (an audit record, the incident) may
+// take: it must land while the lease is still ours and renewable (the
+// heartbeat needs the lock a writer holds), so TTL/6 before the lease
+// expires; without a lease, a heartbeat period.
+func (s *session) writeDeadline() time.Time {
 	if s.leased && !s.leaseUntil.IsZero() {
 		return s.leaseUntil.Add(-s.r.cfg.LeaseTTL / 6)
 	}
@@ -541,7 +542,7 @@ func (s *session) auditLost(err error) {
 
 // awaitAudit waits until every asynchronously published record is stored. A
 // publish that failed (a leader election, a reconnect) is retried with the
-// same message id. One that is not stored by auditDeadline (failed, or no
+// same message id. One that is not stored by writeDeadline (failed, or no
 // answer at all: a publish can vanish with a stream leader that died), or
 // that JetStream dropped as a duplicate (another writer took its place in
 // the chain), makes it return errAuditLost, now and on every later call.
@@ -552,7 +553,7 @@ func (s *session) awaitAudit(ctx context.Context) error {
 	if len(s.auditAcks) == 0 {
 		return nil
 	}
-	wctx, cancel := context.WithDeadline(ctx, s.auditDeadline())
+	wctx, cancel := context.WithDeadline(ctx, s.writeDeadline())
 	defer cancel()
 	for _, f := range s.auditAcks {
 		select {

@@ -145,15 +145,25 @@ func waitState(t *testing.T, e *env, id string, states ...incident.State) *incid
 	return in
 }
 
+// auditStored reads one chain's records from the audit stream, as stored.
+func auditStored(t *testing.T, e *env, chain string) []audit.Stored {
+	t.Helper()
+	var out []audit.Stored
+	err := audit.Read(context.Background(), e.App.JS, audit.ReadOptions{Chain: chain}, func(s audit.Stored) error {
+		out = append(out, s)
+		return nil
+	})
+	must(t, err)
+	return out
+}
+
 // auditRecords reads one chain's records from the audit stream.
 func auditRecords(t *testing.T, e *env, chain string) []audit.Record {
 	t.Helper()
 	var out []audit.Record
-	err := audit.Read(context.Background(), e.App.JS, audit.ReadOptions{Chain: chain}, func(s audit.Stored) error {
+	for _, s := range auditStored(t, e, chain) {
 		out = append(out, s.Record)
-		return nil
-	})
-	must(t, err)
+	}
 	return out
 }
 

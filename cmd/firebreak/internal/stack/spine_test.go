@@ -161,16 +161,9 @@ func TestSignedAlertIsRevokedNotifiedAndAudited(t *testing.T) {
 	// intact chain.
 	var kinds []string
 	var raws [][]byte
-	for _, m := range bustest.StreamMessages(t, e.App.JS, exposure.StreamAudit) {
-		if m.Subject != exposure.AuditSubject(id) {
-			continue
-		}
-		var r audit.Record
-		if err := json.Unmarshal(m.Data, &r); err != nil {
-			t.Fatal(err)
-		}
-		kinds = append(kinds, r.Kind+" "+r.Step)
-		raws = append(raws, m.Data)
+	for _, st := range auditStored(t, e, id) {
+		kinds = append(kinds, st.Record.Kind+" "+st.Record.Step)
+		raws = append(raws, st.Raw)
 	}
 	want := []string{
 		"incident.created ", "owner.resolved ", "playbook.matched ", "playbook.matched ",
@@ -681,16 +674,9 @@ func TestLostAuditRecordStopsTheSession(t *testing.T) {
 	}
 	var kinds []string
 	var raws [][]byte
-	for _, m := range bustest.StreamMessages(t, e.App.JS, exposure.StreamAudit) {
-		if m.Subject != exposure.AuditSubject(id) {
-			continue
-		}
-		var r audit.Record
-		if err := json.Unmarshal(m.Data, &r); err != nil {
-			t.Fatal(err)
-		}
-		kinds = append(kinds, r.Kind+" "+r.Step)
-		raws = append(raws, m.Data)
+	for _, st := range auditStored(t, e, id) {
+		kinds = append(kinds, st.Record.Kind+" "+st.Record.Step)
+		raws = append(raws, st.Raw)
 	}
 	if problems := audit.Verify(raws); len(problems) > 0 {
 		t.Fatalf("audit chain: %v", problems)
@@ -806,9 +792,8 @@ func TestRetryAfterLostAnswerChecksTheKeyFirst(t *testing.T) {
 		t.Fatalf("revoke step %+v: want a second attempt that found the key no longer live", rev)
 	}
 	var details []string
-	for _, m := range bustest.StreamMessages(t, e.App.JS, exposure.StreamAudit) {
-		var r audit.Record
-		if json.Unmarshal(m.Data, &r) == nil && r.Incident == id && r.Kind == audit.KindStepStarted && r.Step == "revoke" {
+	for _, r := range auditRecords(t, e, id) {
+		if r.Kind == audit.KindStepStarted && r.Step == "revoke" {
 			details = append(details, r.Detail)
 		}
 	}
