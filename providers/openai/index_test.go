@@ -3,6 +3,7 @@ package openai_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers"
 	"github.com/firebreak-sec/firebreak/providers/emulator"
+	"github.com/firebreak-sec/firebreak/providers/openai"
 	"github.com/firebreak-sec/firebreak/providers/openai/openaiemu"
 )
 
@@ -194,5 +196,47 @@ func TestListingFailsWithOneProject(t *testing.T) {
 	res, err := o.client.Revoke(context.Background(), cred(raw))
 	if err != nil || res.Action != "deleted" {
 		t.Fatalf("once the project lists again: %+v %v", res, err)
+	}
+}
+
+// TestMaxConcurrencyBoundsListingRequests: a revocation storm against an
+// organization of many projects, through a client limited to 2 requests at
+// once (providers.openai.max_concurrency: 2), never has more than 2 requests
+// at the API at a time — the listing of several projects at once included —
+// and still deletes every key once.
+func TestMaxConcurrencyBoundsListingRequests(t *testing.T) {
+	emu := openaiemu.New()
+	base := emu.Start()
+	t.Cleanup(emu.Close)
+	adminRaw, _ := emu.AddAdminKey("firebreak")
+	c := openai.New(openai.Config{BaseURL: base, AdminKey: secret.Static(secret.New(adminRaw)), PageSize: 5,
+		HTTPClient: providers.LimitClient(nil, openai.Name, 2)})
+	const projects, n = 8, 24
+	var pids []string
+	for i := range projects {
+		pids = append(pids, emu.AddProject(fmt.Sprintf("p%d", i)))
+	}
+	raws := make([]string, n)
+	for i := range raws {
+		raws[i], _ = emu.AddKey(pids[i%projects], openaiemu.Owner{Name: "u"})
+	}
+	// Every request takes a while, so that concurrent ones overlap.
+	emu.Server().Inject(emulator.Fault{Delay: 5 * time.Millisecond})
+	var wg sync.WaitGroup
+	for _, raw := range raws {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := c.Revoke(context.Background(), cred(raw)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if got := emu.Server().MaxInFlight(); got != 2 {
+		t.Fatalf("%d requests were at the API at once; want the limit, 2", got)
+	}
+	if dels := len(requests(emu.Server(), http.MethodDelete, "/v1/organization/projects/")); dels != n {
+		t.Fatalf("%d DELETEs for %d keys", dels, n)
 	}
 }

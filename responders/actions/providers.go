@@ -17,13 +17,11 @@ import (
 // with a dry-run reason (no credentials configured) is never called: its steps
 // record the calls they would have made.
 //
-// SetLimit bounds how many calls to one provider run at once (its
-// max_concurrency): the provider actions, owner lookups and partner feedback
-// take a slot with Acquire for each provider call.
+// A provider's max_concurrency is kept by its HTTP client
+// (providers.LimitClient), for every request it sends.
 type Providers struct {
 	byName map[string]providers.Provider
 	dryRun map[string]string
-	limits map[string]chan struct{} // call slots by provider; absent: unbounded
 }
 
 // NewProviders returns an empty set.
@@ -38,66 +36,6 @@ func (r *Providers) Add(p providers.Provider, dryRun string) {
 	if dryRun != "" {
 		r.dryRun[name] = dryRun
 	}
-}
-
-// SetLimit allows at most n concurrent calls to provider name through
-// Acquire (n <= 0: unbounded). Call it while wiring, before any Acquire.
-func (r *Providers) SetLimit(name string, n int) {
-	if r.limits == nil {
-		r.limits = map[string]chan struct{}{}
-	}
-	if n <= 0 {
-		delete(r.limits, name)
-		return
-	}
-	r.limits[name] = make(chan struct{}, n)
-}
-
-// Limit returns provider name's concurrency limit (0: unbounded).
-func (r *Providers) Limit(name string) int { return cap(r.limits[name]) }
-
-// Acquire waits for a call slot of provider name and returns the function
-// that gives it back. Without a limit it returns at once. When ctx ends
-// first the error wraps ctx's (retryable: the step tries again later).
-func (r *Providers) Acquire(ctx context.Context, name string) (release func(), err error) {
-	slots := r.limits[name]
-	if slots == nil {
-		return func() {}, nil
-	}
-	select {
-	case slots <- struct{}{}:
-		return func() { <-slots }, nil
-	default:
-	}
-	select {
-	case slots <- struct{}{}:
-		return func() { <-slots }, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for one of providers.%s.max_concurrency's %d call slots: %w", name, cap(slots), ctx.Err())
-	}
-}
-
-// LimitOwner makes owner lookups of provider name take its call slots.
-func (r *Providers) LimitOwner(name string, l providers.OwnerLookup) providers.OwnerLookup {
-	if r.limits[name] == nil {
-		return l
-	}
-	return limitedOwner{r: r, name: name, l: l}
-}
-
-type limitedOwner struct {
-	r    *Providers
-	name string
-	l    providers.OwnerLookup
-}
-
-func (o limitedOwner) Owner(ctx context.Context, c providers.Credential) (providers.Owner, error) {
-	release, err := o.r.Acquire(ctx, o.name)
-	if err != nil {
-		return providers.Owner{}, err
-	}
-	defer release()
-	return o.l.Owner(ctx, c)
 }
 
 // Get returns the provider and its dry-run reason.
@@ -169,11 +107,6 @@ func (a Verify) Run(ctx context.Context, in *step.Input) (step.Result, error) {
 			Calls:   p.Plan(providers.OpVerify, in.Credential),
 			Outputs: map[string]any{"live": true, "dry_run": true}}, nil
 	}
-	release, err := a.Providers.Acquire(ctx, p.Spec().Name)
-	if err != nil {
-		return step.Result{}, err
-	}
-	defer release()
 	res, err := p.Verify(ctx, in.Credential)
 	if err != nil {
 		return step.Result{}, providers.ScrubError(err, in.Credential.Secret)
@@ -221,11 +154,6 @@ func (a Revoke) Run(ctx context.Context, in *step.Input) (step.Result, error) {
 			Calls:   p.Plan(providers.OpRevoke, in.Credential),
 			Outputs: map[string]any{"revoked": false, "dry_run": true}}, nil
 	}
-	release, err := a.Providers.Acquire(ctx, p.Spec().Name)
-	if err != nil {
-		return step.Result{}, err
-	}
-	defer release()
 	if in.Resumed && p.Spec().Verify {
 		v, err := p.Verify(ctx, in.Credential)
 		if err == nil && !v.Live {

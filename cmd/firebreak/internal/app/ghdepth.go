@@ -228,11 +228,6 @@ func (v providerVerifier) Verify(ctx context.Context, provider, secretType strin
 	if !ok || dry != "" || !p.Spec().Verify {
 		return false, false, nil
 	}
-	release, err := v.ps.Acquire(ctx, provider)
-	if err != nil {
-		return false, false, err
-	}
-	defer release()
 	res, err := p.Verify(ctx, providers.Credential{Provider: provider, Type: secretType, Secret: s})
 	if err != nil {
 		return false, false, providers.ScrubError(err, s)

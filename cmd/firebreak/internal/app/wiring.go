@@ -10,6 +10,7 @@ import (
 
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
+	"github.com/firebreak-sec/firebreak/providers"
 	"github.com/firebreak-sec/firebreak/providers/github"
 	"github.com/firebreak-sec/firebreak/providers/notify"
 	"github.com/firebreak-sec/firebreak/providers/notify/slack"
@@ -22,11 +23,14 @@ import (
 
 // buildProviders constructs every provider client. A provider without the
 // credentials it needs (or with dry_run set) is registered in dry-run: its
-// steps record the calls they would make.
+// steps record the calls they would make. Each provider sends its requests
+// through hc, bounded by its providers.<name>.max_concurrency.
 func buildProviders(cfg *config.Config, rs secret.Resolvers, hc *http.Client, log logrus.FieldLogger) (*actions.Providers, error) {
 	ps := actions.NewProviders()
+	limits := cfg.ProviderLimits()
+	client := func(name string) *http.Client { return providers.LimitClient(hc, name, limits[name]) }
 
-	oc := openai.Config{BaseURL: cfg.Providers.OpenAI.BaseURL, HTTPClient: hc, Logger: log}
+	oc := openai.Config{BaseURL: cfg.Providers.OpenAI.BaseURL, HTTPClient: client("openai"), Logger: log}
 	dry := ""
 	switch {
 	case cfg.Providers.OpenAI.DryRun:
@@ -42,18 +46,15 @@ func buildProviders(cfg *config.Config, rs secret.Resolvers, hc *http.Client, lo
 	}
 	ps.Add(openai.New(oc), dry)
 
-	gc := github.Config{BaseURL: cfg.Providers.GitHub.BaseURL, HTTPClient: hc, Logger: log,
+	gc := github.Config{BaseURL: cfg.Providers.GitHub.BaseURL, HTTPClient: client("github"), Logger: log,
 		BatchWindow: cfg.Providers.GitHub.BatchWindow.D(), RevokeLimit: cfg.Providers.GitHub.RevokePerHour}
 	dry = ""
 	if cfg.Providers.GitHub.DryRun {
 		dry = "providers.github.dry_run is set"
 	}
 	ps.Add(github.New(gc), dry)
-	if err := addBreadthProviders(ps, cfg, rs, hc); err != nil {
+	if err := addBreadthProviders(ps, cfg, rs, client); err != nil {
 		return nil, err
-	}
-	for name, n := range cfg.ProviderLimits() { // providers.<name>.max_concurrency
-		ps.SetLimit(name, n)
 	}
 	return ps, nil
 }

@@ -57,14 +57,15 @@ func dryIf(set bool, name string) string {
 // They verify with the leaked key itself, so they run without any credential
 // of Firebreak's; where revoking needs one (Anthropic admin key, AWS
 // principal, Google access token) and none is configured, their revoke step
-// escalates to a person instead of running in dry-run.
-func addBreadthProviders(ps *actions.Providers, cfg *config.Config, rs secret.Resolvers, hc *http.Client) error {
+// escalates to a person instead of running in dry-run. client returns the
+// HTTP client of the named provider.
+func addBreadthProviders(ps *actions.Providers, cfg *config.Config, rs secret.Resolvers, client func(name string) *http.Client) error {
 	p := cfg.Providers
 	ak, err := optionalSource(rs, "providers.anthropic.admin_key", p.Anthropic.AdminKey)
 	if err != nil {
 		return err
 	}
-	ps.Add(anthropic.New(anthropic.Config{BaseURL: p.Anthropic.BaseURL, AdminKey: ak, HTTPClient: hc}), dryIf(p.Anthropic.DryRun, "anthropic"))
+	ps.Add(anthropic.New(anthropic.Config{BaseURL: p.Anthropic.BaseURL, AdminKey: ak, HTTPClient: client("anthropic")}), dryIf(p.Anthropic.DryRun, "anthropic"))
 
 	awsID, err := optionalSource(rs, "providers.aws.access_key_id", p.AWS.AccessKeyID)
 	if err != nil {
@@ -79,28 +80,28 @@ func addBreadthProviders(ps *actions.Providers, cfg *config.Config, rs secret.Re
 		return err
 	}
 	ps.Add(aws.New(aws.Config{Endpoint: p.AWS.Endpoint, Region: p.AWS.Region, AccessKeyID: awsID, SecretAccessKey: awsSK,
-		SessionToken: awsTok, HTTPClient: hc}), dryIf(p.AWS.DryRun, "aws"))
+		SessionToken: awsTok, HTTPClient: client("aws")}), dryIf(p.AWS.DryRun, "aws"))
 
 	gt, err := optionalSource(rs, "providers.google.access_token", p.Google.AccessToken)
 	if err != nil {
 		return err
 	}
-	ps.Add(google.New(google.Config{GeminiURL: p.Google.GeminiURL, APIKeysURL: p.Google.APIKeysURL, AccessToken: gt, HTTPClient: hc}),
+	ps.Add(google.New(google.Config{GeminiURL: p.Google.GeminiURL, APIKeysURL: p.Google.APIKeysURL, AccessToken: gt, HTTPClient: client("google")}),
 		dryIf(p.Google.DryRun, "google"))
 
 	mk, err := optionalSource(rs, "providers.stripe.management_key", p.Stripe.ManagementKey)
 	if err != nil {
 		return err
 	}
-	ps.Add(stripe.New(stripe.Config{BaseURL: p.Stripe.BaseURL, ManagementKey: mk, APIVersion: p.Stripe.APIVersion, HTTPClient: hc}),
+	ps.Add(stripe.New(stripe.Config{BaseURL: p.Stripe.BaseURL, ManagementKey: mk, APIVersion: p.Stripe.APIVersion, HTTPClient: client("stripe")}),
 		dryIf(p.Stripe.DryRun, "stripe"))
 
-	ps.Add(slack.New(slack.Config{BaseURL: p.Slack.BaseURL, HTTPClient: hc}), dryIf(p.Slack.DryRun, "slack"))
-	ps.Add(huggingface.New(huggingface.Config{BaseURL: p.HuggingFace.BaseURL, HTTPClient: hc}), dryIf(p.HuggingFace.DryRun, "huggingface"))
-	ps.Add(groq.New(groq.Config{BaseURL: p.Groq.BaseURL, HTTPClient: hc}), dryIf(p.Groq.DryRun, "groq"))
-	ps.Add(perplexity.New(perplexity.Config{BaseURL: p.Perplexity.BaseURL, HTTPClient: hc}), dryIf(p.Perplexity.DryRun, "perplexity"))
-	ps.Add(xai.New(xai.Config{BaseURL: p.XAI.BaseURL, HTTPClient: hc}), dryIf(p.XAI.DryRun, "xai"))
-	ps.Add(replicate.New(replicate.Config{BaseURL: p.Replicate.BaseURL, HTTPClient: hc}), dryIf(p.Replicate.DryRun, "replicate"))
+	ps.Add(slack.New(slack.Config{BaseURL: p.Slack.BaseURL, HTTPClient: client("slack")}), dryIf(p.Slack.DryRun, "slack"))
+	ps.Add(huggingface.New(huggingface.Config{BaseURL: p.HuggingFace.BaseURL, HTTPClient: client("huggingface")}), dryIf(p.HuggingFace.DryRun, "huggingface"))
+	ps.Add(groq.New(groq.Config{BaseURL: p.Groq.BaseURL, HTTPClient: client("groq")}), dryIf(p.Groq.DryRun, "groq"))
+	ps.Add(perplexity.New(perplexity.Config{BaseURL: p.Perplexity.BaseURL, HTTPClient: client("perplexity")}), dryIf(p.Perplexity.DryRun, "perplexity"))
+	ps.Add(xai.New(xai.Config{BaseURL: p.XAI.BaseURL, HTTPClient: client("xai")}), dryIf(p.XAI.DryRun, "xai"))
+	ps.Add(replicate.New(replicate.Config{BaseURL: p.Replicate.BaseURL, HTTPClient: client("replicate")}), dryIf(p.Replicate.DryRun, "replicate"))
 	return nil
 }
 
@@ -232,7 +233,7 @@ func buildOwners(cfg *config.Config, ps *actions.Providers, rs secret.Resolvers,
 		if !ok {
 			return nil, false
 		}
-		return ps.LimitOwner(name, l), true
+		return l, true
 	}
 	return r, nil
 }

@@ -16,7 +16,7 @@ type KeyProvider struct {
 	BaseURL string `yaml:"base_url"`
 	DryRun  bool   `yaml:"dry_run"`
 
-	// MaxConcurrency bounds concurrent calls to the provider (0: unbounded; limits.go).
+	// MaxConcurrency bounds requests in flight to the provider (0: unbounded; limits.go).
 	MaxConcurrency int `yaml:"max_concurrency"`
 }
 
@@ -26,7 +26,7 @@ type Anthropic struct {
 	AdminKey secret.Ref `yaml:"admin_key"`
 	DryRun   bool       `yaml:"dry_run"`
 
-	// MaxConcurrency bounds concurrent calls to the provider (0: unbounded; limits.go).
+	// MaxConcurrency bounds requests in flight to the provider (0: unbounded; limits.go).
 	MaxConcurrency int `yaml:"max_concurrency"`
 }
 
@@ -41,7 +41,7 @@ type AWS struct {
 	SessionToken    secret.Ref `yaml:"session_token"`
 	DryRun          bool       `yaml:"dry_run"`
 
-	// MaxConcurrency bounds concurrent calls to the provider (0: unbounded; limits.go).
+	// MaxConcurrency bounds requests in flight to the provider (0: unbounded; limits.go).
 	MaxConcurrency int `yaml:"max_concurrency"`
 }
 
@@ -52,7 +52,7 @@ type Google struct {
 	AccessToken secret.Ref `yaml:"access_token"`
 	DryRun      bool       `yaml:"dry_run"`
 
-	// MaxConcurrency bounds concurrent calls to the provider (0: unbounded; limits.go).
+	// MaxConcurrency bounds requests in flight to the provider (0: unbounded; limits.go).
 	MaxConcurrency int `yaml:"max_concurrency"`
 }
 
@@ -63,7 +63,7 @@ type Stripe struct {
 	APIVersion    string     `yaml:"api_version"`
 	DryRun        bool       `yaml:"dry_run"`
 
-	// MaxConcurrency bounds concurrent calls to the provider (0: unbounded; limits.go).
+	// MaxConcurrency bounds requests in flight to the provider (0: unbounded; limits.go).
 	MaxConcurrency int `yaml:"max_concurrency"`
 }
 

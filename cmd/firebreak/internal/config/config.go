@@ -207,8 +207,8 @@ type OpenAI struct {
 	BaseURL  string     `yaml:"base_url"`
 	AdminKey secret.Ref `yaml:"admin_key"`
 	DryRun   bool       `yaml:"dry_run"`
-	// MaxConcurrency bounds this process's concurrent calls to the provider
-	// (0: unbounded); see limits.go.
+	// MaxConcurrency bounds this process's requests in flight to the
+	// provider (0: unbounded); see limits.go.
 	MaxConcurrency int `yaml:"max_concurrency"`
 }
 
@@ -218,7 +218,7 @@ type GitHubProvider struct {
 	RevokePerHour int      `yaml:"revoke_per_hour"`
 	BatchWindow   Duration `yaml:"batch_window"`
 	DryRun        bool     `yaml:"dry_run"`
-	// MaxConcurrency bounds concurrent verify/revoke actions (0: unbounded).
+	// MaxConcurrency bounds requests in flight to the provider (0: unbounded; limits.go).
 	MaxConcurrency int `yaml:"max_concurrency"`
 }
 

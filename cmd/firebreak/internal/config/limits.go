@@ -3,11 +3,12 @@ package config
 import "fmt"
 
 // ProviderLimits returns providers.<name>.max_concurrency by provider name,
-// for the providers that set one. The limit bounds how many calls this
-// process makes to that provider's API at once (verify, revoke, owner
-// lookups, partner feedback): a revocation storm queues inside Firebreak
+// for the providers that set one. The limit bounds how many HTTP requests
+// this process has at that provider's API at once, whatever sends them
+// (verify, revoke and the key listings it makes, owner lookups, key
+// creation, partner feedback): a revocation storm queues inside Firebreak
 // instead of tripping the provider's rate limit. It is per process: N
-// instances make at most N × max_concurrency calls at once.
+// instances have at most N × max_concurrency requests in flight.
 func (c *Config) ProviderLimits() map[string]int {
 	p := c.Providers
 	all := map[string]int{

@@ -499,7 +499,7 @@ providers:
   openai:
     base_url: https://api.openai.com
     # admin_key: env:OPENAI_ADMIN_KEY                # without it: dry-run
-    # max_concurrency: 8                             # calls at once from this process (every provider takes it; 0: unbounded)
+    # max_concurrency: 8                             # requests in flight from this process (every provider takes it; 0: unbounded)
   github:
     base_url: https://api.github.com
     revoke_per_hour: 60
