@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -444,3 +445,30 @@ func (n *natsLogger) Fatalf(format string, v ...any)  { n.l.Errorf(format, v...)
 func (n *natsLogger) Errorf(format string, v ...any)  { n.l.Errorf(format, v...) }
 func (n *natsLogger) Debugf(format string, v ...any)  { n.l.Debugf(format, v...) }
 func (n *natsLogger) Tracef(format string, v ...any)  { n.l.Debugf(format, v...) }
+
+// BucketKeys returns the keys of KV bucket bucket, sorted, read through js
+// from its stream's per-subject state. Unlike
+// KeyValue.ListKeys, whose watcher can report its initial values done before
+// it delivered them all while keys are being written (nats-server#4824), it
+// returns every key that held a message when the server answered. Keys
+// whose last message is a delete or purge marker are included: callers skip
+// the keys Get no longer finds.
+func BucketKeys(ctx context.Context, js jetstream.JetStream, bucket string) ([]string, error) {
+	prefix := "$KV." + bucket + "."
+	stream, err := js.Stream(ctx, "KV_"+bucket)
+	if err != nil {
+		return nil, fmt.Errorf("list the keys of bucket %s: %w", bucket, err)
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+	if err != nil {
+		return nil, fmt.Errorf("list the keys of bucket %s: %w", bucket, err)
+	}
+	keys := make([]string, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		if k, ok := strings.CutPrefix(subj, prefix); ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys, nil
+}

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/firebreak-sec/firebreak/ingest/bus"
 )
 
 // On-timeout policies.
@@ -158,6 +160,9 @@ func (r *Request) MayDecide(ctx context.Context, groups Groups, identities ...st
 // Store keeps Requests in a key-value bucket, keyed by approval id.
 type Store struct {
 	KV jetstream.KeyValue
+	// JS reaches the bucket's stream, which List reads the keys from
+	// (bus.BucketKeys); List fails without it.
+	JS jetstream.JetStream
 }
 
 // Create stores a new Request (idempotent for the same id).
@@ -202,12 +207,15 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 
 // List returns every stored Request, by deadline.
 func (s *Store) List(ctx context.Context) ([]*Request, error) {
-	l, err := s.KV.ListKeys(ctx)
+	if s.JS == nil {
+		return nil, errors.New("list approvals: the store has no JS")
+	}
+	keys, err := bus.BucketKeys(ctx, s.JS, s.KV.Bucket())
 	if err != nil {
 		return nil, err
 	}
 	var out []*Request
-	for k := range l.Keys() {
+	for _, k := range keys {
 		r, _, err := s.Get(ctx, k)
 		if errors.Is(err, ErrNotFound) {
 			continue

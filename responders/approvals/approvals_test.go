@@ -92,7 +92,7 @@ func TestMayDecide(t *testing.T) {
 // decided; a human decision after the deadline is refused.
 func TestDecideOnce(t *testing.T) {
 	b := bustest.Run(t)
-	s := &approvals.Store{KV: b.Handles.Approvals}
+	s := &approvals.Store{KV: b.Handles.Approvals, JS: b.JS}
 	ctx := context.Background()
 	now := time.Now()
 	must := func(err error) {

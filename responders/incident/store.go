@@ -8,6 +8,8 @@ import (
 	"sort"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/firebreak-sec/firebreak/ingest/bus"
 )
 
 // Store errors.
@@ -23,6 +25,9 @@ var (
 // Store keeps incidents in a JetStream key-value bucket, keyed by incident id.
 type Store struct {
 	KV jetstream.KeyValue
+	// JS reaches the bucket's stream, which List reads the keys from; List
+	// fails without it.
+	JS jetstream.JetStream
 }
 
 // Get returns the incident and its revision. It returns ErrNotFound when absent.
@@ -74,26 +79,18 @@ func (s *Store) Update(ctx context.Context, in *Incident, rev uint64) (uint64, e
 	return nrev, nil
 }
 
-// List returns every incident, newest first.
+// List returns every incident, newest first: every incident stored when it
+// began, even while responders are writing (bus.BucketKeys).
 func (s *Store) List(ctx context.Context) ([]*Incident, error) {
-	lister, err := s.KV.ListKeys(ctx)
+	if s.JS == nil {
+		return nil, errors.New("list incidents: the store has no JS")
+	}
+	keys, err := bus.BucketKeys(ctx, s.JS, s.KV.Bucket())
 	if err != nil {
 		return nil, err
 	}
-	defer func() { _ = lister.Stop() }()
-	var out []*Incident
-	keys := lister.Keys()
-	for {
-		var k string
-		var ok bool
-		select { // the key channel does not observe ctx: a stalled listing must not hang the caller
-		case k, ok = <-keys:
-		case <-ctx.Done():
-			return nil, fmt.Errorf("list incidents: %w", ctx.Err())
-		}
-		if !ok {
-			break
-		}
+	out := make([]*Incident, 0, len(keys))
+	for _, k := range keys {
 		in, _, err := s.Get(ctx, k)
 		if errors.Is(err, ErrNotFound) {
 			continue

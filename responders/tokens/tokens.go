@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/firebreak-sec/firebreak/ingest/bus"
 )
 
 // Scope is what a token may do.
@@ -103,7 +105,10 @@ func IDOf(hash string) string { return "tok_" + hash[:12] }
 
 // Store keeps tokens in a key-value bucket.
 type Store struct {
-	KV  jetstream.KeyValue
+	KV jetstream.KeyValue
+	// JS reaches the bucket's stream, which List and Revoke read the keys
+	// from (bus.BucketKeys); they fail without it.
+	JS  jetstream.JetStream
 	Now func() time.Time
 }
 
@@ -208,13 +213,8 @@ func (s *Store) Revoke(ctx context.Context, id string) (Token, error) {
 }
 
 func (s *Store) keys(ctx context.Context) ([]string, error) {
-	l, err := s.KV.ListKeys(ctx)
-	if err != nil {
-		return nil, err
+	if s.JS == nil {
+		return nil, errors.New("list tokens: the store has no JS")
 	}
-	var out []string
-	for k := range l.Keys() {
-		out = append(out, k)
-	}
-	return out, nil
+	return bus.BucketKeys(ctx, s.JS, s.KV.Bucket())
 }

@@ -201,7 +201,7 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 	}
 	a.Publisher = &bus.Publisher{JS: ingestJS, Deliveries: deliveries, Timeout: 10 * time.Second}
 	a.registerOps(opts.HTTPClient)
-	a.Incidents = &incident.Store{KV: incidents}
+	a.Incidents = &incident.Store{KV: incidents, JS: stateJS}
 	a.auditJS = auditJS
 
 	// Providers, notifiers, actions, playbooks.
@@ -266,7 +266,7 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 			Owners:   ownerResolver,
 			Metrics:  responders.NewMetrics(a.Registry), Log: log.WithField("component", "responder"),
 			Enrich:    enrich,
-			Approvals: &approvals.Store{KV: a.Bus.Approvals},
+			Approvals: &approvals.Store{KV: a.Bus.Approvals, JS: a.JS},
 		})
 		if err != nil {
 			return nil, err

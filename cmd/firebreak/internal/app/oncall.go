@@ -86,8 +86,8 @@ func approvalAction(cfg *config.Config, acts []step.Action, kr *secret.Keyring) 
 // buildOncall wires the on-call parts once the bus and responders exist.
 func (a *App) buildOncall(cfg *config.Config, rs secret.Resolvers, acts []step.Action) error {
 	o := &oncall{
-		tokens:    &tokens.Store{KV: a.Bus.Tokens},
-		approvals: &approvals.Store{KV: a.Bus.Approvals},
+		tokens:    &tokens.Store{KV: a.Bus.Tokens, JS: a.JS},
+		approvals: &approvals.Store{KV: a.Bus.Approvals, JS: a.JS},
 		control:   &audit.ControlLog{JS: a.JS},
 		links:     linksFor(cfg, a.Keyring),
 	}

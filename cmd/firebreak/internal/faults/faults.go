@@ -577,7 +577,7 @@ func (r *run) incidents(ctx context.Context) (map[string]*incident.Incident, err
 	if err != nil {
 		return nil, err
 	}
-	list, err := (&incident.Store{KV: kv}).List(ctx)
+	list, err := (&incident.Store{KV: kv, JS: r.js}).List(ctx)
 	if err != nil {
 		return nil, err
 	}
