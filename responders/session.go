@@ -997,8 +997,8 @@ func truncate(s string, n int) string {
 const ownerTimeout = 15 * time.Second
 
 // resolveOwner resolves the key's owner once per incident, before the first
-// step runs, and records it on the incident and in the audit trail, so that
-// redeliveries and every step see the same owner. Callers hold s.mu; it is
+// step runs, and records it on the incident (stored with the next write) and
+// in the audit trail, so that redeliveries and every step see the same owner. Callers hold s.mu; it is
 // released during the lookups (they do I/O) so the lease heartbeat runs.
 func (s *session) resolveOwner(ctx context.Context) error {
 	if s.inc.Owner != nil || s.r.owners == nil {
@@ -1013,7 +1013,11 @@ func (s *session) resolveOwner(ctx context.Context) error {
 		Service: o.Service, Jira: o.Jira, GitHub: o.GitHub, Rule: o.Rule}
 	who := firstNonEmpty(o.Team, o.Name, o.Email, o.GitHub, "nobody")
 	s.appendAudit(ctx, audit.Record{Kind: audit.KindOwnerResolved, Detail: fmt.Sprintf("owner %s (rule %s)", who, o.Rule)})
-	return s.save(ctx)
+	// Written with the next write (the first intent record, or the final
+	// one): every step outcome stored is stored with this owner, and a
+	// redelivery before that write resolves the owner again.
+	s.dirty = true
+	return nil
 }
 
 // owner is the resolved owner as playbooks see it.

@@ -2,11 +2,15 @@ package owners_test
 
 import (
 	"context"
+	"net/http"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers"
+	"github.com/firebreak-sec/firebreak/providers/emulator"
 	"github.com/firebreak-sec/firebreak/providers/github/githubemu"
 	"github.com/firebreak-sec/firebreak/responders/owners"
 )
@@ -30,5 +34,67 @@ func TestGitHubAPIAgainstEmulator(t *testing.T) {
 	got = r.Resolve(context.Background(), &exposure.Event{Location: exposure.Location{Repo: "acme/api", Path: "main.go", Commit: "abc123"}}, cred)
 	if got.Email != "ada@example.com" || got.GitHub != "@ada" || got.Rule != "commit_author" {
 		t.Fatalf("commit author = %+v", got)
+	}
+}
+
+// TestCachedFilesAsksGitHubOncePerTTL: a storm of exposures out of one
+// repository reads its CODEOWNERS from GitHub once, concurrent lookups
+// included; the answer (a file, or its absence) is asked again once the TTL
+// has passed, so a CODEOWNERS change applies; a failed read is not kept.
+func TestCachedFilesAsksGitHubOncePerTTL(t *testing.T) {
+	emu := githubemu.New()
+	base := emu.Start()
+	defer emu.Close()
+	tok := emu.AddToken("ghp_", "firebreak-bot")
+	emu.AddRepo("acme", "api")
+	emu.SetFile("acme", "api", "CODEOWNERS", "*.env @acme/platform\n")
+	now := time.Unix(1_800_000_000, 0)
+	var mu sync.Mutex
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	cache := &owners.CachedFiles{GitHub: owners.NewGitHubAPI(base, secret.Static(secret.New(tok)), nil), TTL: time.Minute, Now: clock}
+	r := &owners.Resolver{GitHub: cache}
+	ev := &exposure.Event{Location: exposure.Location{Repo: "acme/api", Path: "prod.env"}}
+	contents := func() int { return emu.Server().Count("GET /repos/acme/api/contents/") }
+
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if got := r.Resolve(context.Background(), ev, providers.Credential{}); got.Team != "@acme/platform" || got.Rule != "codeowners" {
+				t.Errorf("owner = %+v", got)
+			}
+		}()
+	}
+	wg.Wait()
+	// .github/CODEOWNERS (absent), then CODEOWNERS: two reads for 20 lookups.
+	if n := contents(); n != 2 {
+		t.Fatalf("20 lookups read CODEOWNERS paths %d times, want 2", n)
+	}
+
+	emu.SetFile("acme", "api", "CODEOWNERS", "*.env @acme/security\n")
+	if got := r.Resolve(context.Background(), ev, providers.Credential{}); got.Team != "@acme/platform" {
+		t.Fatalf("within the TTL: %+v", got)
+	}
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	if got := r.Resolve(context.Background(), ev, providers.Credential{}); got.Team != "@acme/security" {
+		t.Fatalf("after the TTL the change applies: %+v", got)
+	}
+	if n := contents(); n != 4 {
+		t.Fatalf("after the TTL: %d reads, want 4", n)
+	}
+
+	// A failed read is not kept: the next lookup asks again.
+	emu.Server().Inject(emulator.Fault{Match: "GET /repos/acme/api/contents/.github/CODEOWNERS", Count: 1, Status: http.StatusBadGateway})
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	if got := r.Resolve(context.Background(), ev, providers.Credential{}); got.Rule == "codeowners" {
+		t.Fatalf("a lookup whose read failed still found %+v", got)
+	}
+	if got := r.Resolve(context.Background(), ev, providers.Credential{}); got.Team != "@acme/security" {
+		t.Fatalf("the failure was kept: %+v", got)
 	}
 }

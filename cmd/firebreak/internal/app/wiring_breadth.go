@@ -222,7 +222,7 @@ func buildOwners(cfg *config.Config, ps *actions.Providers, rs secret.Resolvers,
 		if err != nil {
 			return nil, fmt.Errorf("github.token: %w", err)
 		}
-		r.GitHub = owners.NewGitHubAPI(cfg.GitHub.APIURL, tok, hc)
+		r.GitHub = &owners.CachedFiles{GitHub: owners.NewGitHubAPI(cfg.GitHub.APIURL, tok, hc)}
 	}
 	r.Lookup = func(name string) (providers.OwnerLookup, bool) {
 		p, dry, ok := ps.Get(name)
