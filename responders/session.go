@@ -998,8 +998,9 @@ const ownerTimeout = 15 * time.Second
 
 // resolveOwner resolves the key's owner once per incident, before the first
 // step runs, and records it on the incident (stored with the next write) and
-// in the audit trail, so that redeliveries and every step see the same owner. Callers hold s.mu; it is
-// released during the lookups (they do I/O) so the lease heartbeat runs.
+// in the audit trail, so that redeliveries and every step see the same
+// owner. Callers hold s.mu; it is released during the lookups (they do I/O)
+// so the lease heartbeat runs.
 func (s *session) resolveOwner(ctx context.Context) error {
 	if s.inc.Owner != nil || s.r.owners == nil {
 		return nil
