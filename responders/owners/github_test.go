@@ -15,17 +15,25 @@ import (
 	"github.com/firebreak-sec/firebreak/responders/owners"
 )
 
+// acmeAPI starts a GitHub emulator holding the repository acme/api and
+// returns it with a contents/commits client authenticated to it.
+func acmeAPI(t *testing.T) (*githubemu.Emulator, *owners.GitHubAPI) {
+	t.Helper()
+	emu := githubemu.New()
+	base := emu.Start()
+	t.Cleanup(emu.Close)
+	tok := emu.AddToken("ghp_", "firebreak-bot")
+	emu.AddRepo("acme", "api")
+	return emu, owners.NewGitHubAPI(base, secret.Static(secret.New(tok)), nil)
+}
+
 // TestGitHubAPIAgainstEmulator reads CODEOWNERS and a commit author over the
 // contents and commits endpoints.
 func TestGitHubAPIAgainstEmulator(t *testing.T) {
-	emu := githubemu.New()
-	base := emu.Start()
-	defer emu.Close()
-	tok := emu.AddToken("ghp_", "firebreak-bot")
-	emu.AddRepo("acme", "api")
+	emu, api := acmeAPI(t)
 	emu.SetFile("acme", "api", ".github/CODEOWNERS", "config/ @acme/platform\n")
 	emu.SetCommit("acme", "api", githubemu.Commit{SHA: "abc123", AuthorName: "Ada", AuthorEmail: "ada@example.com", Login: "ada"})
-	r := &owners.Resolver{GitHub: owners.NewGitHubAPI(base, secret.Static(secret.New(tok)), nil)}
+	r := &owners.Resolver{GitHub: api}
 	cred := providers.Credential{}
 	got := r.Resolve(context.Background(), &exposure.Event{Location: exposure.Location{Repo: "acme/api", Path: "config/prod.env", Commit: "abc123"}}, cred)
 	if got.Team != "@acme/platform" || got.Rule != "codeowners" {
@@ -42,16 +50,12 @@ func TestGitHubAPIAgainstEmulator(t *testing.T) {
 // included; the answer (a file, or its absence) is asked again once the TTL
 // has passed, so a CODEOWNERS change applies; a failed read is not kept.
 func TestCachedFilesAsksGitHubOncePerTTL(t *testing.T) {
-	emu := githubemu.New()
-	base := emu.Start()
-	defer emu.Close()
-	tok := emu.AddToken("ghp_", "firebreak-bot")
-	emu.AddRepo("acme", "api")
+	emu, api := acmeAPI(t)
 	emu.SetFile("acme", "api", "CODEOWNERS", "*.env @acme/platform\n")
 	now := time.Unix(1_800_000_000, 0)
 	var mu sync.Mutex
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	cache := &owners.CachedFiles{GitHub: owners.NewGitHubAPI(base, secret.Static(secret.New(tok)), nil), TTL: time.Minute, Now: clock}
+	cache := &owners.CachedFiles{GitHub: api, TTL: time.Minute, Now: clock}
 	r := &owners.Resolver{GitHub: cache}
 	ev := &exposure.Event{Location: exposure.Location{Repo: "acme/api", Path: "prod.env"}}
 	contents := func() int { return emu.Server().Count("GET /repos/acme/api/contents/") }
