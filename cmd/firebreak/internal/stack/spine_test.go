@@ -367,6 +367,28 @@ func TestOneIncidentPerSecret(t *testing.T) {
 	}
 }
 
+// waitContainedOnce waits until incident id satisfies done (nil: it is
+// terminal) and the responders are idle, then requires it contained with
+// exactly one DELETE at the OpenAI emulator. It returns the incident.
+func waitContainedOnce(t *testing.T, e *env, id string, done func(*incident.Incident) bool) *incident.Incident {
+	t.Helper()
+	if done == nil {
+		done = stack.Terminal
+	}
+	in, err := e.WaitIncident(ctxT(t, 30*time.Second), id, done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitIdle(t, e)
+	if in.State != incident.Contained {
+		t.Fatalf("state %s: %s", in.State, in.Error)
+	}
+	if n := deletes(e.OpenAI.Server()); n != 1 {
+		t.Fatalf("OpenAI received %d DELETE requests, want 1", n)
+	}
+	return in
+}
+
 // waitIdle waits until the responders' consumer has nothing pending or in flight.
 func waitIdle(t *testing.T, e *env) {
 	t.Helper()
@@ -523,21 +545,11 @@ func TestCrashMidPlaybookRevokesOnce(t *testing.T) {
 			case <-time.After(20 * time.Second):
 				t.Fatal("the crash point was never reached")
 			}
-			in, err := e.WaitIncident(ctxT(t, 30*time.Second), e.IncidentFor(raw), func(in *incident.Incident) bool {
+			waitContainedOnce(t, e, e.IncidentFor(raw), func(in *incident.Incident) bool {
 				return stack.Terminal(in) && in.NotifiedAt != nil
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			waitIdle(t, e)
-			if in.State != incident.Contained {
-				t.Fatalf("state %s: %s", in.State, in.Error)
-			}
 			if n := len(e.OpenAI.Deletions()); n != 1 {
 				t.Fatalf("the key was deleted %d times, want exactly once", n)
-			}
-			if n := deletes(e.OpenAI.Server()); n != 1 {
-				t.Fatalf("OpenAI received %d DELETE requests, want 1", n)
 			}
 		})
 	}
@@ -658,17 +670,7 @@ func TestLostAuditRecordStopsTheSession(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	in, err = e.WaitIncident(ctxT(t, 30*time.Second), id, func(in *incident.Incident) bool { return stack.Terminal(in) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitIdle(t, e)
-	if in.State != incident.Contained {
-		t.Fatalf("state %s: %s", in.State, in.Error)
-	}
-	if n := deletes(e.OpenAI.Server()); n != 1 {
-		t.Fatalf("OpenAI received %d DELETE requests, want 1", n)
-	}
+	in = waitContainedOnce(t, e, id, nil)
 	if e.OpenAI.Live(raw) {
 		t.Fatalf("key %s still live", keyID)
 	}
@@ -723,19 +725,9 @@ func TestLateWriteDoesNotOutliveTheLease(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("the revocation was never reached")
 	}
-	in, err := e.WaitIncident(ctxT(t, 30*time.Second), e.IncidentFor(raw), func(in *incident.Incident) bool { return stack.Terminal(in) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitIdle(t, e)
-	if in.State != incident.Contained {
-		t.Fatalf("state %s: %s", in.State, in.Error)
-	}
+	waitContainedOnce(t, e, e.IncidentFor(raw), nil)
 	if !strings.Contains(e.logs.String(), "before a write could land") {
 		t.Error("the held-up session wrote after its lease ran out")
-	}
-	if n := deletes(e.OpenAI.Server()); n != 1 {
-		t.Fatalf("OpenAI received %d DELETE requests, want 1", n)
 	}
 }
 
@@ -776,17 +768,7 @@ func TestRetryAfterLostAnswerChecksTheKeyFirst(t *testing.T) {
 		t.Fatalf("post: %d", code)
 	}
 	id := e.IncidentFor(raw)
-	in, err := e.WaitIncident(ctxT(t, 30*time.Second), id, func(in *incident.Incident) bool { return stack.Terminal(in) })
-	if err != nil {
-		t.Fatal(err)
-	}
-	waitIdle(t, e)
-	if in.State != incident.Contained {
-		t.Fatalf("state %s: %s", in.State, in.Error)
-	}
-	if n := deletes(e.OpenAI.Server()); n != 1 {
-		t.Fatalf("OpenAI received %d DELETE requests, want 1 (the retry revoked blind)", n)
-	}
+	in := waitContainedOnce(t, e, id, nil) // 2 DELETEs: the retry revoked blind
 	rev := step(in, "revoke")
 	if rev == nil || rev.Attempts != 2 || rev.Outputs["already_revoked"] != true {
 		t.Fatalf("revoke step %+v: want a second attempt that found the key no longer live", rev)
