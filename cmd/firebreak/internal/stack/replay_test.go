@@ -161,7 +161,15 @@ func TestReplayResumesFailedIncident(t *testing.T) {
 	e := start(t, stack.Options{})
 	e.OpenAI.Server().Inject(emulator.Fault{Match: "GET /v1/organization/projects", Status: 401})
 	raw, _, id := leakAlert(t, e, "acme/payments-api", 54, "d-rp-fail")
-	in := waitState(t, e, id, incident.Failed)
+	// Failed is written before the on_failure steps run; the lease goes
+	// with the write after them. Until then a replay rightly answers that
+	// a responder is handling the incident.
+	in, err := e.WaitIncident(ctxT(t, 30*time.Second), id, func(in *incident.Incident) bool {
+		return in.State == incident.Failed && in.Lease == nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if s := in.Step("openai-key-exposed/revoke"); s == nil || s.State != incident.StepFailed {
 		t.Fatalf("revoke step: %+v", s)
 	}
@@ -176,7 +184,7 @@ func TestReplayResumesFailedIncident(t *testing.T) {
 		!strings.Contains(res.Items[0].Reason, "resumes there") {
 		t.Fatalf("replay: %d %s", code, body)
 	}
-	in, err := e.WaitIncident(ctxT(t, 30*time.Second), id, func(in *incident.Incident) bool {
+	in, err = e.WaitIncident(ctxT(t, 30*time.Second), id, func(in *incident.Incident) bool {
 		return in.LastReplay == res.ReplayID && in.State == incident.Contained
 	})
 	if err != nil {
