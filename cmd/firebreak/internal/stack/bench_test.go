@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,12 +28,26 @@ import (
 func benchStack(b *testing.B, fsync string, concurrency int) (*stack.Stack, *benchOrg) {
 	b.Helper()
 	fsync, syncState := strings.CutSuffix(fsync, ",sync_state")
+	spineDir := ""
+	if spinePlaybook() {
+		spineDir = b.TempDir()
+		if err := os.WriteFile(filepath.Join(spineDir, "spine.yaml"), []byte(spineYAML), 0o600); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if n, err := strconv.Atoi(os.Getenv("BENCH_CONCURRENCY")); err == nil && n > 0 {
+		concurrency = n
+	}
 	st, err := stack.Start(context.Background(), stack.Options{DataDir: b.TempDir(), FSync: fsync, Concurrency: concurrency,
 		// Benchmarks send more alerts than a user token's 5000 requests an hour.
 		GitHubOptions: []githubemu.Option{githubemu.WithCoreRateLimit(1<<30, time.Hour)},
 		Configure: func(c *config.Config) {
 			c.Providers.GitHub.BatchWindow = config.Duration(10 * time.Millisecond)
 			c.NATS.SyncState = syncState
+			if spineDir != "" {
+				off := false
+				c.Playbooks.Builtin, c.Playbooks.Dir = &off, spineDir
+			}
 		}})
 	if err != nil {
 		b.Fatal(err)
@@ -94,6 +110,48 @@ func keyLead() time.Duration {
 		}
 	}
 	return 3 * time.Second
+}
+
+// spinePlaybook reports whether BENCH_PLAYBOOK=spine: instead of the
+// built-in playbooks (verify, revoke, Slack, the signed webhook, and writing
+// the GitHub alert back as resolved), one playbook with exactly the three
+// steps issue 2 measures: verify + revoke + notify (Slack).
+func spinePlaybook() bool { return os.Getenv("BENCH_PLAYBOOK") == "spine" }
+
+const spineYAML = `apiVersion: firebreak/v1
+kind: Playbook
+name: openai-spine
+match:
+  providers: [openai]
+steps:
+  - id: verify
+    uses: provider.verify
+  - id: revoke
+    uses: provider.revoke
+    if: steps.verify.outputs.live
+  - id: notify
+    uses: notify.slack
+    with:
+      severity: critical
+      text: Revoked OpenAI key {{ .Exposure.Secret.Redacted }} (incident {{ .Incident.ID }}).
+`
+
+// notified counts incidents whose last step is done: the signed webhook's
+// deliveries, or Slack's messages with the spine playbook.
+func notified(st *stack.Stack) int {
+	if spinePlaybook() {
+		return st.Slack.Count()
+	}
+	return st.Webhook.Count()
+}
+
+// cpuTime is the CPU time (user + system) this process used so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // prepare creates the key and the alert for leak i.
@@ -205,8 +263,10 @@ func benchLatency(b *testing.B, fsync string, rate int) {
 
 // BenchmarkThroughput pushes alerts as fast as 64 concurrent senders can and
 // reports exposures/s through verify + revoke + notify (Slack and the signed
-// webhook), from the first webhook to the last notification: with the
-// default durability, with Firebreak's state fsynced too, and with fsync 1s.
+// webhook, or Slack alone with BENCH_PLAYBOOK=spine), from the first webhook
+// to the last notification, and the process's CPU time per exposure: with
+// the default durability, with Firebreak's state fsynced too, and with fsync
+// 1s. BENCH_CONCURRENCY sets the responders' concurrency (default 64).
 func BenchmarkThroughput(b *testing.B) {
 	for _, fsync := range []string{"always", "always,sync_state", "1s"} {
 		b.Run("fsync="+fsync, func(b *testing.B) { benchThroughput(b, fsync) })
@@ -226,7 +286,7 @@ func benchThroughput(b *testing.B, fsync string) {
 		time.Sleep(keyLead())
 	}
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for w := 0; w < 64; w++ {
 		wg.Add(1)
 		go func() {
@@ -251,23 +311,48 @@ func benchThroughput(b *testing.B, fsync string) {
 	// Up to 5 minutes, or 30 s without a notification.
 	deadline := time.Now().Add(5 * time.Minute)
 	last, progressed := 0, time.Now()
-	for n := st.Webhook.Count(); n < b.N; n = st.Webhook.Count() {
+	for n := notified(st); n < b.N; n = notified(st) {
 		if n > last {
 			last, progressed = n, time.Now()
 		}
 		if time.Now().After(deadline) || time.Since(progressed) > 30*time.Second {
 			logUnfinished(b, st)
-			b.Fatalf("only %d of %d incidents notified", st.Webhook.Count(), b.N)
+			b.Fatalf("only %d of %d incidents notified", notified(st), b.N)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	b.StopTimer()
 	if n := len(st.OpenAI.Deletions()); n != b.N {
 		b.Fatalf("%d deletions for %d leaks", n, b.N)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "exposures/s")
+	// CPU of the whole process (Firebreak, the emulators and the senders)
+	// per exposure, and how busy the cores were.
+	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu_ms/exposure")
+	b.ReportMetric(cpu.Seconds()/elapsed.Seconds(), "cores")
 	reportStepTimes(b, st)
+	reportStreamWrites(b, st, b.N)
+}
+
+// reportStreamWrites logs how many messages each stream took per exposure:
+// with fsync always, each is one write (and one fsync) on that stream.
+func reportStreamWrites(b *testing.B, st *stack.Stack, n int) {
+	ctx := context.Background()
+	var parts []string
+	for name := range st.App.JS.StreamNames(ctx).Name() {
+		s, err := st.App.JS.Stream(ctx, name)
+		if err != nil {
+			continue
+		}
+		info, err := s.Info(ctx)
+		if err != nil {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s=%.1f", name, float64(info.State.LastSeq)/float64(n)))
+	}
+	sort.Strings(parts)
+	b.Logf("stream writes per exposure: %s", strings.Join(parts, " "))
 }
 
 // logUnfinished logs the incidents that are not closed, revoked and

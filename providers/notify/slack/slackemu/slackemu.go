@@ -273,6 +273,13 @@ func (e *Emulator) Messages() []Message {
 	return append([]Message(nil), e.messages...)
 }
 
+// Count returns how many messages were accepted, without copying them.
+func (e *Emulator) Count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.messages)
+}
+
 // ClearMessages forgets the accepted messages.
 func (e *Emulator) ClearMessages() {
 	e.mu.Lock()
