@@ -7,6 +7,10 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/klauspost/compress/snappy"
+
+	"github.com/firebreak-sec/firebreak/ingest/logsink/lokitest"
 )
 
 // checkRecords holds for every parser's success: entries exist, and no label
@@ -92,6 +96,25 @@ func FuzzParseLoki(f *testing.F) {
 	f.Add([]byte(`{"streams":[]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		recs, err := ParseLoki(body)
+		checkRecords(t, recs, err)
+		for _, r := range recs {
+			if len(r.Base) == 0 {
+				t.Fatal("a Loki entry without stream labels")
+			}
+		}
+	})
+}
+
+// FuzzParseLokiProto feeds arbitrary protobuf (snappy-compressed here, as
+// the wire has it) to the Loki protobuf reader: no panic, bounded labels,
+// every record with its stream's labels.
+func FuzzParseLokiProto(f *testing.F) {
+	f.Add(lokitest.Encode(lokitest.Stream{Labels: `{app="a", env="prod"}`, Entries: []lokitest.Entry{{Sec: 1700000000, Line: "line"}, {Sec: 1, Nanos: 5, Line: "x", Metadata: [][2]string{{"trace", "t"}}}}}))
+	f.Add(lokitest.Encode(lokitest.Stream{Labels: `{}`}))
+	f.Add(lokitest.Encode(lokitest.Stream{Labels: `{a="\"q\"\n", b_1 = "v" ,}`, Entries: []lokitest.Entry{{Line: ""}}}))
+	f.Add([]byte{0x0a, 0x03, 0x0a, 0x01, 0x7b})
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		recs, err := ParseLokiProto(snappy.Encode(nil, raw), 1<<20)
 		checkRecords(t, recs, err)
 		for _, r := range recs {
 			if len(r.Base) == 0 {

@@ -148,6 +148,11 @@ func (s *Sinks) serve(w http.ResponseWriter, r *http.Request, q request) {
 		return
 	}
 	recs, err := q.parse(body, r)
+	if errors.Is(err, web.ErrTooLarge) { // a compressed payload that decodes too large
+		reject("too_large")
+		q.ans.tooLarge(w, s.cfg.MaxBody)
+		return
+	}
 	if err != nil {
 		var pe *ParseError
 		if !errors.As(err, &pe) {
@@ -359,7 +364,7 @@ func (s *Sinks) serveLoki(w http.ResponseWriter, r *http.Request) {
 		parse: func(body []byte, r *http.Request) ([]Record, error) {
 			ct := strings.ToLower(r.Header.Get("Content-Type"))
 			if strings.HasPrefix(ct, "application/x-protobuf") {
-				return nil, &ParseError{Index: -1, HECCode: 6, Msg: "protobuf pushes are not supported: send JSON (Content-Type: application/json; Vector: compression = \"gzip\" or \"none\")"}
+				return ParseLokiProto(body, s.cfg.MaxBody)
 			}
 			return ParseLoki(body)
 		},
@@ -405,9 +410,6 @@ func (lokiAnswer) auth(w http.ResponseWriter, p authProblem) {
 }
 
 func (lokiAnswer) bad(w http.ResponseWriter, status int, e *ParseError) {
-	if strings.HasPrefix(e.Msg, "protobuf") {
-		status = http.StatusUnsupportedMediaType
-	}
 	lokiText(w, status, e.Msg)
 }
 

@@ -441,7 +441,6 @@ func TestLokiErrors(t *testing.T) {
 		{"bad timestamp", js, `{"streams":[{"stream":{"a":"b"},"values":[["1","x"],["yesterday","y"]]}]}`, 400, "streams[0].values[1][0]"},
 		{"line not a string", js, `{"streams":[{"stream":{"a":"b"},"values":[["1",2]]}]}`, 400, "values[0][1]: the log line must be a string"},
 		{"old format", js, `{"streams":[{"labels":"{a=\"b\"}","entries":[]}]}`, 400, "unknown field"},
-		{"protobuf", hdr("Content-Type", "application/x-protobuf"), "\x0a\x00", 415, "protobuf"},
 		{"truncated", js, good[:40], 400, "malformed JSON"},
 	} {
 		r := h.post("/loki/api/v1/push", []byte(c.body), c.headers...)

@@ -5,10 +5,13 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +20,7 @@ import (
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
 	"github.com/firebreak-sec/firebreak/ingest/bus/bustest"
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
+	"github.com/firebreak-sec/firebreak/ingest/logsink/lokitest"
 	"github.com/firebreak-sec/firebreak/providers/openai/openaiemu"
 	"github.com/firebreak-sec/firebreak/providers/providertest"
 	"github.com/firebreak-sec/firebreak/responders/incident"
@@ -89,11 +93,58 @@ func allTexts(t *testing.T, e *env) []string {
 	return texts
 }
 
-// TestLokiPushAnthropicKeyToNotify: a Loki push (gzip, as shippers send it)
-// carrying an Anthropic key → an exposure from source loki with the stream's
-// labels and environment → the matching playbook (notify steps only; see
-// testdata/logsink/playbooks) → the Slack message and the signed webhook.
+// TestLokiPushAnthropicKeyToNotify: a Loki push carrying an Anthropic key,
+// as shippers send it (JSON with gzip: Vector, Fluent Bit; protobuf with
+// snappy: Promtail, Grafana Alloy) → an exposure from source loki with the
+// stream's labels and environment → the matching playbook (notify steps
+// only; see testdata/logsink/playbooks) → the Slack message and the signed
+// webhook.
 func TestLokiPushAnthropicKeyToNotify(t *testing.T) {
+	t.Run("json", func(t *testing.T) {
+		testLokiPushToNotify(t, func(push []byte) ([]byte, []string) {
+			return gzipped(push), []string{"Content-Type", "application/json", "Content-Encoding", "gzip"}
+		})
+	})
+	t.Run("protobuf", func(t *testing.T) {
+		testLokiPushToNotify(t, func(push []byte) ([]byte, []string) {
+			return lokiProtobuf(t, push), []string{"Content-Type", "application/x-protobuf"}
+		})
+	})
+}
+
+// lokiProtobuf turns a JSON Loki push into the same push in protobuf.
+func lokiProtobuf(t *testing.T, push []byte) []byte {
+	t.Helper()
+	var p struct {
+		Streams []struct {
+			Stream map[string]string `json:"stream"`
+			Values [][2]string       `json:"values"`
+		} `json:"streams"`
+	}
+	if err := json.Unmarshal(push, &p); err != nil {
+		t.Fatal(err)
+	}
+	var streams []lokitest.Stream
+	for _, s := range p.Streams {
+		var pairs []string
+		for k, v := range s.Stream {
+			pairs = append(pairs, k+"="+strconv.Quote(v))
+		}
+		sort.Strings(pairs)
+		st := lokitest.Stream{Labels: "{" + strings.Join(pairs, ", ") + "}"}
+		for _, v := range s.Values {
+			ns, err := strconv.ParseInt(v[0], 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.Entries = append(st.Entries, lokitest.Entry{Sec: ns / 1e9, Nanos: ns % 1e9, Line: v[1]})
+		}
+		streams = append(streams, st)
+	}
+	return lokitest.Push(streams...)
+}
+
+func testLokiPushToNotify(t *testing.T, encode func(push []byte) (body []byte, headers []string)) {
 	e := start(t, stack.Options{Configure: func(c *config.Config) {
 		f := false
 		c.Playbooks.Builtin = &f // independent of the built-ins other providers add
@@ -105,8 +156,8 @@ func TestLokiPushAnthropicKeyToNotify(t *testing.T) {
 	}
 	key := anthropicKey()
 	ctx := ctxT(t, 30*time.Second)
-	code, body, err := e.Post(ctx, "/loki/api/v1/push", gzipped(sample(t, "loki-push.json", key)),
-		"Authorization", "Bearer "+tok, "Content-Type", "application/json", "Content-Encoding", "gzip")
+	push, headers := encode(sample(t, "loki-push.json", key))
+	code, body, err := e.Post(ctx, "/loki/api/v1/push", push, append([]string{"Authorization", "Bearer " + tok}, headers...)...)
 	if err != nil || code != http.StatusNoContent {
 		t.Fatalf("push: %d %s %v", code, body, err)
 	}
