@@ -2,6 +2,7 @@ package logsink
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -32,9 +33,16 @@ type SyslogConfig struct {
 	Labels map[string]string
 	// MaxConns bounds concurrent connections (default 1024).
 	MaxConns int
+	// TLS, when set, makes the listener speak syslog over TLS (RFC 5425).
+	// With ClientAuth tls.RequireAndVerifyClientCert only senders holding a
+	// certificate from ClientCAs get to send anything.
+	TLS *tls.Config
+	// HandshakeTimeout bounds a TLS handshake (default 10 s): a peer that
+	// connects and stalls does not hold a connection slot for long.
+	HandshakeTimeout time.Duration
 }
 
-// Syslog receives syslog over TCP — RFC 5424 and RFC 3164 messages (told apart
+// Syslog receives syslog over TCP, or TLS (RFC 5425) — RFC 5424 and RFC 3164 messages (told apart
 // per message by github.com/leodido/go-syslog/v4's auto parser, best effort),
 // octet-counted or newline-framed (RFC 6587) — and runs them through the
 // pipeline with source kind "syslog".
@@ -67,9 +75,15 @@ func NewSyslog(cfg SyslogConfig, p *Pipeline, m *web.Metrics, log logrus.FieldLo
 	if m == nil {
 		m = web.NewMetrics(nil)
 	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = 10 * time.Second
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.TLS != nil {
+		ln = tls.NewListener(ln, cfg.TLS)
 	}
 	return &Syslog{cfg: cfg, p: p, metrics: m, log: log, ln: ln, conns: map[net.Conn]struct{}{}}, nil
 }
@@ -135,6 +149,19 @@ const (
 func (s *Syslog) handle(ctx context.Context, c net.Conn) {
 	peer, _, _ := net.SplitHostPort(c.RemoteAddr().String())
 	log := s.log.WithFields(logrus.Fields{"source": exposure.SourceSyslog, "peer": peer})
+	if tc, ok := c.(*tls.Conn); ok {
+		hctx, cancel := context.WithTimeout(ctx, s.cfg.HandshakeTimeout)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			s.metrics.Rejected.WithLabelValues(exposure.SourceSyslog, "tls").Inc()
+			log.WithError(err).Warn("syslog TLS handshake failed; closing the connection")
+			return
+		}
+		if certs := tc.ConnectionState().PeerCertificates; len(certs) > 0 {
+			log = log.WithField("client", certs[0].Subject.CommonName)
+		}
+	}
 	fr := newFramer(c, s.cfg.MaxMessage)
 	m := NewSyslogMachine()
 	var batch []Record

@@ -2,21 +2,33 @@ package logsink_test
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/ingest/logsink"
+	"github.com/firebreak-sec/firebreak/ingest/tlstest"
 	"github.com/firebreak-sec/firebreak/ingest/web"
 )
 
 func startSyslog(t *testing.T, h *harness) *logsink.Syslog {
 	t.Helper()
-	s, err := logsink.NewSyslog(logsink.SyslogConfig{Listen: "127.0.0.1:0", MaxMessage: 8 << 10, Labels: map[string]string{"env": "prod"}},
-		h.pipe, web.NewMetrics(nil), h.pipe.Log)
+	return startSyslogWith(t, h, logsink.SyslogConfig{})
+}
+
+// startSyslogWith starts a listener on loopback with cfg's TLS settings (the
+// rest as startSyslog).
+func startSyslogWith(t *testing.T, h *harness, cfg logsink.SyslogConfig) *logsink.Syslog {
+	t.Helper()
+	cfg.Listen, cfg.MaxMessage, cfg.Labels = "127.0.0.1:0", 8<<10, map[string]string{"env": "prod"}
+	s, err := logsink.NewSyslog(cfg, h.pipe, web.NewMetrics(nil), h.pipe.Log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,4 +156,70 @@ func TestSyslogBrokenFramingClosesConnection(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatal("connection stayed open after a broken frame")
 	}
+}
+
+// TestSyslogOverMutualTLS: with TLS and client CAs (RFC 5425, mutual TLS), a
+// sender holding a certificate from the CA delivers; one without a
+// certificate, one with a certificate from another CA, and one speaking
+// plain TCP deliver nothing, and a peer that stalls in the handshake is cut
+// off.
+func TestSyslogOverMutualTLS(t *testing.T) {
+	h := newHarness(t, time.Minute)
+	ca, rogue := tlstest.NewCA(t, "senders"), tlstest.NewCA(t, "rogue")
+	srv := &tls.Config{Certificates: []tls.Certificate{ca.Server(t, "syslog.firebreak.test")}, ClientCAs: ca.Pool(),
+		ClientAuth: tls.RequireAndVerifyClientCert, MinVersion: tls.VersionTLS12}
+	s := startSyslogWith(t, h, logsink.SyslogConfig{TLS: srv, HandshakeTimeout: 300 * time.Millisecond})
+	addr := s.Addr().String()
+	key := anthropicKey()
+	msg := octet(`<163>1 2026-01-27T10:00:01Z web-1 payments 4242 ID48 - upstream rejected x-api-key: ` + key)
+	sendTLS := func(cert *tls.Certificate) error {
+		cfg := &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", MinVersion: tls.VersionTLS12}
+		if cert != nil {
+			cfg.Certificates = []tls.Certificate{*cert}
+		}
+		c, err := tls.Dial("tcp", addr, cfg)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte(msg)); err != nil {
+			return err
+		}
+		// TLS 1.3 reports a refused client certificate on the first read.
+		_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, err = c.Read(make([]byte, 1))
+		return err
+	}
+	stranger := rogue.Client(t, "stranger")
+	for name, cert := range map[string]*tls.Certificate{"no certificate": nil, "another CA's certificate": &stranger} {
+		if err := sendTLS(cert); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("%s: the server did not refuse the handshake (%v)", name, err)
+		}
+	}
+	send(t, addr, msg) // plain TCP to a TLS listener
+	stall, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stall.Close()
+	_ = stall.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := stall.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("a stalled handshake was not cut off: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := len(h.exposures()); n != 0 {
+		t.Fatalf("%d exposures from refused senders", n)
+	}
+	good := ca.Client(t, "web-1.payments")
+	if err := sendTLS(&good); !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, io.EOF) {
+		t.Fatalf("the certified sender: %v", err)
+	}
+	e := h.waitExposures(1)[0]
+	if e.Source.Kind != exposure.SourceSyslog || e.Secret.Provider != "anthropic" || e.Location.Labels["host"] != "web-1" || h.open(e) != key {
+		t.Fatalf("exposure %+v", e)
+	}
+	if !strings.Contains(h.logs.String(), "syslog TLS handshake failed") {
+		t.Fatal("refused handshakes were not logged")
+	}
+	h.assertClean(key)
 }

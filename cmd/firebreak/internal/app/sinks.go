@@ -69,8 +69,13 @@ func (a *App) buildSinks(rs secret.Resolvers, m *web.Metrics) error {
 	}
 	a.Sinks = logsink.New(sc, a.LogPipeline, m, log)
 	if l := cfg.Ingest.Syslog.Listen; l != "" {
-		a.Syslog, err = logsink.NewSyslog(logsink.SyslogConfig{Listen: l, MaxMessage: cfg.Ingest.Syslog.MaxMessage,
-			Labels: cfg.Ingest.Syslog.Labels}, a.LogPipeline, m, log)
+		sys := logsink.SyslogConfig{Listen: l, MaxMessage: cfg.Ingest.Syslog.MaxMessage, Labels: cfg.Ingest.Syslog.Labels}
+		if t := cfg.Ingest.Syslog.TLS; t.Enabled() {
+			if sys.TLS, err = t.Config(); err != nil {
+				return fmt.Errorf("ingest.syslog.tls.%w", err)
+			}
+		}
+		a.Syslog, err = logsink.NewSyslog(sys, a.LogPipeline, m, log)
 		if err != nil {
 			return fmt.Errorf("ingest.syslog.listen: %w", err)
 		}

@@ -5,7 +5,11 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/firebreak-sec/firebreak/ingest/secret"
@@ -333,9 +337,59 @@ type SinkAuth struct {
 
 // Syslog configures the syslog TCP listener (off unless listen is set).
 type Syslog struct {
-	Listen     string            `yaml:"listen"`      // host:port; no credentials on syslog: bind to loopback or a private network
+	Listen     string            `yaml:"listen"`      // host:port; without tls.client_ca_file no credentials: bind to loopback or a private network
 	MaxMessage int               `yaml:"max_message"` // bytes held per frame; longer messages are scanned in chunks
 	Labels     map[string]string `yaml:"labels"`      // added to every message (e.g. env: prod)
+	TLS        SyslogTLS         `yaml:"tls"`         // syslog over TLS (RFC 5425)
+}
+
+// SyslogTLS makes the syslog listener speak TLS (RFC 5425) when cert_file is
+// set. With client_ca_file, a sender must present a certificate that CA
+// signed (mutual TLS): the only credential syslog can carry.
+type SyslogTLS struct {
+	CertFile     string `yaml:"cert_file"`      // PEM certificate chain of the listener
+	KeyFile      string `yaml:"key_file"`       // PEM private key
+	ClientCAFile string `yaml:"client_ca_file"` // PEM CA bundle; senders must present a certificate it signed
+}
+
+// Enabled reports whether TLS is configured.
+func (t SyslogTLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.ClientCAFile != "" }
+
+// Config loads the certificate, key and client CAs into a TLS configuration
+// (TLS 1.2 or later).
+func (t SyslogTLS) Config() (*tls.Config, error) {
+	cfg, field, err := t.load()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", field, err)
+	}
+	return cfg, nil
+}
+
+// load is Config, naming the field at fault.
+func (t SyslogTLS) load() (*tls.Config, string, error) {
+	switch {
+	case t.CertFile == "":
+		return nil, "cert_file", errors.New("is required with tls (key_file and client_ca_file need it)")
+	case t.KeyFile == "":
+		return nil, "key_file", errors.New("is required with cert_file")
+	}
+	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
+	if err != nil {
+		return nil, "cert_file", err
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.ClientCAFile != "" {
+		pem, err := os.ReadFile(t.ClientCAFile)
+		if err != nil {
+			return nil, "client_ca_file", err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, "client_ca_file", fmt.Errorf("%s holds no PEM certificate", t.ClientCAFile)
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return cfg, "", nil
 }
 
 // Duration is a time.Duration written as "30s" in YAML and environment values.

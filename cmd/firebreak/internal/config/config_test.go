@@ -1,11 +1,14 @@
 package config
 
 import (
+	"crypto/tls"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/firebreak-sec/firebreak/ingest/tlstest"
 )
 
 func write(t *testing.T, body string) string {
@@ -204,5 +207,39 @@ func TestIngestConfig(t *testing.T) {
 	}
 	if strings.Contains(msg, canary) {
 		t.Fatal("an inline token was echoed")
+	}
+}
+
+func TestSyslogTLSConfig(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "senders")
+	certFile, keyFile := tlstest.WriteFiles(t, dir, "syslog", ca.Server(t, "syslog"))
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, ca.PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := Load(write(t, "ingest:\n  syslog:\n    listen: 127.0.0.1:6514\n    tls: {cert_file: "+certFile+", key_file: "+keyFile+", client_ca_file: "+caFile+"}\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc, err := c.Ingest.Syslog.TLS.Config()
+	if err != nil || len(tc.Certificates) != 1 || tc.ClientAuth != tls.RequireAndVerifyClientCert || tc.ClientCAs == nil || tc.MinVersion != tls.VersionTLS12 {
+		t.Fatalf("tls config %+v %v", tc, err)
+	}
+
+	p := write(t, "ingest:\n  syslog:\n    listen: 127.0.0.1:6514\n    tls:\n      cert_file: "+certFile+"\n      client_ca_file: "+keyFile+"\n")
+	_, err = Load(p, env(nil))
+	if err == nil || !strings.Contains(err.Error(), p+":5:7: ingest.syslog.tls.key_file: is required with cert_file") {
+		t.Errorf("cert without key: %v", err)
+	}
+	p = write(t, "ingest:\n  syslog:\n    listen: 127.0.0.1:6514\n    tls:\n      cert_file: "+certFile+"\n      key_file: "+keyFile+"\n      client_ca_file: "+keyFile+"\n")
+	_, err = Load(p, env(nil))
+	if err == nil || !strings.Contains(err.Error(), p+":7:23: ingest.syslog.tls.client_ca_file: "+keyFile+" holds no PEM certificate") {
+		t.Errorf("a key as the CA bundle: %v", err)
+	}
+	p = write(t, "ingest:\n  syslog:\n    tls: {cert_file: "+certFile+", key_file: "+keyFile+"}\n")
+	_, err = Load(p, env(nil))
+	if err == nil || !strings.Contains(err.Error(), p+":3:10: ingest.syslog.tls: needs ingest.syslog.listen") {
+		t.Errorf("tls without a listener: %v", err)
 	}
 }

@@ -69,7 +69,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	probs = append(probs, applyEnv(reflect.ValueOf(&cfg).Elem(), "", getenv, where)...)
 	cfg.Defaults()
 	for _, p := range cfg.validate() {
-		p.Where = where[p.Path]
+		p.Where = position(where, p.Path)
 		probs = append(probs, p)
 	}
 	if len(probs) > 0 {
@@ -276,6 +276,21 @@ func setScalar(v reflect.Value, raw string) error {
 	return nil
 }
 
+// position is where path was set, or for a field that is missing, where its
+// nearest enclosing section was.
+func position(where map[string]string, path string) string {
+	for {
+		if w, ok := where[path]; ok {
+			return w
+		}
+		i := strings.LastIndexByte(path, '.')
+		if i < 0 {
+			return ""
+		}
+		path = path[:i]
+	}
+}
+
 func (c *Config) validate() Problems {
 	var ps Problems
 	bad := func(path, format string, args ...any) {
@@ -440,6 +455,13 @@ func (c *Config) validate() Problems {
 	if m := c.Ingest.Syslog.MaxMessage; m < 8<<10 || m > 16<<20 {
 		bad("ingest.syslog.max_message", "must be between 8192 and 16777216 bytes, got %d", m)
 	}
+	if t := c.Ingest.Syslog.TLS; t.Enabled() {
+		if c.Ingest.Syslog.Listen == "" {
+			bad("ingest.syslog.tls", "needs ingest.syslog.listen")
+		} else if _, field, err := t.load(); err != nil {
+			bad("ingest.syslog.tls."+field, "%v", err)
+		}
+	}
 	return ps
 }
 
@@ -575,7 +597,8 @@ ingest:                        # log sinks: /v1/ingest/logs, /services/collector
   dedup_max: 65536
   # hec: {tokens: [env:SPLUNK_HEC_TOKEN]}           # per-sink tokens replace ingest.tokens (also logs, loki, scan)
   syslog:
-    listen: ""                 # off; example: 127.0.0.1:6514 (no credentials on syslog: loopback or a private network)
+    listen: ""                 # off; example: 127.0.0.1:6514 (without tls.client_ca_file no credentials: loopback or a private network)
     max_message: 65536
     # labels: {env: prod}
+    # tls: {cert_file: /etc/firebreak/syslog.crt, key_file: /etc/firebreak/syslog.key, client_ca_file: /etc/firebreak/senders-ca.pem}
 `
