@@ -5,7 +5,10 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"os"
@@ -21,6 +24,7 @@ import (
 	"github.com/firebreak-sec/firebreak/ingest/bus/bustest"
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/ingest/logsink/lokitest"
+	"github.com/firebreak-sec/firebreak/ingest/tlstest"
 	"github.com/firebreak-sec/firebreak/providers/openai/openaiemu"
 	"github.com/firebreak-sec/firebreak/providers/providertest"
 	"github.com/firebreak-sec/firebreak/responders/incident"
@@ -264,4 +268,62 @@ func gzipped(b []byte) []byte {
 	_, _ = zw.Write(b)
 	_ = zw.Close()
 	return buf.Bytes()
+}
+
+// TestSyslogOverTLSOpenAIKeyRevoked: serve configured for syslog over mutual
+// TLS (ingest.syslog.tls with client_ca_file) → a sender with a certificate
+// from the CA sends an RFC 5424 message holding a live OpenAI key → revoked
+// at the OpenAI emulator, exposure from source syslog; a sender without a
+// certificate gets nothing in.
+func TestSyslogOverTLSOpenAIKeyRevoked(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "senders")
+	certFile, keyFile := tlstest.WriteFiles(t, dir, "syslog", ca.Server(t, "syslog"))
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, ca.PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, stack.Options{Configure: func(c *config.Config) {
+		c.Ingest.Syslog.Listen = "127.0.0.1:0"
+		c.Ingest.Syslog.Labels = map[string]string{"env": "prod"}
+		c.Ingest.Syslog.TLS = config.SyslogTLS{CertFile: certFile, KeyFile: keyFile, ClientCAFile: caFile}
+	}})
+	raw, keyID := e.OpenAI.AddKey(e.OpenAI.AddProject("batch"), openaiemu.Owner{Type: "user", Name: "ana", Email: "ana@example.com"})
+	msg := `<163>1 2026-01-27T10:00:01Z worker-3 batch 77 - - export OPENAI_API_KEY=` + raw
+	frame := fmt.Sprintf("%d %s", len(msg), msg)
+	send := func(certs ...tls.Certificate) error {
+		c, err := tls.Dial("tcp", e.App.Syslog.Addr().String(), &tls.Config{RootCAs: ca.Pool(), ServerName: "localhost", Certificates: certs})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte(frame)); err != nil {
+			return err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		_, err = c.Read(make([]byte, 1)) // a refused certificate shows here (TLS 1.3)
+		return err
+	}
+	if err := send(); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("a sender without a certificate was not refused: %v", err)
+	}
+	if err := send(ca.Client(t, "worker-3")); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the certified sender: %v", err)
+	}
+	ctx := ctxT(t, 30*time.Second)
+	in, err := e.WaitIncident(ctx, e.IncidentFor(raw), stack.Terminal)
+	if err != nil || in.State != incident.Contained {
+		t.Fatalf("incident %+v %v", in, err)
+	}
+	if d := e.OpenAI.Deletions(); len(d) != 1 || d[0].ID != keyID {
+		t.Fatalf("deletions %+v", d)
+	}
+	if x := in.Exposures[0]; x.Source != exposure.SourceSyslog || x.Environment != exposure.EnvProd || x.Location.Labels["host"] != "worker-3" {
+		t.Fatalf("exposure %+v", x)
+	}
+	if n := len(bustest.StreamMessages(t, e.App.JS, exposure.StreamExposures)); n != 1 {
+		t.Fatalf("%d exposures on the stream", n)
+	}
+	waitIdle(t, e)
+	providertest.AssertNoSecret(t, strings.TrimPrefix(raw, "sk-proj-"), allTexts(t, e)...)
 }
