@@ -52,6 +52,17 @@ func (ca *CA) Pool() *x509.CertPool {
 	return p
 }
 
+// WriteFile writes the CA certificate as a PEM file in dir and returns its
+// path.
+func (ca *CA) WriteFile(t testing.TB, dir string) string {
+	t.Helper()
+	f := filepath.Join(dir, ca.Cert.Subject.CommonName+"-ca.pem")
+	if err := os.WriteFile(f, ca.PEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
 // Server issues a server certificate for 127.0.0.1 and localhost.
 func (ca *CA) Server(t testing.TB, name string) tls.Certificate {
 	t.Helper()

@@ -2,16 +2,8 @@ package app_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
-	"math/big"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +17,7 @@ import (
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/app"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
+	"github.com/firebreak-sec/firebreak/ingest/tlstest"
 )
 
 // runServer starts a real nats-server with JetStream on a random loopback
@@ -105,7 +98,8 @@ func externalConfigWithKey(t *testing.T, url, seedFile string) *config.Config {
 // certificate; without the CA it refuses to connect.
 func TestExternalNATSWithTLS(t *testing.T) {
 	dir := t.TempDir()
-	caFile, cert := selfSigned(t, dir)
+	ca := tlstest.NewCA(t, "nats-test")
+	caFile, cert := ca.WriteFile(t, dir), ca.Server(t, "nats-test")
 	ns := runServer(t, func(o *server.Options) {
 		o.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		o.TLS = true
@@ -121,32 +115,4 @@ func TestExternalNATSWithTLS(t *testing.T) {
 	if _, err := app.New(context.Background(), externalConfig(t, url), quietLog(), app.Options{}); err == nil {
 		t.Fatal("connected without trusting the server's CA")
 	}
-}
-
-func selfSigned(t *testing.T, dir string) (string, tls.Certificate) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "nats-test"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, IsCA: true, BasicConstraintsValid: true,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	kb, _ := x509.MarshalECPrivateKey(key)
-	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, certPEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return caFile, cert
 }

@@ -214,10 +214,7 @@ func TestSyslogTLSConfig(t *testing.T) {
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, "senders")
 	certFile, keyFile := tlstest.WriteFiles(t, dir, "syslog", ca.Server(t, "syslog"))
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, ca.PEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	caFile := ca.WriteFile(t, dir)
 	c, err := Load(write(t, "ingest:\n  syslog:\n    listen: 127.0.0.1:6514\n    tls: {cert_file: "+certFile+", key_file: "+keyFile+", client_ca_file: "+caFile+"}\n"), env(nil))
 	if err != nil {
 		t.Fatal(err)

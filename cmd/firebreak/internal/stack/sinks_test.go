@@ -279,10 +279,7 @@ func TestSyslogOverTLSOpenAIKeyRevoked(t *testing.T) {
 	dir := t.TempDir()
 	ca := tlstest.NewCA(t, "senders")
 	certFile, keyFile := tlstest.WriteFiles(t, dir, "syslog", ca.Server(t, "syslog"))
-	caFile := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(caFile, ca.PEM, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	caFile := ca.WriteFile(t, dir)
 	e := start(t, stack.Options{Configure: func(c *config.Config) {
 		c.Ingest.Syslog.Listen = "127.0.0.1:0"
 		c.Ingest.Syslog.Labels = map[string]string{"env": "prod"}
