@@ -17,6 +17,7 @@ import (
 
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
+	"github.com/firebreak-sec/firebreak/ingest/logsink/lokitest"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 )
 
@@ -29,7 +30,7 @@ import (
 // fixed rate (100/s: 10,000 log lines/s) whatever the latency, so queueing
 // shows up in the tail. b.N batches (use -benchtime=2000x for 20 s).
 func BenchmarkLogLineToExposure(b *testing.B) {
-	for _, sink := range []string{"loki", "hec", "logs", "syslog"} {
+	for _, sink := range []string{"loki", "loki-protobuf", "hec", "logs", "syslog"} {
 		b.Run(sink, func(b *testing.B) { benchSink(b, sink, 100) })
 	}
 }
@@ -55,6 +56,13 @@ func benchBatch(sink, key string, i int) []byte {
 			fmt.Fprintf(&sb, `["%d",%s]`, time.Now().UnixNano(), l)
 		}
 		sb.WriteString(`]}]}`)
+	case "loki-protobuf": // as Promtail and Grafana Alloy send it
+		st := lokitest.Stream{Labels: `{app="bench", env="prod"}`}
+		for j := 0; j < benchLines; j++ {
+			now := time.Now().UnixNano()
+			st.Entries = append(st.Entries, lokitest.Entry{Sec: now / 1e9, Nanos: now % 1e9, Line: line(j)})
+		}
+		return lokitest.Push(st)
 	case "hec":
 		for j := 0; j < benchLines; j++ {
 			l, _ := json.Marshal(line(j))
@@ -135,10 +143,13 @@ func benchSink(b *testing.B, sink string, rate int) {
 		}
 		defer conn.Close()
 	}
-	path, headers := map[string]string{"loki": "/loki/api/v1/push", "hec": "/services/collector/event", "logs": "/v1/ingest/logs"}[sink],
-		[]string{"Authorization", "Bearer " + tok, "Content-Type", "application/json"}
-	if sink == "hec" {
+	path, headers := map[string]string{"loki": "/loki/api/v1/push", "loki-protobuf": "/loki/api/v1/push", "hec": "/services/collector/event",
+		"logs": "/v1/ingest/logs"}[sink], []string{"Authorization", "Bearer " + tok, "Content-Type", "application/json"}
+	switch sink {
+	case "hec":
 		headers[1] = "Splunk " + tok
+	case "loki-protobuf":
+		headers[3] = "application/x-protobuf"
 	}
 	ctx := context.Background()
 	interval := time.Second / time.Duration(rate)
