@@ -42,10 +42,10 @@ type SyslogConfig struct {
 	HandshakeTimeout time.Duration
 }
 
-// Syslog receives syslog over TCP, or TLS (RFC 5425) — RFC 5424 and RFC 3164 messages (told apart
-// per message by github.com/leodido/go-syslog/v4's auto parser, best effort),
-// octet-counted or newline-framed (RFC 6587) — and runs them through the
-// pipeline with source kind "syslog".
+// Syslog receives syslog over TCP or TLS (RFC 5425) — RFC 5424 and RFC 3164
+// messages (told apart per message by github.com/leodido/go-syslog/v4's auto
+// parser, best effort), octet-counted or newline-framed (RFC 6587) — and runs
+// them through the pipeline with source kind "syslog".
 //
 // Syslog has no acknowledgement: when exposures cannot be published the
 // connection stops being read and the batch is retried with backoff, so the
