@@ -37,6 +37,7 @@ type Sinks struct {
 	p       *Pipeline
 	metrics *web.Metrics
 	log     logrus.FieldLogger
+	acks    *hecAcks
 }
 
 // New returns the HTTP sinks over the pipeline.
@@ -55,7 +56,7 @@ func New(cfg Config, p *Pipeline, m *web.Metrics, log logrus.FieldLogger) *Sinks
 		l.SetOutput(discard{})
 		log = l
 	}
-	return &Sinks{cfg: cfg, p: p, metrics: m, log: log}
+	return &Sinks{cfg: cfg, p: p, metrics: m, log: log, acks: newHECAcks()}
 }
 
 type discard struct{}
@@ -68,7 +69,8 @@ func (discard) Write(b []byte) (int, error) { return len(b), nil }
 //	POST /services/collector[/event[/1.0]]       Splunk HEC events (Authorization: Splunk <token>)
 //	POST /services/collector/raw[/1.0]           Splunk HEC raw lines
 //	GET  /services/collector/health[/1.0]        Splunk HEC health
-//	POST /loki/api/v1/push                       Loki push, JSON (bearer token)
+//	POST /services/collector/ack[/1.0]           Splunk HEC indexer acknowledgement
+//	POST /loki/api/v1/push                       Loki push, JSON or protobuf (bearer token)
 //	GET  /ready                                  Loki readiness (log shippers' health checks)
 //	POST /v1/ingest/scan                         findings of `firebreak scan --publish` (bearer token)
 func (s *Sinks) Register(mux *http.ServeMux) {
@@ -81,6 +83,9 @@ func (s *Sinks) Register(mux *http.ServeMux) {
 	}
 	for _, p := range []string{"/services/collector/health", "/services/collector/health/1.0"} {
 		mux.Handle(p, http.HandlerFunc(s.serveHECHealth))
+	}
+	for _, p := range []string{"/services/collector/ack", "/services/collector/ack/1.0"} {
+		mux.Handle(p, http.HandlerFunc(s.serveHECAck))
 	}
 	mux.Handle("/loki/api/v1/push", http.HandlerFunc(s.serveLoki))
 	mux.Handle("GET /ready", http.HandlerFunc(s.serveLokiReady))
@@ -259,25 +264,28 @@ func (fbAnswer) ok(w http.ResponseWriter, res Result) {
 // --- Splunk HEC -----------------------------------------------------------
 
 func (s *Sinks) serveHECEvent(w http.ResponseWriter, r *http.Request) {
-	s.serve(w, r, request{kind: exposure.SourceSplunkHEC, tokens: s.cfg.HEC, schemes: []string{"Splunk"}, ans: hecAnswer{},
+	s.serve(w, r, request{kind: exposure.SourceSplunkHEC, tokens: s.cfg.HEC, schemes: []string{"Splunk"}, ans: s.hecAnswer(r),
 		parse: func(body []byte, _ *http.Request) ([]Record, error) { return ParseHECEvents(body) },
 		batch: hecRef})
 }
 
 func (s *Sinks) serveHECRaw(w http.ResponseWriter, r *http.Request) {
-	s.serve(w, r, request{kind: exposure.SourceSplunkHEC, tokens: s.cfg.HEC, schemes: []string{"Splunk"}, ans: hecAnswer{},
+	s.serve(w, r, request{kind: exposure.SourceSplunkHEC, tokens: s.cfg.HEC, schemes: []string{"Splunk"}, ans: s.hecAnswer(r),
 		parse: func(body []byte, r *http.Request) ([]Record, error) { return ParseHECRaw(body, r.URL.Query()) },
 		batch: hecRef})
 }
 
 func hecRef(b *Batch, r *http.Request) {
-	ch := r.Header.Get("X-Splunk-Request-Channel")
-	if ch == "" {
-		ch = r.URL.Query().Get("channel")
-	}
-	if ch != "" && len(ch) <= 64 && validID(ch) {
+	if ch, _ := hecChannelOf(r); ch != "" {
 		b.Ref = "channel:" + ch
 	}
+}
+
+// hecAnswer answers a HEC request; a success on a data channel carries the
+// channel's next indexer acknowledgement id (hecAcks).
+func (s *Sinks) hecAnswer(r *http.Request) hecAnswer {
+	ch, _ := hecChannelOf(r)
+	return hecAnswer{acks: s.acks, channel: ch}
 }
 
 func (s *Sinks) serveHECHealth(w http.ResponseWriter, r *http.Request) {
@@ -302,7 +310,11 @@ func (s *Sinks) serveHECHealth(w http.ResponseWriter, r *http.Request) {
 // "invalid-event-number"), 9 Server is busy (503), 12 Event field is required
 // (400), 13 Event field cannot be blank (400). Splunk answers an oversized
 // body from its HTTP layer; Firebreak answers 413 in the HEC shape with code 6.
-type hecAnswer struct{}
+// On a data channel a success carries "ackId" (indexer acknowledgement).
+type hecAnswer struct {
+	acks    *hecAcks
+	channel string
+}
 
 func hecJSON(w http.ResponseWriter, status int, text string, code int, invalidEvent int) {
 	body := map[string]any{"text": text, "code": code}
@@ -355,7 +367,13 @@ func (hecAnswer) unavailable(w http.ResponseWriter) {
 	hecJSON(w, http.StatusServiceUnavailable, "Server is busy", 9, -1)
 }
 
-func (hecAnswer) ok(w http.ResponseWriter, _ Result) { hecJSON(w, http.StatusOK, "Success", 0, -1) }
+func (a hecAnswer) ok(w http.ResponseWriter, _ Result) {
+	if a.acks == nil || a.channel == "" {
+		hecJSON(w, http.StatusOK, "Success", 0, -1)
+		return
+	}
+	web.JSON(w, http.StatusOK, map[string]any{"text": "Success", "code": 0, "ackId": a.acks.issue(a.channel)})
+}
 
 // --- Loki -----------------------------------------------------------------
 

@@ -489,3 +489,62 @@ func TestScanEndpoint(t *testing.T) {
 	}
 	h.assertClean(key, k2)
 }
+
+// TestHECIndexerAcknowledgement: on a data channel every success carries the
+// channel's next ackId, and /services/collector/ack answers true for the ids
+// issued (each was stored durably before its 200) and false for others.
+func TestHECIndexerAcknowledgement(t *testing.T) {
+	h := newHarness(t, time.Minute)
+	key := anthropicKey()
+	auth := []string{"Authorization", "Splunk " + hecToken}
+	chA, chB := "FE0ECFAD-13D5-401B-847D-77833BD77131", "0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba"
+	post := func(path, body string, headers ...string) response {
+		return h.post(path, []byte(body), append(append([]string{}, auth...), headers...)...)
+	}
+	for i, want := range []float64{0, 1} {
+		r := post("/services/collector/event", fmt.Sprintf(`{"event":"request %d used %s"}`, i, key), "X-Splunk-Request-Channel", chA)
+		if m := r.json(t); r.code != http.StatusOK || m["code"] != 0.0 || m["ackId"] != want {
+			t.Fatalf("event %d: %d %s", i, r.code, r.body)
+		}
+	}
+	if r := post("/services/collector/raw?channel="+chB, "a raw line"); r.code != http.StatusOK || r.json(t)["ackId"] != 0.0 {
+		t.Fatalf("raw on channel B: %d %s", r.code, r.body)
+	}
+	if r := post("/services/collector/event", `{"event":"no channel"}`); r.code != http.StatusOK || strings.Contains(string(r.body), "ackId") {
+		t.Fatalf("without a channel: %d %s", r.code, r.body)
+	}
+	r := post("/services/collector/ack", `{"acks":[0,1,2,7]}`, "X-Splunk-Request-Channel", chA)
+	if r.code != http.StatusOK || string(r.body) != `{"acks":{"0":true,"1":true,"2":false,"7":false}}`+"\n" {
+		t.Fatalf("ack A: %d %s", r.code, r.body)
+	}
+	if r := post("/services/collector/ack?channel="+chB, `{"acks":[0,1]}`); string(r.body) != `{"acks":{"0":true,"1":false}}`+"\n" {
+		t.Fatalf("ack B: %d %s", r.code, r.body)
+	}
+	if r := post("/services/collector/ack", `{"acks":[0]}`, "X-Splunk-Request-Channel", "never-used"); string(r.body) != `{"acks":{"0":false}}`+"\n" {
+		t.Fatalf("unknown channel: %d %s", r.code, r.body)
+	}
+	for _, c := range []struct {
+		name    string
+		headers []string
+		body    string
+		status  int
+		code    float64
+		want    string
+	}{
+		{"no token", []string{"X-Splunk-Request-Channel", chA}, `{"acks":[0]}`, 401, 2, "Token is required"},
+		{"no channel", auth, `{"acks":[0]}`, 400, 10, "Data channel is missing"},
+		{"bad channel", append([]string{"X-Splunk-Request-Channel", "a b"}, auth...), `{"acks":[0]}`, 400, 11, "Invalid data channel"},
+		{"no ids", append([]string{"X-Splunk-Request-Channel", chA}, auth...), `{"acks":[]}`, 400, 6, `"acks" must list at least one id`},
+		{"not ids", append([]string{"X-Splunk-Request-Channel", chA}, auth...), `{"acks":["x"]}`, 400, 6, `want {"acks":[0,1,…]}`},
+	} {
+		r := h.post("/services/collector/ack", []byte(c.body), c.headers...)
+		m := r.json(t)
+		if r.code != c.status || m["code"] != c.code || !strings.Contains(fmt.Sprint(m["text"], m["detail"]), c.want) {
+			t.Errorf("%s: %d %s", c.name, r.code, r.body)
+		}
+	}
+	if es := h.exposures(); len(es) != 1 || es[0].Source.Ref != "channel:"+chA {
+		t.Fatalf("exposures %+v", es)
+	}
+	h.assertClean(key)
+}

@@ -205,8 +205,14 @@ func TestHECEventOpenAIKeyRevoked(t *testing.T) {
 	ctx := ctxT(t, 30*time.Second)
 	code, body, err := e.Post(ctx, "/services/collector/event", sample(t, "hec-events.json", raw),
 		"Authorization", "Splunk "+tok, "X-Splunk-Request-Channel", "0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba")
-	if err != nil || code != http.StatusOK || string(body) != "{\"code\":0,\"text\":\"Success\"}\n" {
+	if err != nil || code != http.StatusOK || string(body) != "{\"ackId\":0,\"code\":0,\"text\":\"Success\"}\n" {
 		t.Fatalf("hec: %d %s %v", code, body, err)
+	}
+	// Indexer acknowledgement: the exposure was stored before the 200.
+	code, ack, err := e.Post(ctx, "/services/collector/ack", []byte(`{"acks":[0]}`),
+		"Authorization", "Splunk "+tok, "X-Splunk-Request-Channel", "0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba")
+	if err != nil || code != http.StatusOK || string(ack) != "{\"acks\":{\"0\":true}}\n" {
+		t.Fatalf("hec ack: %d %s %v", code, ack, err)
 	}
 	in, err := e.WaitIncident(ctx, e.IncidentFor(raw), stack.Terminal)
 	if err != nil || in.State != incident.Contained {
