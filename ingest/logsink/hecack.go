@@ -28,8 +28,8 @@ const (
 // durably, so an id is acknowledged as soon as it is issued. The ack
 // endpoint answers true for every id this process issued on the channel and
 // false for any other (an id from before a restart, or never issued): the
-// sender then resends, and the resend folds into the same exposure and
-// incident. Channels are kept in memory, at most hecAckChannels; when full,
+// sender then resends, and the resend joins the same incident (same secret,
+// same fingerprint). Channels are kept in memory, at most hecAckChannels; when full,
 // channels idle for hecAckIdle go first, then the least recently used one.
 type hecAcks struct {
 	mu       sync.Mutex
