@@ -6,13 +6,11 @@ package config
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/firebreak-sec/firebreak/ingest/secret"
+	"github.com/firebreak-sec/firebreak/ingest/tlsfiles"
 )
 
 // Config is the whole configuration. The zero value plus Defaults is the
@@ -356,40 +354,10 @@ type SyslogTLS struct {
 func (t SyslogTLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.ClientCAFile != "" }
 
 // Config loads the certificate, key and client CAs into a TLS configuration
-// (TLS 1.2 or later).
+// (TLS 1.2 or later) that picks up replaced files (tlsfiles.Load). Its
+// errors are *tlsfiles.FieldError.
 func (t SyslogTLS) Config() (*tls.Config, error) {
-	cfg, field, err := t.load()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", field, err)
-	}
-	return cfg, nil
-}
-
-// load is Config, naming the field at fault.
-func (t SyslogTLS) load() (*tls.Config, string, error) {
-	switch {
-	case t.CertFile == "":
-		return nil, "cert_file", errors.New("is required with tls (key_file and client_ca_file need it)")
-	case t.KeyFile == "":
-		return nil, "key_file", errors.New("is required with cert_file")
-	}
-	cert, err := tls.LoadX509KeyPair(t.CertFile, t.KeyFile)
-	if err != nil {
-		return nil, "cert_file", err
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if t.ClientCAFile != "" {
-		pem, err := os.ReadFile(t.ClientCAFile)
-		if err != nil {
-			return nil, "client_ca_file", err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, "client_ca_file", fmt.Errorf("%s holds no PEM certificate", t.ClientCAFile)
-		}
-		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
-	}
-	return cfg, "", nil
+	return tlsfiles.Load(tlsfiles.Files{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile}, 0)
 }
 
 // Duration is a time.Duration written as "30s" in YAML and environment values.

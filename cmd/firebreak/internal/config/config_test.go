@@ -220,8 +220,12 @@ func TestSyslogTLSConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	tc, err := c.Ingest.Syslog.TLS.Config()
-	if err != nil || len(tc.Certificates) != 1 || tc.ClientAuth != tls.RequireAndVerifyClientCert || tc.ClientCAs == nil || tc.MinVersion != tls.VersionTLS12 {
-		t.Fatalf("tls config %+v %v", tc, err)
+	if err != nil || tc.GetConfigForClient == nil {
+		t.Fatalf("tls config %v", err)
+	}
+	if tc, _ = tc.GetConfigForClient(&tls.ClientHelloInfo{}); len(tc.Certificates) != 1 || tc.ClientAuth != tls.RequireAndVerifyClientCert ||
+		tc.ClientCAs == nil || tc.MinVersion != tls.VersionTLS12 {
+		t.Fatalf("tls config for a client: certificates %d, client auth %v, min version %x", len(tc.Certificates), tc.ClientAuth, tc.MinVersion)
 	}
 
 	p := write(t, "ingest:\n  syslog:\n    listen: 127.0.0.1:6514\n    tls:\n      cert_file: "+certFile+"\n      client_ca_file: "+keyFile+"\n")

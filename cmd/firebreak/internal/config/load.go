@@ -18,6 +18,7 @@ import (
 
 	"github.com/firebreak-sec/firebreak/ingest/bus"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
+	"github.com/firebreak-sec/firebreak/ingest/tlsfiles"
 )
 
 // EnvPrefix prefixes every environment override: FIREBREAK_HTTP_LISTEN
@@ -458,8 +459,13 @@ func (c *Config) validate() Problems {
 	if t := c.Ingest.Syslog.TLS; t.Enabled() {
 		if c.Ingest.Syslog.Listen == "" {
 			bad("ingest.syslog.tls", "needs ingest.syslog.listen")
-		} else if _, field, err := t.load(); err != nil {
-			bad("ingest.syslog.tls."+field, "%v", err)
+		} else if _, err := t.Config(); err != nil {
+			var fe *tlsfiles.FieldError
+			if errors.As(err, &fe) {
+				bad("ingest.syslog.tls."+fe.Field, "%v", fe.Err)
+			} else {
+				bad("ingest.syslog.tls", "%v", err)
+			}
 		}
 	}
 	return ps
