@@ -335,8 +335,9 @@ func benchThroughput(b *testing.B, fsync string) {
 	reportStreamWrites(b, st, b.N)
 }
 
-// reportStreamWrites logs how many messages each stream took per exposure:
-// with fsync always, each is one write (and one fsync) on that stream.
+// reportStreamWrites logs how many messages each stream took per exposure.
+// With fsync always only the exposure stream's writes are fsynced; Firebreak's
+// state streams persist asynchronously (unless nats.sync_state).
 func reportStreamWrites(b *testing.B, st *stack.Stack, n int) {
 	ctx := context.Background()
 	var parts []string
