@@ -124,22 +124,7 @@ func (s *Sinks) serveHECAck(w http.ResponseWriter, r *http.Request) {
 	reject := func(reason string) {
 		s.metrics.Rejected.WithLabelValues(exposure.SourceSplunkHEC, reason).Inc()
 	}
-	if r.Method != http.MethodPost {
-		reject("method")
-		w.Header().Set("Allow", http.MethodPost)
-		ans.bad(w, http.StatusMethodNotAllowed, &ParseError{Index: -1, HECCode: 6, Msg: "use POST"})
-		return
-	}
-	tok, prob := credential(r, "Splunk")
-	if prob == authOK {
-		var err error
-		if prob, err = s.cfg.HEC.check(r.Context(), tok); err != nil {
-			s.log.WithError(err).WithField("source", exposure.SourceSplunkHEC).Error("cannot check ingest tokens")
-		}
-	}
-	if prob != authOK {
-		reject("auth")
-		ans.auth(w, prob)
+	if !s.admit(w, r, request{kind: exposure.SourceSplunkHEC, tokens: s.cfg.HEC, schemes: []string{"Splunk"}, ans: ans}, reject) {
 		return
 	}
 	channel, ok := hecChannelOf(r)

@@ -111,18 +111,14 @@ type request struct {
 	batch   func(b *Batch, r *http.Request)
 }
 
-func (s *Sinks) serve(w http.ResponseWriter, r *http.Request, q request) {
-	start := time.Now()
-	defer func() { s.metrics.Latency.WithLabelValues(q.kind).Observe(time.Since(start).Seconds()) }()
-	reject := func(reason string) {
-		s.metrics.Rejected.WithLabelValues(q.kind, reason).Inc()
-		s.metrics.Requests.WithLabelValues(q.kind, "rejected").Inc()
-	}
+// admit answers, and reports false, unless r is a POST with one of q's
+// tokens; reject counts the refusal by reason.
+func (s *Sinks) admit(w http.ResponseWriter, r *http.Request, q request, reject func(reason string)) bool {
 	if r.Method != http.MethodPost {
 		reject("method")
 		w.Header().Set("Allow", http.MethodPost)
 		q.ans.bad(w, http.StatusMethodNotAllowed, &ParseError{Index: -1, HECCode: 6, Msg: "use POST"})
-		return
+		return false
 	}
 	tok, prob := credential(r, q.schemes...)
 	if prob == authOK {
@@ -135,6 +131,19 @@ func (s *Sinks) serve(w http.ResponseWriter, r *http.Request, q request) {
 	if prob != authOK {
 		reject("auth")
 		q.ans.auth(w, prob)
+		return false
+	}
+	return true
+}
+
+func (s *Sinks) serve(w http.ResponseWriter, r *http.Request, q request) {
+	start := time.Now()
+	defer func() { s.metrics.Latency.WithLabelValues(q.kind).Observe(time.Since(start).Seconds()) }()
+	reject := func(reason string) {
+		s.metrics.Rejected.WithLabelValues(q.kind, reason).Inc()
+		s.metrics.Requests.WithLabelValues(q.kind, "rejected").Inc()
+	}
+	if !s.admit(w, r, q, reject) {
 		return
 	}
 	body, err := web.ReadBody(w, r, s.cfg.MaxBody)

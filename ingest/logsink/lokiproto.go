@@ -58,7 +58,7 @@ func ParseLokiProto(body []byte, maxDecoded int64) ([]Record, error) {
 		return err
 	})
 	if err != nil {
-		return nil, err
+		return nil, inPush(err, -1, "protobuf push")
 	}
 	if len(out) == 0 {
 		return nil, ErrNoData
@@ -82,7 +82,7 @@ func lokiProtoStream(b []byte, i int) ([]Record, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, wrapStream(err, i)
+		return nil, inPush(err, i, fmt.Sprintf("streams[%d]", i))
 	}
 	set, err := parseLabelSet(labels)
 	if err != nil {
@@ -140,7 +140,7 @@ func lokiProtoEntry(b []byte, i, j int) (Record, error) {
 		return nil
 	})
 	if err != nil {
-		return Record{}, wrapStream(err, i)
+		return Record{}, inPush(err, i, fmt.Sprintf("streams[%d].entries[%d]", i, j))
 	}
 	if len(md) > 0 {
 		rec.Extra = make(map[string]string, len(md))
@@ -205,17 +205,18 @@ func protoLabelPair(b []byte) (name, value string, err error) {
 
 // eachField calls fn for every varint and length-delimited field of the
 // message b, in wire order: v holds a varint's encoding or a field's
-// content. Other wire types are skipped. A malformed message is an error.
+// content. Other wire types are skipped. A malformed message is an error
+// that does not say where (the caller does); fn's errors pass through.
 func eachField(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte) error) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return parseErr(-1, 6, "protobuf push: malformed message: %v", protowire.ParseError(n))
+			return fmt.Errorf("malformed message: %w", protowire.ParseError(n))
 		}
 		b = b[n:]
 		m := protowire.ConsumeFieldValue(num, typ, b)
 		if m < 0 {
-			return parseErr(-1, 6, "protobuf push: malformed message: %v", protowire.ParseError(m))
+			return fmt.Errorf("malformed message: %w", protowire.ParseError(m))
 		}
 		v := b[:m]
 		b = b[m:]
@@ -233,13 +234,14 @@ func eachField(b []byte, fn func(num protowire.Number, typ protowire.Type, v []b
 	return nil
 }
 
-// wrapStream gives a malformed-message error the stream it was found in.
-func wrapStream(err error, i int) error {
+// inPush makes err a ParseError for stream i (-1: none) that says where it
+// was found; a ParseError from deeper down already does.
+func inPush(err error, i int, where string) error {
 	var pe *ParseError
-	if errors.As(err, &pe) && pe.Index < 0 {
-		return parseErr(i, pe.HECCode, "streams[%d]: %s", i, strings.TrimPrefix(pe.Msg, "protobuf push: "))
+	if errors.As(err, &pe) {
+		return pe
 	}
-	return err
+	return parseErr(i, 6, "%s: %v", where, err)
 }
 
 // parseLabelSet reads a Prometheus label set in text form: {name="value", …}
