@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
@@ -266,7 +267,9 @@ func benchLatency(b *testing.B, fsync string, rate int) {
 // webhook, or Slack alone with BENCH_PLAYBOOK=spine), from the first webhook
 // to the last notification, and the process's CPU time per exposure: with
 // the default durability, with Firebreak's state fsynced too, and with fsync
-// 1s. BENCH_CONCURRENCY sets the responders' concurrency (default 64).
+// 1s. BENCH_CONCURRENCY sets the responders' concurrency (default 64);
+// BENCH_CPU_SPLIT=1 also reports how that CPU divides between Firebreak, the
+// emulators and the senders (cpuSplit).
 func BenchmarkThroughput(b *testing.B) {
 	for _, fsync := range []string{"always", "always,sync_state", "1s"} {
 		b.Run("fsync="+fsync, func(b *testing.B) { benchThroughput(b, fsync) })
@@ -285,11 +288,16 @@ func benchThroughput(b *testing.B, fsync string) {
 		}
 		time.Sleep(keyLead())
 	}
+	// The loop, the senders and the fixture are labelled apart from
+	// Firebreak (and stack.Start labelled the emulators) for cpuSplit.
+	defer pprof.SetGoroutineLabels(ctx)
+	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("part", "bench")))
+	split := startCPUSplit(b)
 	b.ResetTimer()
 	start, cpu0 := time.Now(), cpuTime()
 	for w := 0; w < 64; w++ {
 		wg.Add(1)
-		go func() {
+		go pprof.Do(ctx, pprof.Labels("part", "sender"), func(ctx context.Context) {
 			defer wg.Done()
 			for {
 				i := int(next.Add(1)) - 1
@@ -298,14 +306,14 @@ func benchThroughput(b *testing.B, fsync string) {
 				}
 				l := leaks[i]
 				if l == nil {
-					l = prepare(st, org, i)
+					pprof.Do(ctx, pprof.Labels("part", "fixture"), func(context.Context) { l = prepare(st, org, i) })
 				}
 				if code, _, err := st.PostGitHub(ctx, "secret_scanning_alert", fmt.Sprintf("tp-%d", i), l.body); err != nil || code != http.StatusAccepted {
 					b.Errorf("post %d: %d %v", i, code, err)
 					return
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	// Up to 5 minutes, or 30 s without a notification.
@@ -323,6 +331,7 @@ func benchThroughput(b *testing.B, fsync string) {
 	}
 	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	b.StopTimer()
+	split.report(b, cpu, b.N)
 	if n := len(st.OpenAI.Deletions()); n != b.N {
 		b.Fatalf("%d deletions for %d leaks", n, b.N)
 	}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -98,6 +99,11 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		s.opts.Log = logrus.New()
 		s.opts.Log.SetOutput(io.Discard)
 	}
+	// The emulators' goroutines (their servers and connections) carry the
+	// pprof label part=emulator, so that a CPU profile tells their work from
+	// Firebreak's; Firebreak itself starts unlabelled.
+	defer pprof.SetGoroutineLabels(ctx)
+	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("part", "emulator")))
 	s.OpenAI = openaiemu.New()
 	s.OpenAI.Start()
 	s.GitHub = githubemu.New(opts.GitHubOptions...)
@@ -133,6 +139,7 @@ func Start(ctx context.Context, opts Options) (*Stack, error) {
 		s.Close()
 		return nil, err
 	}
+	pprof.SetGoroutineLabels(ctx)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		s.Close()
