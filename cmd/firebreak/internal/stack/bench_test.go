@@ -267,7 +267,8 @@ func benchLatency(b *testing.B, fsync string, rate int) {
 // webhook, or Slack alone with BENCH_PLAYBOOK=spine), from the first webhook
 // to the last notification, and the process's CPU time per exposure: with
 // the default durability, with Firebreak's state fsynced too, and with fsync
-// 1s. BENCH_CONCURRENCY sets the responders' concurrency (default 64);
+// 1s. BENCH_SENDERS sets the number of senders (default 64),
+// BENCH_CONCURRENCY the responders' concurrency (default 64);
 // BENCH_CPU_SPLIT=1 also reports how that CPU divides between Firebreak, the
 // emulators and the senders (cpuSplit).
 func BenchmarkThroughput(b *testing.B) {
@@ -295,7 +296,11 @@ func benchThroughput(b *testing.B, fsync string) {
 	split := startCPUSplit(b)
 	b.ResetTimer()
 	start, cpu0 := time.Now(), cpuTime()
-	for w := 0; w < 64; w++ {
+	senders := 64
+	if n, err := strconv.Atoi(os.Getenv("BENCH_SENDERS")); err == nil && n > 0 {
+		senders = n
+	}
+	for w := 0; w < senders; w++ {
 		wg.Add(1)
 		go pprof.Do(ctx, pprof.Labels("part", "sender"), func(ctx context.Context) {
 			defer wg.Done()
