@@ -34,8 +34,9 @@ import (
 // needs the CPU profiler, so it is skipped when the run was started with
 // -cpuprofile.
 type cpuSplit struct {
-	buf  bytes.Buffer
-	file string
+	buf     bytes.Buffer
+	file    string
+	stopped bool
 }
 
 func startCPUSplit(b *testing.B) *cpuSplit {
@@ -50,7 +51,15 @@ func startCPUSplit(b *testing.B) *cpuSplit {
 		b.Logf("BENCH_CPU_SPLIT skipped: %v", err)
 		return nil
 	}
+	b.Cleanup(s.stop) // also when the benchmark fails before report
 	return s
+}
+
+func (s *cpuSplit) stop() {
+	if !s.stopped {
+		pprof.StopCPUProfile()
+		s.stopped = true
+	}
 }
 
 // report stops the profile and reports each part's share of cpu (the
@@ -59,7 +68,7 @@ func (s *cpuSplit) report(b *testing.B, cpu time.Duration, exposures int) {
 	if s == nil {
 		return
 	}
-	pprof.StopCPUProfile()
+	s.stop()
 	if s.file != "" {
 		if err := os.WriteFile(s.file, s.buf.Bytes(), 0o600); err != nil {
 			b.Fatalf("BENCH_CPU_SPLIT: %v", err)
