@@ -40,11 +40,12 @@ type cpuSplit struct {
 }
 
 func startCPUSplit(b *testing.B) *cpuSplit {
-	if os.Getenv("BENCH_CPU_SPLIT") == "" || b.N < 100 { // not the 1-iteration warm-up
+	v := os.Getenv("BENCH_CPU_SPLIT")
+	if v == "" || b.N < 100 { // not the 1-iteration warm-up
 		return nil
 	}
 	s := &cpuSplit{}
-	if v := os.Getenv("BENCH_CPU_SPLIT"); v != "1" {
+	if v != "1" {
 		s.file = v
 	}
 	if err := pprof.StartCPUProfile(&s.buf); err != nil {

@@ -36,9 +36,7 @@ func benchStack(b *testing.B, fsync string, concurrency int) (*stack.Stack, *ben
 			b.Fatal(err)
 		}
 	}
-	if n, err := strconv.Atoi(os.Getenv("BENCH_CONCURRENCY")); err == nil && n > 0 {
-		concurrency = n
-	}
+	concurrency = envInt("BENCH_CONCURRENCY", concurrency)
 	st, err := stack.Start(context.Background(), stack.Options{DataDir: b.TempDir(), FSync: fsync, Concurrency: concurrency,
 		// Benchmarks send more alerts than a user token's 5000 requests an hour.
 		GitHubOptions: []githubemu.Option{githubemu.WithCoreRateLimit(1<<30, time.Hour)},
@@ -146,6 +144,14 @@ func notified(st *stack.Stack) int {
 	return st.Webhook.Count()
 }
 
+// envInt is the positive integer in the environment variable name, or def.
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
 // cpuTime is the CPU time (user + system) this process used so far.
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
@@ -190,10 +196,7 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // b.N alerts are sent (use -benchtime=5000x for 10 s at 500/s).
 // BENCH_RATE sets another rate (alerts/s), to measure below saturation.
 func BenchmarkWebhookToRevoke(b *testing.B) {
-	rate := 500
-	if r, err := strconv.Atoi(os.Getenv("BENCH_RATE")); err == nil && r > 0 {
-		rate = r
-	}
+	rate := envInt("BENCH_RATE", 500)
 	for _, fsync := range []string{"always", "1s"} {
 		b.Run(fmt.Sprintf("fsync=%s/rate=%d", fsync, rate), func(b *testing.B) { benchLatency(b, fsync, rate) })
 	}
@@ -296,11 +299,7 @@ func benchThroughput(b *testing.B, fsync string) {
 	split := startCPUSplit(b)
 	b.ResetTimer()
 	start, cpu0 := time.Now(), cpuTime()
-	senders := 64
-	if n, err := strconv.Atoi(os.Getenv("BENCH_SENDERS")); err == nil && n > 0 {
-		senders = n
-	}
-	for w := 0; w < senders; w++ {
+	for w := 0; w < envInt("BENCH_SENDERS", 64); w++ {
 		wg.Add(1)
 		go pprof.Do(ctx, pprof.Labels("part", "sender"), func(ctx context.Context) {
 			defer wg.Done()
