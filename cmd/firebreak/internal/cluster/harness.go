@@ -63,6 +63,7 @@ type Harness struct {
 	webhookSecret string
 	env           []string
 	projects      []string
+	openAIKeys    openaiemu.DistinctKeys // every key revocable by its redacted form
 	client        *http.Client
 	mu            sync.Mutex
 	nextAlert     int64
@@ -124,7 +125,7 @@ func New(t testing.TB, o Options) *Harness {
 		p := h.OpenAI.AddProject(name)
 		h.projects = append(h.projects, p)
 		for i := 0; i < 10; i++ {
-			h.OpenAI.AddKey(p, openaiemu.Owner{Type: "user", Name: fmt.Sprintf("user%d", i)})
+			h.OpenAI.AddKeyValue(p, h.openAIKeys.Next("sk-proj-"), openaiemu.Owner{Type: "user", Name: fmt.Sprintf("user%d", i)})
 		}
 	}
 	ghToken := h.GitHub.AddToken("ghp_", "firebreak-bot")
@@ -376,7 +377,8 @@ type Leak struct {
 // at GitHub: reports > 1 makes several alerts (in different repositories) of
 // the same key.
 func (h *Harness) NewLeak(i, reports int) *Leak {
-	raw, keyID := h.OpenAI.AddKey(h.projects[i%len(h.projects)], openaiemu.Owner{Type: "user", Name: "leaker"})
+	raw := h.openAIKeys.Next("sk-proj-")
+	keyID := h.OpenAI.AddKeyValue(h.projects[i%len(h.projects)], raw, openaiemu.Owner{Type: "user", Name: "leaker"})
 	l := &Leak{I: i, Raw: raw, KeyID: keyID}
 	for r := 0; r < max(1, reports); r++ {
 		h.mu.Lock()

@@ -34,10 +34,10 @@ type world struct {
 	Webhook   *webhookemu.Receiver
 	PagerDuty *pagerdutyemu.Emulator
 
-	projects  []string
-	last4     map[string]bool // OpenAI redacted forms in use (they must not collide)
-	slackHook slackemu.Hook
-	pdService string
+	projects   []string
+	openAIKeys openaiemu.DistinctKeys // OpenAI redacted forms must not collide
+	slackHook  slackemu.Hook
+	pdService  string
 
 	env map[string]string // FB_* → secret
 }
@@ -56,7 +56,7 @@ func newWorld() *world {
 		// back, with fault retries, exhaust a user token's 5,000 and then wait
 		// (correctly) for the reset an hour later.
 		GitHub: githubemu.New(githubemu.WithCoreRateLimit(15000, time.Hour)),
-		Slack:  slackemu.New(), PagerDuty: pagerdutyemu.New(), last4: map[string]bool{},
+		Slack:  slackemu.New(), PagerDuty: pagerdutyemu.New(),
 	}
 	hookSecret := randomHex(16)
 	w.Webhook = webhookemu.New(webhookemu.Config{Secret: []byte(hookSecret)})
@@ -106,13 +106,7 @@ func (w *world) close() {
 // ("sk-proj-...9f2c") no other key shares: OpenAI's Admin API identifies a
 // key only by that form, and Firebreak refuses to guess between two.
 func (w *world) openAIKey(i int) (raw, id string) {
-	for {
-		raw = openaiemu.NewKeyValue("sk-proj-")
-		if l4 := raw[len(raw)-4:]; !w.last4[l4] {
-			w.last4[l4] = true
-			break
-		}
-	}
+	raw = w.openAIKeys.Next("sk-proj-")
 	id = w.OpenAI.AddKeyValue(w.projects[i%len(w.projects)], raw, openaiemu.Owner{Type: "user", Name: fmt.Sprintf("dev %d", i%50)})
 	return raw, id
 }

@@ -52,7 +52,7 @@ func benchStack(b *testing.B, fsync string, concurrency int) (*stack.Stack, *ben
 		b.Fatal(err)
 	}
 	b.Cleanup(st.Close)
-	org := &benchOrg{tails: map[string]bool{}}
+	org := &benchOrg{}
 	for _, name := range []string{"payments", "research", "platform"} {
 		p := st.OpenAI.AddProject(name)
 		org.projects = append(org.projects, p)
@@ -63,29 +63,19 @@ func benchStack(b *testing.B, fsync string, concurrency int) (*stack.Stack, *ben
 	return st, org
 }
 
-// benchOrg makes the benchmark's OpenAI keys. Every key it makes has a
-// redacted form ("sk-proj-...", last four characters) of its own: with
-// thousands of random keys alive, two would otherwise share one now and then
-// (about one run in three of BenchmarkThroughput), and Firebreak rightly
-// refuses to guess which of them leaked — a different path from the one
-// measured here, which would fail the run.
+// benchOrg makes the benchmark's OpenAI keys, each with a redacted form of
+// its own (openaiemu.DistinctKeys): with thousands of random keys alive, two
+// would otherwise share one now and then (about one run in three of
+// BenchmarkThroughput), and Firebreak rightly refuses to guess which of them
+// leaked — a different path from the one measured here, which would fail the
+// run.
 type benchOrg struct {
 	projects []string
-
-	mu    sync.Mutex
-	tails map[string]bool // last four characters in use
+	keys     openaiemu.DistinctKeys
 }
 
 func (o *benchOrg) addKey(st *stack.Stack, project string, owner openaiemu.Owner) (raw, keyID string) {
-	o.mu.Lock()
-	for {
-		raw = openaiemu.NewKeyValue("sk-proj-")
-		if tail := raw[len(raw)-4:]; !o.tails[tail] {
-			o.tails[tail] = true
-			break
-		}
-	}
-	o.mu.Unlock()
+	raw = o.keys.Next("sk-proj-")
 	return raw, st.OpenAI.AddKeyValue(project, raw, owner)
 }
 
