@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -494,65 +495,86 @@ func TestRejectedAdminKeyFailsTheIncident(t *testing.T) {
 	}
 }
 
-// TestCrashMidPlaybookRevokesOnce stops the responder abruptly at each point
-// of the playbook — before a step is recorded, and after the revocation was
-// made but before it was recorded — and checks that the redelivery completes
-// the incident with exactly one revocation at the provider.
+// TestCrashMidPlaybookRevokesOnce stops the responder abruptly at every step
+// boundary of the built-in playbooks' run on a leaked OpenAI key: before each
+// step's start is recorded, and after each step's action returned but before
+// its outcome is recorded (for the revocation: made but unrecorded). The
+// boundaries are those a normal run passes, found by a first run, so a step
+// added to the built-ins is covered without editing the test. Each time the
+// redelivery must complete the incident with exactly one revocation.
 func TestCrashMidPlaybookRevokesOnce(t *testing.T) {
-	points := []struct {
-		name  string
-		hooks func(crash func() bool) responders.Hooks
-	}{
-		{"before revoke", func(crash func() bool) responders.Hooks {
-			return responders.Hooks{BeforeStep: func(_ context.Context, _, key string) error {
-				if strings.HasSuffix(key, "/revoke") && crash() {
-					return fmt.Errorf("crash")
-				}
-				return nil
-			}}
-		}},
-		{"after revoke, before its outcome is recorded", func(crash func() bool) responders.Hooks {
-			return responders.Hooks{AfterAction: func(_ context.Context, _, key string) error {
-				if strings.HasSuffix(key, "/revoke") && crash() {
-					return fmt.Errorf("crash")
-				}
-				return nil
-			}}
-		}},
-		{"before notify", func(crash func() bool) responders.Hooks {
-			return responders.Hooks{BeforeStep: func(_ context.Context, _, key string) error {
-				if strings.HasSuffix(key, "/notify") && crash() {
-					return fmt.Errorf("crash")
-				}
-				return nil
-			}}
-		}},
+	var keys []string // playbook/step, in the order a normal run starts them
+	{
+		var mu sync.Mutex
+		e := start(t, stack.Options{Hooks: responders.Hooks{BeforeStep: func(_ context.Context, _, key string) error {
+			mu.Lock()
+			keys = append(keys, key)
+			mu.Unlock()
+			return nil
+		}}})
+		raw, _ := e.LeakOpenAI("acme/payments-api", 17)
+		post(t, e, "d-reference", stack.AlertPayload("created", "acme/payments-api", 17, "openai_api_key"))
+		waitContainedOnce(t, e, e.IncidentFor(raw), allStepsDone)
 	}
-	for _, p := range points {
-		t.Run(p.name, func(t *testing.T) {
-			var once sync.Once
-			crashed := make(chan struct{})
-			crash := func() bool {
-				hit := false
-				once.Do(func() { hit = true; close(crashed) })
-				return hit
+	if !slices.ContainsFunc(keys, func(k string) bool { return strings.HasSuffix(k, "/revoke") }) || len(keys) < 4 {
+		t.Fatalf("the reference run started steps %v; want verify, revoke and the notifications", keys)
+	}
+	crashAt := func(want string, crash func() bool) func(context.Context, string, string) error {
+		return func(_ context.Context, _, key string) error {
+			if key == want && crash() {
+				return fmt.Errorf("crash")
 			}
-			e := start(t, stack.Options{AckWait: 2 * time.Second, Hooks: p.hooks(crash)})
-			raw, _ := e.LeakOpenAI("acme/payments-api", 17)
-			post(t, e, "d-crash", stack.AlertPayload("created", "acme/payments-api", 17, "openai_api_key"))
-			select {
-			case <-crashed:
-			case <-time.After(20 * time.Second):
-				t.Fatal("the crash point was never reached")
-			}
-			waitContainedOnce(t, e, e.IncidentFor(raw), func(in *incident.Incident) bool {
-				return stack.Terminal(in) && in.NotifiedAt != nil
+			return nil
+		}
+	}
+	for _, key := range keys {
+		for _, when := range []string{"before", "after"} {
+			t.Run(when+" "+key, func(t *testing.T) {
+				var once sync.Once
+				crashed := make(chan struct{})
+				crash := func() bool {
+					hit := false
+					once.Do(func() { hit = true; close(crashed) })
+					return hit
+				}
+				var hooks responders.Hooks
+				if when == "before" {
+					hooks.BeforeStep = crashAt(key, crash) // before its start is recorded
+				} else {
+					hooks.AfterAction = crashAt(key, crash) // done, its outcome unrecorded
+				}
+				e := start(t, stack.Options{AckWait: 2 * time.Second, Hooks: hooks})
+				raw, _ := e.LeakOpenAI("acme/payments-api", 17)
+				post(t, e, "d-crash", stack.AlertPayload("created", "acme/payments-api", 17, "openai_api_key"))
+				select {
+				case <-crashed:
+				case <-time.After(20 * time.Second):
+					t.Fatal("the crash point was never reached")
+				}
+				waitContainedOnce(t, e, e.IncidentFor(raw), allStepsDone)
+				if n := len(e.OpenAI.Deletions()); n != 1 {
+					t.Fatalf("the key was deleted %d times, want exactly once", n)
+				}
+				if len(e.Slack.Messages()) == 0 {
+					t.Fatal("the owner was never notified")
+				}
 			})
-			if n := len(e.OpenAI.Deletions()); n != 1 {
-				t.Fatalf("the key was deleted %d times, want exactly once", n)
-			}
-		})
+		}
 	}
+}
+
+// allStepsDone: the incident is terminal, its owner notified and every step
+// it started is done.
+func allStepsDone(in *incident.Incident) bool {
+	if !stack.Terminal(in) || in.NotifiedAt == nil {
+		return false
+	}
+	for _, s := range in.Steps {
+		if !s.State.Done() {
+			return false
+		}
+	}
+	return true
 }
 
 // TestRepeatedCrashesOutlastMaxDeliver crashes the responder at the start of
