@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -105,12 +106,39 @@ func JSONError(err error) string {
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Sprintf("malformed JSON: field %q must be %s, got %s (byte %d)", te.Field, te.Type, te.Value, te.Offset)
+		return fmt.Sprintf("malformed JSON: field %q must be %s, got %s (byte %d)", te.Field, jsonKind(te.Type), te.Value, te.Offset)
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return "malformed JSON: unexpected end of input"
 	}
 	return "malformed JSON: " + err.Error()
+}
+
+// jsonKind names the JSON value a Go type decodes from, in the words of the
+// JSON document a sender wrote (never the Go type, which is Firebreak's own).
+func jsonKind(t reflect.Type) string {
+	if t == nil {
+		return "a JSON value"
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	}
+	return "a JSON value"
 }
 
 // Metrics count ingest requests and rejections by source and reason.

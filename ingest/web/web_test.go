@@ -1,0 +1,37 @@
+package web
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestJSONErrorNamesTheFieldInJSONTerms: a wrongly typed field is described
+// by the JSON kind the sender should have written, never by Firebreak's Go
+// types, and the document's content is not echoed.
+func TestJSONErrorNamesTheFieldInJSONTerms(t *testing.T) {
+	type alert struct {
+		Number int64 `json:"number"`
+	}
+	var doc struct {
+		Alert  alert    `json:"alert"`
+		Action string   `json:"action"`
+		Tags   []string `json:"tags"`
+		Public bool     `json:"public"`
+	}
+	for _, tc := range []struct{ in, want string }{
+		{`{"alert":"canary-sk-123"}`, `malformed JSON: field "alert" must be an object, got string (byte 24)`},
+		{`{"alert":{"number":"7"}}`, `malformed JSON: field "alert.number" must be an integer, got string (byte 22)`},
+		{`{"action":12}`, `malformed JSON: field "action" must be a string, got number (byte 12)`},
+		{`{"tags":{}}`, `malformed JSON: field "tags" must be an array, got object (byte 9)`},
+		{`{"public":"yes"}`, `malformed JSON: field "public" must be true or false, got string (byte 15)`},
+	} {
+		got := JSONError(json.Unmarshal([]byte(tc.in), &doc))
+		if strings.Contains(got, "canary") {
+			t.Errorf("the error echoes the document: %s", got)
+		}
+		if got != tc.want {
+			t.Errorf("%s:\n got  %s\n want %s", tc.in, got, tc.want)
+		}
+	}
+}
