@@ -288,14 +288,15 @@ func (c *Client) scanOrg(ctx context.Context, ak secret.Value) ([]candidate, err
 // listConcurrency is how many projects scanOrg lists at once.
 const listConcurrency = 4
 
-// projectKeys lists one project's keys, all pages; none when the project
-// went away while we looked.
+// projectKeys lists one project's enabled keys, whoever owns them
+// (owner_project_access=any), all pages; none when the project went away
+// while we looked.
 func (c *Client) projectKeys(ctx context.Context, ak secret.Value, projectID string) ([]candidate, error) {
 	var all []candidate
 	after := ""
 	for {
 		var page list[projectKey]
-		path := "/v1/organization/projects/" + url.PathEscape(projectID) + "/api_keys?" + c.pageQuery(after)
+		path := "/v1/organization/projects/" + url.PathEscape(projectID) + "/api_keys?" + c.keysQuery(after)
 		status, err := c.listPage(ctx, ak, path, &page)
 		if status == http.StatusNotFound {
 			return all, nil // the project went away while we looked

@@ -10,9 +10,13 @@
 //     first_id, last_id, has_more).
 //   - Administration → Project API keys: GET and DELETE
 //     /v1/organization/projects/{project_id}/api_keys[/{key_id}] (each key has
-//     id, name, redacted_value and an owner of type "user" or
-//     "service_account"). The reference says the DELETE answers "an error if
-//     the key belonged to a service account".
+//     id, name, redacted_value, an owner of type "user" or "service_account",
+//     owner_project_access "active" or "inactive" and an optional
+//     expires_at). The listing takes owner_project_access: without it the
+//     endpoint "applies the existing membership-based visibility rules, which
+//     may exclude some enabled keys", so Firebreak always sends "any" (every
+//     enabled key). The reference says the DELETE answers "an error if the
+//     key belonged to a service account".
 //   - Administration → Project service accounts: DELETE
 //     /v1/organization/projects/{project_id}/service_accounts/{service_account_id},
 //     which removes the service account and with it its key.
@@ -285,7 +289,11 @@ type projectKey struct {
 	ID            string `json:"id"`
 	Name          string `json:"name"`
 	RedactedValue string `json:"redacted_value"`
-	Owner         struct {
+	// OwnerProjectAccess is "active" or "inactive": whether the key's owner
+	// currently has access to the project ("" from an API that predates it).
+	OwnerProjectAccess string `json:"owner_project_access"`
+	ExpiresAt          *int64 `json:"expires_at"` // unix seconds; nil: no expiry
+	Owner              struct {
 		Type string `json:"type"`
 		User *struct {
 			ID    string `json:"id"`
@@ -404,6 +412,14 @@ func (c *Client) pageQuery(after string) string {
 	return q.Encode()
 }
 
+// keysQuery is pageQuery for a project's key listing, which must ask for
+// owner_project_access=any on every page: the default view follows project
+// membership and can hide an enabled key whose owner lost access to the
+// project, which Revoke would then report as already deleted.
+func (c *Client) keysQuery(after string) string {
+	return c.pageQuery(after) + "&owner_project_access=any"
+}
+
 // projects lists the organization's active projects, all pages.
 func (c *Client) projects(ctx context.Context, ak secret.Value) ([]project, error) {
 	var all []project
@@ -478,6 +494,9 @@ type deleted struct {
 
 func (c *Client) deleteKey(ctx context.Context, ak secret.Value, k candidate) (providers.RevokeResult, error) {
 	facts := map[string]string{"project_id": k.project, "key_name": k.key.Name, "owner_type": k.key.Owner.Type}
+	if a := k.key.OwnerProjectAccess; a != "" {
+		facts["owner_project_access"] = a
+	}
 	res := providers.RevokeResult{Action: "deleted", KeyID: k.key.ID, Facts: facts}
 	var path string
 	if sa := k.key.Owner.ServiceAccount; k.key.Owner.Type == "service_account" && sa != nil {
@@ -599,8 +618,8 @@ func (c *Client) Plan(op providers.Op, cred providers.Credential) []providers.Ca
 		calls = append(calls,
 			providers.Call{Method: http.MethodGet, URL: u("/v1/organization/projects?limit=" + limit),
 				Note: "with the configured admin key; active projects, every page (after=last_id while has_more)"},
-			providers.Call{Method: http.MethodGet, URL: u("/v1/organization/projects/{project_id}/api_keys?limit=" + limit),
-				Note: "for each project, every page; match redacted_value against " + hint + "; more than one match stops here"})
+			providers.Call{Method: http.MethodGet, URL: u("/v1/organization/projects/{project_id}/api_keys?limit=" + limit + "&owner_project_access=any"),
+				Note: "for each project, every page, every enabled key (also those whose owner lost project access); match redacted_value against " + hint + "; more than one match stops here"})
 		projectID, keyID = "{project_id}", "{key_id}"
 	}
 	calls = append(calls,

@@ -120,6 +120,47 @@ func TestRevokeFindsKeyAcrossPages(t *testing.T) {
 	providertest.AssertNoSecret(t, target, o.log.String(), res.Detail)
 }
 
+// A key whose owner lost access to its project is still enabled, and the
+// listing's default view may hide it: Revoke must find and delete it rather
+// than report it already gone, paging through every project's keys.
+func TestRevokeKeyWhoseOwnerLostProjectAccess(t *testing.T) {
+	o := newOrg(t, 2)
+	p := o.emu.AddProject("app")
+	var target, targetID string
+	for i := range 5 {
+		raw, id := o.emu.AddKey(p, openaiemu.Owner{Name: "dev"})
+		if i == 3 {
+			target, targetID = raw, id
+		}
+	}
+	o.emu.SetOwnerAccess(targetID, false) // e.g. the user was removed from the project
+	res, err := o.client.Revoke(context.Background(), cred(target))
+	if err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	if res.AlreadyRevoked || res.Action != "deleted" || res.KeyID != targetID || res.Facts["owner_project_access"] != "inactive" {
+		t.Fatalf("Revoke = %+v; want key %s deleted, its owner noted inactive", res, targetID)
+	}
+	if o.emu.KeyExists(targetID) || o.emu.Live(target) {
+		t.Fatal("the key whose owner lost project access still works")
+	}
+	// Every page of the key listing asked for every enabled key, and the
+	// listing was paged.
+	lists := requests(o.emu.Server(), http.MethodGet, "/v1/organization/projects/"+p+"/api_keys")
+	var sawAfter bool
+	for _, r := range lists {
+		q, _ := url.ParseQuery(r.Query)
+		if q.Get("owner_project_access") != "any" || q.Get("limit") != "2" {
+			t.Fatalf("key listing without owner_project_access=any and limit=2: %s?%s", r.Path, r.Query)
+		}
+		sawAfter = sawAfter || q.Get("after") != ""
+	}
+	if len(lists) < 2 || !sawAfter {
+		t.Fatalf("the key listing was not paged (%d requests)", len(lists))
+	}
+	providertest.AssertNoSecret(t, target, o.log.String(), res.Detail)
+}
+
 func TestRevokeServiceAccountKeyDeletesServiceAccount(t *testing.T) {
 	o := newOrg(t, 0)
 	p := o.emu.AddProject("backend")
@@ -373,6 +414,7 @@ func TestPlan(t *testing.T) {
 	}
 	revoke := o.client.Plan(providers.OpRevoke, cred(raw))
 	if len(revoke) < 3 || revoke[0].URL != o.emu.URL()+"/v1/organization/projects?limit=100" ||
+		revoke[1].URL != o.emu.URL()+"/v1/organization/projects/{project_id}/api_keys?limit=100&owner_project_access=any" ||
 		revoke[len(revoke)-2].Method != http.MethodDelete {
 		t.Fatalf("revoke plan %+v", revoke)
 	}
@@ -426,4 +468,20 @@ func TestOwner(t *testing.T) {
 		t.Fatalf("Owner = %+v, %v", got, err)
 	}
 	providertest.AssertNoSecret(t, raw, o.log.String())
+}
+
+func TestOwnerOfKeyWhoseOwnerLostProjectAccess(t *testing.T) {
+	o := newOrg(t, 0)
+	p := o.emu.AddProject("app")
+	raw, keyID := o.emu.AddKey(p, openaiemu.Owner{Name: "Ada", Email: "ada@example.com"})
+	o.emu.SetOwnerAccess(keyID, false)
+	expires := time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC)
+	o.emu.SetExpiresAt(keyID, expires)
+	got, err := o.client.Owner(context.Background(), cred(raw))
+	if err != nil || got.User != "Ada" || got.Facts["key_id"] != keyID {
+		t.Fatalf("Owner = %+v, %v", got, err)
+	}
+	if got.Facts["owner_project_access"] != "inactive" || got.Facts["expires_at"] != "2027-03-01T12:00:00Z" {
+		t.Fatalf("Owner facts %v; want owner_project_access=inactive, expires_at=2027-03-01T12:00:00Z", got.Facts)
+	}
 }

@@ -3,6 +3,7 @@ package openai
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/firebreak-sec/firebreak/providers"
 )
@@ -12,7 +13,10 @@ var _ providers.OwnerLookup = (*Client)(nil)
 // Owner implements providers.OwnerLookup: the project key's owner as the
 // Admin API reports it (owner.user's name and email, or the service
 // account), found the way Revoke finds the key (by KeyID, or by matching
-// redacted values across the organization). It needs the admin key.
+// redacted values across the organization). Facts carry
+// owner_project_access ("inactive" when the owner has lost access to the
+// project) and, for a key that expires, expires_at (RFC 3339, UTC). It needs
+// the admin key.
 func (c *Client) Owner(ctx context.Context, cred providers.Credential) (providers.Owner, error) {
 	if cred.Secret.IsZero() {
 		return providers.Owner{}, c.permanent(providers.OpOwner, "no key to look up")
@@ -39,6 +43,14 @@ func (c *Client) Owner(ctx context.Context, cred providers.Credential) (provider
 	}
 	k := cands[0]
 	facts := map[string]string{"project_id": k.project, "key_id": k.key.ID}
+	if a := k.key.OwnerProjectAccess; a != "" {
+		// "inactive": the owner no longer has access to the project, yet the
+		// key still works — the person to ask may have left the team.
+		facts["owner_project_access"] = a
+	}
+	if e := k.key.ExpiresAt; e != nil {
+		facts["expires_at"] = time.Unix(*e, 0).UTC().Format(time.RFC3339)
+	}
 	switch {
 	case k.key.Owner.User != nil:
 		u := k.key.Owner.User

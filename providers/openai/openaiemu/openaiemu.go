@@ -8,8 +8,9 @@
 // (https://platform.openai.com/docs/api-reference): the Projects, Project API
 // keys, Project service accounts and Admin API keys pages of the
 // Administration section (paths, list envelopes with first_id/last_id/has_more,
-// limit 1..100 defaulting to 20, the after cursor, include_archived), and the
-// error body {"error":{"message","type","param","code"}}. Messages for 401
+// limit 1..100 defaulting to 20, the after cursor, include_archived, the
+// project-key listing's owner_project_access filter and the keys'
+// owner_project_access and expires_at fields), and the error body {"error":{"message","type","param","code"}}. Messages for 401
 // (invalid_api_key, missing key, missing scopes) and 429 (rate_limit_exceeded)
 // are the ones OpenAI sends. GET /v1/me is not in the reference; it answers the
 // user object the dashboard reads (object "user", id, email, name, orgs).
@@ -17,7 +18,10 @@
 // Where the reference is silent the emulator chooses and says so: an unknown
 // project or key is a 404 with type invalid_request_error; a project key on an
 // admin endpoint is refused with the 401 "insufficient permissions" message
-// OpenAI gives restricted keys.
+// OpenAI gives restricted keys; a key whose owner lost project access keeps
+// working, is fetched and deleted by id like any other, and is hidden only
+// from the key listing's default view (see listKeys); expires_at is reported,
+// not enforced.
 package openaiemu
 
 import (
@@ -120,6 +124,10 @@ type key struct {
 	sa            *serviceAccount
 	admin         bool
 	deleted       bool
+	// ownerInactive: the key's owner no longer has access to its project
+	// (owner_project_access "inactive"); the key is still enabled.
+	ownerInactive bool
+	expiresAt     int64 // unix seconds; 0: no expiry (expires_at omitted)
 }
 
 type window struct {
@@ -297,6 +305,39 @@ func (e *Emulator) AddAdminKey(name string) (raw, keyID string) {
 	return raw, k.id
 }
 
+// SetOwnerAccess sets whether the owner of project key keyID currently has
+// access to its project (owner_project_access "active" or "inactive"), as
+// when a user is removed from the project while their key stays enabled.
+// Keys start active. It panics on an unknown key id.
+func (e *Emulator) SetOwnerAccess(keyID string, active bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.projectKey(keyID).ownerInactive = !active
+}
+
+// SetExpiresAt sets when project key keyID expires (its expires_at); the
+// zero time removes the expiry. The emulator reports it and does not enforce
+// it. It panics on an unknown key id.
+func (e *Emulator) SetExpiresAt(keyID string, at time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k := e.projectKey(keyID)
+	k.expiresAt = 0
+	if !at.IsZero() {
+		k.expiresAt = at.Unix()
+	}
+}
+
+// projectKey returns the project key with this id; e.mu is held.
+func (e *Emulator) projectKey(id string) *key {
+	for _, k := range e.keys {
+		if k.id == id && !k.admin {
+			return k
+		}
+	}
+	panic("openaiemu: unknown project key " + id)
+}
+
 // KeyExists reports whether a key (project or admin) with this id exists and
 // is not deleted.
 func (e *Emulator) KeyExists(id string) bool {
@@ -353,22 +394,31 @@ func ErrorBody(status int) (string, []byte) {
 	case status >= 500:
 		msg, typ = "The server had an error while processing your request. Sorry about that!", "server_error"
 	}
-	return "application/json", errorJSON(msg, typ, code)
+	return "application/json", errorJSON(msg, typ, code, "")
 }
 
-func errorJSON(msg, typ, code string) []byte {
-	var c any
+// errorJSON renders OpenAI's error body; an empty code or param is null.
+func errorJSON(msg, typ, code, param string) []byte {
+	var c, p any
 	if code != "" {
 		c = code
 	}
-	b, _ := json.Marshal(map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": nil, "code": c}})
+	if param != "" {
+		p = param
+	}
+	b, _ := json.Marshal(map[string]any{"error": map[string]any{"message": msg, "type": typ, "param": p, "code": c}})
 	return b
 }
 
 func writeError(w http.ResponseWriter, status int, msg, typ, code string) {
+	writeErrorParam(w, status, msg, typ, code, "")
+}
+
+// writeErrorParam is writeError naming the request parameter at fault.
+func writeErrorParam(w http.ResponseWriter, status int, msg, typ, code, param string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(errorJSON(msg, typ, code))
+	_, _ = w.Write(errorJSON(msg, typ, code, param))
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -596,29 +646,70 @@ func (e *Emulator) keyJSON(k *key) map[string]any {
 	} else {
 		owner["user"] = map[string]any{"object": "organization.project.user", "id": k.userID, "name": k.owner.Name, "email": k.owner.Email, "role": "owner", "added_at": k.created}
 	}
-	return map[string]any{
+	access := AccessActive
+	if k.ownerInactive {
+		access = AccessInactive
+	}
+	out := map[string]any{
 		"object": "organization.project.api_key", "redacted_value": e.redact(k.raw), "name": k.name,
 		"created_at": k.created, "last_used_at": nil, "id": k.id, "owner": owner,
+		"owner_project_access": access,
 	}
-}
-
-func liveKeys(p *project) []*key {
-	var out []*key
-	for _, k := range p.keys {
-		if !k.deleted {
-			out = append(out, k)
-		}
+	if k.expiresAt != 0 {
+		out["expires_at"] = k.expiresAt // an optional field: absent when the key does not expire
 	}
 	return out
 }
 
+// Values of owner_project_access: on a key, whether its owner currently has
+// access to its project; as the key listing's filter, AccessAny too.
+const (
+	AccessActive   = "active"
+	AccessInactive = "inactive"
+	AccessAny      = "any"
+)
+
+// liveKeys returns p's keys that are not deleted and pass the listing's
+// owner_project_access filter (AccessActive, AccessInactive or AccessAny).
+func liveKeys(p *project, access string) []*key {
+	var out []*key
+	for _, k := range p.keys {
+		if k.deleted {
+			continue
+		}
+		if (access == AccessActive && k.ownerInactive) || (access == AccessInactive && !k.ownerInactive) {
+			continue
+		}
+		out = append(out, k)
+	}
+	return out
+}
+
+// listKeys serves the project key listing. owner_project_access filters by
+// whether each key's owner currently has access to the project: "active",
+// "inactive", or "any" (every enabled key). When it is omitted OpenAI
+// "applies the existing membership-based visibility rules, which may exclude
+// some enabled keys"; the emulator models that as the simplest such rule:
+// only keys whose owner has active access, i.e. the same as "active". Any
+// other value, the empty one included, is a 400 naming the parameter.
 func (e *Emulator) listKeys(w http.ResponseWriter, r *http.Request) {
 	p := e.lookupProject(w, r)
 	if p == nil {
 		return
 	}
+	access := AccessActive
+	if q := r.URL.Query(); q.Has("owner_project_access") {
+		access = q.Get("owner_project_access")
+		switch access {
+		case AccessActive, AccessInactive, AccessAny:
+		default:
+			writeErrorParam(w, http.StatusBadRequest, "Invalid value for 'owner_project_access': expected one of 'active', 'inactive' or 'any', got "+strconv.Quote(access)+".",
+				"invalid_request_error", "", "owner_project_access")
+			return
+		}
+	}
 	e.mu.Lock()
-	ks := liveKeys(p)
+	ks := liveKeys(p, access)
 	e.mu.Unlock()
 	from, to, ok := e.page(w, r, len(ks), func(i int) string { return ks[i].id })
 	if !ok {
