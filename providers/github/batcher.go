@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/firebreak-sec/firebreak/ingest/secret"
@@ -170,12 +171,15 @@ func (c *Client) send(batch []*pending) {
 	ctx, cancel := context.WithTimeout(c.life, c.cfg.RevokeTimeout)
 	defer cancel()
 	var hdr http.Header
-	_, _, err := c.api.Do(ctx, providers.Request{
+	status, body, err := c.api.Do(ctx, providers.Request{
 		Op: providers.OpRevoke, Method: http.MethodPost, Path: "/credentials/revoke",
 		Body: map[string][]string{"credentials": raws}, ResponseHeader: &hdr,
 	})
 	var pe *providers.Error
 	if errors.As(err, &pe) {
+		if status == http.StatusUnprocessableEntity {
+			c.classify422(body, pe)
+		}
 		for _, p := range batch {
 			pe.Message = providers.ScrubMessage(pe.Message, p.tok)
 		}
@@ -188,6 +192,40 @@ func (c *Client) send(batch []*pending) {
 		log.Debug("credentials/revoke accepted")
 	}
 	answer(batch, err)
+}
+
+// classify422 classifies credentials/revoke's 422, which GitHub documents as
+// "Validation failed, or the endpoint has been spammed". A 422 whose errors
+// name the credentials field is a malformed request — the batcher never sends
+// an empty or oversized list, so that is a bug and fails loudly (permanent).
+// Any other 422 is taken as "spammed": retryable after SpamBackoff (or a
+// longer Retry-After / X-RateLimit-Reset), which also pauses the batcher, so
+// the batch's tokens are neither lost nor reported revoked.
+func (c *Client) classify422(body []byte, e *providers.Error) {
+	if namesCredentials(parseError(body)) {
+		e.Class, e.RetryAfter = providers.Permanent, 0
+		return
+	}
+	e.Class = providers.Retryable
+	if e.RetryAfter < c.cfg.SpamBackoff {
+		e.RetryAfter = c.cfg.SpamBackoff
+	}
+	e.Message += " (no problem with the credentials named: taken as \"endpoint spammed\", retried)"
+}
+
+// namesCredentials reports whether a 422's errors point at the request's
+// credentials field: an object with field "credentials", or (the reference's
+// simple shape, errors as strings) a string mentioning credentials.
+func namesCredentials(e ghError) bool {
+	for _, d := range e.Errors {
+		if strings.EqualFold(d.Field, "credentials") {
+			return true
+		}
+		if d.Field == "" && d.Code == "" && strings.Contains(strings.ToLower(d.Message), "credentials") {
+			return true
+		}
+	}
+	return false
 }
 
 // notePause records how long GitHub asked the batcher to hold off.

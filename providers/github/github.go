@@ -19,7 +19,8 @@
 //   - Credentials → "Revoke a list of credentials": POST /credentials/revoke
 //     {"credentials":[…]}, unauthenticated ("any authenticated requests will
 //     return a 403"), at most 1000 tokens per request and 60 requests per hour,
-//     202 Accepted, 422 "Validation failed, or the endpoint has been spammed".
+//     202 Accepted, 422 "Validation failed, or the endpoint has been spammed"
+//     (Firebreak retries a 422 unless its errors name the credentials field).
 //     It accepts ghp_, github_pat_, gho_, ghu_ and ghr_ tokens; installation
 //     tokens (ghs_) are revoked with DELETE /installation/token instead.
 //   - Rate limits ("Rate limits for the REST API"): a primary limit answers
@@ -102,6 +103,11 @@ type Config struct {
 	RevokeBurst  int
 	// RevokeTimeout bounds one credentials/revoke request (default 30s).
 	RevokeTimeout time.Duration
+	// SpamBackoff is how long the batcher holds off after credentials/revoke
+	// answers 422 without naming a problem with the credentials — GitHub's
+	// "the endpoint has been spammed" (default one minute, what GitHub asks
+	// after a secondary rate limit; a longer Retry-After wins).
+	SpamBackoff time.Duration
 }
 
 // Client implements providers.Provider for GitHub tokens. Revocations of all
@@ -156,6 +162,9 @@ func New(cfg Config) *Client {
 	if cfg.RevokeTimeout <= 0 {
 		cfg.RevokeTimeout = defaultRevokeTimeout
 	}
+	if cfg.SpamBackoff <= 0 {
+		cfg.SpamBackoff = defaultSecondaryBackoff
+	}
 	log := cfg.Logger
 	if log == nil {
 		l := logrus.New()
@@ -203,13 +212,30 @@ func (c *Client) Spec() providers.Spec {
 
 // ghError is GitHub's error body.
 type ghError struct {
-	Message          string `json:"message"`
-	DocumentationURL string `json:"documentation_url"`
-	Errors           []struct {
-		Message string `json:"message"`
-		Code    string `json:"code"`
-		Field   string `json:"field"`
-	} `json:"errors"`
+	Message          string        `json:"message"`
+	DocumentationURL string        `json:"documentation_url"`
+	Errors           []errorDetail `json:"errors"`
+}
+
+// errorDetail is one entry of a GitHub error's "errors": an object
+// {"resource","field","code","message"} in most answers, a bare string in the
+// reference's "validation error simple" shape (which credentials/revoke's 422
+// uses); a string is kept as Message.
+type errorDetail struct {
+	Message string `json:"message"`
+	Code    string `json:"code"`
+	Field   string `json:"field"`
+}
+
+// UnmarshalJSON accepts an object or a string.
+func (d *errorDetail) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*d = errorDetail{Message: s}
+		return nil
+	}
+	type plain errorDetail
+	return json.Unmarshal(b, (*plain)(d))
 }
 
 func parseError(body []byte) ghError {

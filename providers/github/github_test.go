@@ -225,16 +225,89 @@ func TestRevoke429RetryAfterPausesBatcher(t *testing.T) {
 	}
 }
 
-func TestRevoke422IsPermanentAndScrubbed(t *testing.T) {
-	emu, c, _ := setup(t, github.Config{})
-	a := emu.AddToken(github.PrefixPAT, "a")
-	emu.Server().Inject(emulator.Fault{Match: "POST /credentials/revoke", Count: 1, Status: 422,
-		Body: `{"message":"Validation Failed","errors":[{"message":"bad credential ` + a + `"}],"documentation_url":"https://docs.github.com/rest","status":"422"}`})
-	_, err := c.Revoke(context.Background(), cred(a))
-	if class, _ := providers.Classify(err); err == nil || class != providers.Permanent {
-		t.Fatalf("422 = %v; want permanent", err)
+// TestRevoke422NamingCredentialsIsPermanentAndScrubbed: a 422 whose errors
+// name the credentials field is a malformed request (the batcher never sends
+// one), so it fails loudly, in either errors shape, without echoing a token.
+func TestRevoke422NamingCredentialsIsPermanentAndScrubbed(t *testing.T) {
+	emu, c, logs := setup(t, github.Config{})
+	for i, errs := range []string{
+		`[{"resource":"Credentials","field":"credentials","code":"invalid","message":"bad credential %s"}]`,
+		`["credentials[0] %s is invalid"]`, // the reference's "validation error simple" shape
+	} {
+		a := emu.AddToken(github.PrefixPAT, fmt.Sprint("a", i))
+		emu.Server().Inject(emulator.Fault{Match: "POST /credentials/revoke", Count: 1, Status: 422,
+			Body: `{"message":"Validation Failed","errors":` + fmt.Sprintf(errs, a) + `,"documentation_url":"https://docs.github.com/rest","status":"422"}`})
+		_, err := c.Revoke(context.Background(), cred(a))
+		if class, after := providers.Classify(err); err == nil || class != providers.Permanent || after != 0 {
+			t.Fatalf("422 naming credentials (%d) = %v; want permanent", i, err)
+		}
+		providertest.AssertNoSecret(t, a, err.Error(), logs.String())
 	}
-	providertest.AssertNoSecret(t, a, err.Error())
+}
+
+// TestRevokeSpammed422IsRetryable: GitHub answers credentials/revoke 422 also
+// when "the endpoint has been spammed"; a 422 that names no problem with the
+// credentials is retried after the secondary-limit backoff, not failed.
+func TestRevokeSpammed422IsRetryable(t *testing.T) {
+	emu, c, logs := setup(t, github.Config{})
+	for i, body := range []string{
+		`{"message":"Validation failed, or the endpoint has been spammed.","documentation_url":"https://docs.github.com/rest/credentials/revoke#revoke-a-list-of-credentials","status":"422"}`,
+		`{"message":"Validation Failed","errors":[],"documentation_url":"https://docs.github.com/rest","status":"422"}`,
+		`not json`,
+	} {
+		a := emu.AddToken(github.PrefixPAT, fmt.Sprint("s", i))
+		emu.Server().Inject(emulator.Fault{Match: "POST /credentials/revoke", Count: 1, Status: 422, Body: body})
+		// A fresh client each time: the first 422 pauses the batcher a minute.
+		c := c
+		if i > 0 {
+			c = github.New(github.Config{BaseURL: emu.URL(), BatchWindow: 10 * time.Millisecond})
+			defer c.Close()
+		}
+		_, err := c.Revoke(context.Background(), cred(a))
+		if class, after := providers.Classify(err); err == nil || class != providers.Retryable || after != time.Minute {
+			t.Fatalf("spammed 422 (%d) = %v; want retryable after 1m", i, err)
+		}
+		if emu.Revoked(a) {
+			t.Fatalf("token %d revoked by a refused request", i)
+		}
+		providertest.AssertNoSecret(t, a, err.Error(), logs.String())
+	}
+}
+
+// TestSpammedRevokeIsRetried drives the responder's loop (retry after the
+// error's RetryAfter) against an emulator that refuses requests closer than
+// 200ms: the refused token is not reported revoked, the retry revokes it, and
+// GitHub revokes it exactly once.
+func TestSpammedRevokeIsRetried(t *testing.T) {
+	emu, c, logs := setup(t, github.Config{SpamBackoff: 300 * time.Millisecond}, githubemu.WithRevokeSpamGap(200*time.Millisecond))
+	a := emu.AddToken(github.PrefixPAT, "a")
+	b := emu.AddToken(github.PrefixPAT, "b")
+	if _, err := c.Revoke(context.Background(), cred(a)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Revoke(context.Background(), cred(b))
+	class, after := providers.Classify(err)
+	if err == nil || class != providers.Retryable || after != 300*time.Millisecond || res.Action != "" || emu.Revoked(b) {
+		t.Fatalf("revoke right after another = %+v, %v (class %v after %v); want a retryable spam refusal", res, err, class, after)
+	}
+	providertest.AssertNoSecret(t, b, err.Error())
+	for attempt := 0; err != nil && attempt < 5; attempt++ {
+		_, after = providers.Classify(err)
+		time.Sleep(after)
+		res, err = c.Revoke(context.Background(), cred(b))
+	}
+	if err != nil || res.Action != "revoked" || !emu.Revoked(b) {
+		t.Fatalf("retried revoke = %+v, %v", res, err)
+	}
+	hint := func(raw string) string { return raw[:4] + "…" + raw[len(raw)-4:] }
+	if v := emu.Revocations(); len(v) != 2 || v[0].Hint != hint(a) || v[1].Hint != hint(b) {
+		t.Fatalf("revocations %+v; want a, then b once", v)
+	}
+	if n := len(revokePosts(emu.Server())); n != 3 {
+		t.Fatalf("%d posts; want 3 (a, b refused, b)", n)
+	}
+	providertest.AssertNoSecret(t, a, logs.String())
+	providertest.AssertNoSecret(t, b, logs.String())
 }
 
 func TestInstallationToken(t *testing.T) {

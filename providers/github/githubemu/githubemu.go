@@ -10,9 +10,10 @@
 //     for installation tokens (ghs_).
 //   - POST /credentials/revoke ("Revoke a list of credentials"):
 //     unauthenticated only (403 with an Authorization header), 1..1000
-//     strings in "credentials" (422 "Validation Failed" otherwise), 202 for
-//     a valid list whether or not the tokens exist; ghp_, github_pat_, gho_,
-//     ghu_ and ghr_ tokens are revoked. A per-client limit (60 per hour by
+//     strings in "credentials" (422 "Validation Failed" naming the field
+//     otherwise), 202 for a valid list whether or not the tokens exist; ghp_,
+//     github_pat_, gho_, ghu_ and ghr_ tokens are revoked. WithRevokeSpamGap
+//     adds GitHub's other 422, "the endpoint has been spammed". A per-client limit (60 per hour by
 //     default, as documented) answers 403 with X-RateLimit-Remaining: 0 and
 //     X-RateLimit-Reset, GitHub's primary rate-limit answer; every response
 //     carries the X-RateLimit-* headers.
@@ -58,6 +59,16 @@ func WithRevokeRateLimit(n int, window time.Duration) Option {
 	return func(e *Emulator) { e.revokeN, e.revokeWindow = n, window }
 }
 
+// WithRevokeSpamGap makes credentials/revoke answer a client (by remote IP)
+// whose request follows its previous one by less than gap with 422 — GitHub's
+// "Validation failed, or the endpoint has been spammed" — in GitHub's error
+// shape with no errors naming the credentials field; the refused request
+// starts a new gap. Off by default: GitHub documents the 422 but not the
+// threshold, so any value here is a test's choice, not GitHub's number.
+func WithRevokeSpamGap(gap time.Duration) Option {
+	return func(e *Emulator) { e.spamGap = gap }
+}
+
 // Revocation is one token the emulator revoked.
 type Revocation struct {
 	Hint string // redacted hint of the token
@@ -77,6 +88,8 @@ type Emulator struct {
 	revokeN      int
 	revokeWindow time.Duration
 	clients      map[string]*window
+	spamGap      time.Duration
+	lastRevoke   map[string]time.Time // client IP → its previous credentials/revoke request
 	nextUserID   int64
 
 	depth                        // backfill listing, write-back, issues, App tokens, partner keys (depth.go)
@@ -132,6 +145,7 @@ func New(opts ...Option) *Emulator {
 		revokeN:      60,
 		revokeWindow: time.Hour,
 		clients:      map[string]*window{},
+		lastRevoke:   map[string]time.Time{},
 		nextUserID:   1000,
 		repos:        map[string]*repository{},
 	}
@@ -419,10 +433,7 @@ func hint(raw string) string {
 // revokeLimit applies the per-client limit and sets the X-RateLimit headers;
 // it writes the 403 and returns false when the client is over the limit.
 func (e *Emulator) revokeLimit(w http.ResponseWriter, r *http.Request) bool {
-	ip, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		ip = r.RemoteAddr
-	}
+	ip := clientIP(r)
 	now := time.Now()
 	e.mu.Lock()
 	win := e.clients[ip]
@@ -451,6 +462,25 @@ func (e *Emulator) revokeLimit(w http.ResponseWriter, r *http.Request) bool {
 	return false
 }
 
+func clientIP(r *http.Request) string {
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return ip
+}
+
+// spammed records the client's request and reports whether it came within
+// the spam gap of the client's previous one.
+func (e *Emulator) spammed(r *http.Request) bool {
+	ip, now := clientIP(r), time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	prev, seen := e.lastRevoke[ip]
+	e.lastRevoke[ip] = now
+	return e.spamGap > 0 && seen && now.Sub(prev) < e.spamGap
+}
+
 func (e *Emulator) revokeCredentials(w http.ResponseWriter, r *http.Request) {
 	doc := docsBase + "/credentials/revoke#revoke-a-list-of-credentials"
 	if r.Header.Get("Authorization") != "" {
@@ -463,6 +493,10 @@ func (e *Emulator) revokeCredentials(w http.ResponseWriter, r *http.Request) {
 	e.mu.Lock()
 	e.revokePosts++
 	e.mu.Unlock()
+	if e.spammed(r) {
+		writeError(w, http.StatusUnprocessableEntity, "Validation failed, or the endpoint has been spammed.", doc)
+		return
+	}
 	var body struct {
 		Credentials []string `json:"credentials"`
 	}

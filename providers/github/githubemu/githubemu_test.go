@@ -68,3 +68,25 @@ func TestCredentialsRevoke(t *testing.T) {
 		t.Fatalf("revoked token on /user → %d %s", r.StatusCode, b)
 	}
 }
+
+func TestCredentialsRevokeSpammed(t *testing.T) {
+	e := githubemu.New(githubemu.WithRevokeSpamGap(300 * time.Millisecond))
+	base := e.Start()
+	defer e.Close()
+	a, b := e.AddToken(github.PrefixPAT, "a"), e.AddToken(github.PrefixPAT, "b")
+	if resp, _ := post(t, base+"/credentials/revoke", `{"credentials":["`+a+`"]}`, ""); resp.StatusCode != 202 {
+		t.Fatalf("first revoke → %d", resp.StatusCode)
+	}
+	resp, body := post(t, base+"/credentials/revoke", `{"credentials":["`+b+`"]}`, "")
+	if resp.StatusCode != 422 || e.Revoked(b) || body["status"] != "422" ||
+		!strings.Contains(body["message"].(string), "spammed") || !strings.Contains(body["documentation_url"].(string), "credentials/revoke") {
+		t.Fatalf("revoke right after → %d %v", resp.StatusCode, body)
+	}
+	if _, ok := body["errors"]; ok {
+		t.Fatalf("spam 422 has errors: %v", body)
+	}
+	time.Sleep(350 * time.Millisecond)
+	if resp, _ := post(t, base+"/credentials/revoke", `{"credentials":["`+b+`"]}`, ""); resp.StatusCode != 202 || !e.Revoked(b) {
+		t.Fatalf("revoke after the gap → %d", resp.StatusCode)
+	}
+}
