@@ -1,10 +1,12 @@
 package github
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -112,7 +114,8 @@ func NewAlertSource(cfg AlertSourceConfig) (*AlertSource, error) {
 	return &AlertSource{client: c}, nil
 }
 
-// tokenTransport resolves the token for every request, so it is never kept.
+// tokenTransport resolves the token for every request, so it is never kept,
+// and copies a 2xx response body for a call that asked (withRawBody).
 type tokenTransport struct {
 	src  secret.Source
 	next http.RoundTripper
@@ -129,26 +132,61 @@ func (t *tokenTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	r := req.Clone(req.Context())
 	r.Header.Set("Authorization", "Bearer "+tok.Reveal())
 	r.Header.Set("X-GitHub-Api-Version", APIVersion)
-	return t.next.RoundTrip(r)
+	resp, err := t.next.RoundTrip(r)
+	if err == nil && resp.StatusCode/100 == 2 {
+		if raw, ok := req.Context().Value(rawKey{}).(*bytes.Buffer); ok {
+			resp.Body = teeBody{Reader: io.TeeReader(resp.Body, raw), Closer: resp.Body}
+		}
+	}
+	return resp, err
 }
 
-// alertJSON decodes an alert: go-github v62's SecretScanningAlert plus the
-// fields the current reference has and v62 lacks (validity, publicly_leaked,
-// multi_repo).
-type alertJSON struct {
-	gh.SecretScanningAlert
-	Validity       *string `json:"validity,omitempty"`
-	PubliclyLeaked *bool   `json:"publicly_leaked,omitempty"`
-	MultiRepo      *bool   `json:"multi_repo,omitempty"`
+// rawKey is the context key of the buffer that receives a copy of the
+// response body.
+type rawKey struct{}
+
+type teeBody struct {
+	io.Reader
+	io.Closer
 }
 
-// locationJSON decodes a location: v62's details only know commit fields, the
-// reference's location types also carry issue, discussion, pull request and
-// wiki URLs.
-type locationJSON struct {
-	Type    string `json:"type"`
+// withRawBody returns a context whose request's 2xx response body the
+// transport also copies into the returned buffer, as go-github decodes it.
+//
+// go-github v62's SecretScanningAlert and SecretScanningAlertLocationDetails
+// predate fields of the current reference that Firebreak reads (the alert's
+// validity, publicly_leaked, multi_repo; the URLs of wiki, issue, pull
+// request and discussion locations, which become the exposure's link). The
+// calls still go through SecretScanning.GetAlert and ListLocationsForAlert —
+// auth, rate-limit tracking, errors and pagination are go-github's — and only
+// those extra fields are decoded from the copy of the same response: no
+// second request, and no hand-built one.
+func withRawBody(ctx context.Context) (context.Context, *bytes.Buffer) {
+	raw := &bytes.Buffer{}
+	return context.WithValue(ctx, rawKey{}, raw), raw
+}
+
+// decodeExtra decodes what go-github decoded from raw again into v, then
+// zeroes raw (an alert's body holds its secret). A copy that does not decode
+// leaves v as it was: the extra fields are extras.
+func decodeExtra(raw *bytes.Buffer, v any) {
+	_ = json.NewDecoder(bytes.NewReader(raw.Bytes())).Decode(v)
+	clear(raw.Bytes())
+	raw.Reset()
+}
+
+// alertExtra is what the reference's alert has and v62's type lacks.
+type alertExtra struct {
+	Validity       string `json:"validity"`
+	PubliclyLeaked bool   `json:"publicly_leaked"`
+	MultiRepo      bool   `json:"multi_repo"`
+}
+
+// locationExtra is what the reference's location details have beyond v62's
+// commit fields: the wiki page and the URL of an issue, pull request or
+// discussion location.
+type locationExtra struct {
 	Details struct {
-		gh.SecretScanningAlertLocationDetails
 		PageURL                     string `json:"page_url"`
 		IssueTitleURL               string `json:"issue_title_url"`
 		IssueBodyURL                string `json:"issue_body_url"`
@@ -164,21 +202,43 @@ type locationJSON struct {
 	} `json:"details"`
 }
 
-// GetAlert fetches alert number of owner/repo, secret included:
-// GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number} (Secret
-// scanning → "Get a secret scanning alert"). It is the request
-// SecretScanning.GetAlert makes, sent through the same go-github client (auth,
-// rate-limit tracking, error types) but decoded into a struct that also reads
-// validity, publicly_leaked and multi_repo, which v62's type does not have.
-func (s *AlertSource) GetAlert(ctx context.Context, owner, repo string, number int64) (Alert, error) {
-	u := fmt.Sprintf("repos/%s/%s/secret-scanning/alerts/%d", url.PathEscape(owner), url.PathEscape(repo), number)
-	req, err := s.client.NewRequest(http.MethodGet, u, nil)
-	if err != nil {
-		return Alert{}, &providers.Error{Provider: Name, Op: OpAlert, Class: providers.Permanent, Err: err}
+// checkRepo rejects an owner or repository name GitHub would not have, before
+// go-github puts it into a path unescaped.
+func checkRepo(owner, repo string) error {
+	for _, n := range []string{owner, repo} {
+		ok := n != "" && n != "." && n != ".."
+		for _, r := range n {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+				ok = false
+			}
+		}
+		if !ok {
+			return &providers.Error{Provider: Name, Op: OpAlert, Class: providers.Permanent,
+				Message: fmt.Sprintf("%q is not a GitHub owner or repository name", n)}
+		}
 	}
-	var a alertJSON
-	if _, err := s.client.Do(ctx, req, &a); err != nil {
+	return nil
+}
+
+// GetAlert fetches alert number of owner/repo, secret included, with
+// go-github's SecretScanning.GetAlert: GET
+// /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number} (Secret
+// scanning → "Get a secret scanning alert"). Validity, PubliclyLeaked and
+// MultiRepo, which v62's type lacks, come from the same response
+// (withRawBody).
+func (s *AlertSource) GetAlert(ctx context.Context, owner, repo string, number int64) (Alert, error) {
+	if err := checkRepo(owner, repo); err != nil {
+		return Alert{}, err
+	}
+	rctx, raw := withRawBody(ctx)
+	a, _, err := s.client.SecretScanning.GetAlert(rctx, owner, repo, number)
+	var extra alertExtra
+	decodeExtra(raw, &extra)
+	if err != nil {
 		return Alert{}, classifyGH(err, fmt.Sprintf("alert %s/%s#%d", owner, repo, number))
+	}
+	if a == nil {
+		a = &gh.SecretScanningAlert{}
 	}
 	out := Alert{
 		Repo:                  owner + "/" + repo,
@@ -194,45 +254,46 @@ func (s *AlertSource) GetAlert(ctx context.Context, owner, repo string, number i
 		CreatedAt:             a.GetCreatedAt().Time,
 		UpdatedAt:             a.GetUpdatedAt().Time,
 		ResolvedAt:            a.GetResolvedAt().Time,
+		Validity:              extra.Validity,
+		PubliclyLeaked:        extra.PubliclyLeaked,
+		MultiRepo:             extra.MultiRepo,
 	}
 	if a.Secret != nil {
 		out.Secret = secret.New(*a.Secret)
 		a.Secret = nil
 	}
-	if a.Validity != nil {
-		out.Validity = *a.Validity
-	}
-	if a.PubliclyLeaked != nil {
-		out.PubliclyLeaked = *a.PubliclyLeaked
-	}
-	if a.MultiRepo != nil {
-		out.MultiRepo = *a.MultiRepo
-	}
 	return out, nil
 }
 
-// Locations lists every location of an alert, following the Link header's
-// next page (100 per page): GET .../secret-scanning/alerts/{n}/locations
-// (Secret scanning → "List locations for a secret scanning alert"), the
-// request SecretScanning.ListLocationsForAlert makes, decoded so that issue,
-// pull request, discussion and wiki locations keep their URLs.
+// Locations lists every location of an alert with go-github's
+// SecretScanning.ListLocationsForAlert, 100 per page, following the
+// Response's NextPage: GET .../secret-scanning/alerts/{n}/locations (Secret
+// scanning → "List locations for a secret scanning alert"). The URLs of wiki,
+// issue, pull request and discussion locations, which v62's type lacks, come
+// from the same responses (withRawBody).
 func (s *AlertSource) Locations(ctx context.Context, owner, repo string, number int64) ([]Location, error) {
+	if err := checkRepo(owner, repo); err != nil {
+		return nil, err
+	}
 	var out []Location
 	opts := &gh.ListOptions{PerPage: 100, Page: 1}
 	for {
-		u := fmt.Sprintf("repos/%s/%s/secret-scanning/alerts/%d/locations?per_page=%d&page=%d",
-			url.PathEscape(owner), url.PathEscape(repo), number, opts.PerPage, opts.Page)
-		req, err := s.client.NewRequest(http.MethodGet, u, nil)
-		if err != nil {
-			return nil, &providers.Error{Provider: Name, Op: OpAlert, Class: providers.Permanent, Err: err}
-		}
-		var page []locationJSON
-		resp, err := s.client.Do(ctx, req, &page)
+		rctx, raw := withRawBody(ctx)
+		page, resp, err := s.client.SecretScanning.ListLocationsForAlert(rctx, owner, repo, number, opts)
+		var extra []locationExtra
+		decodeExtra(raw, &extra)
 		if err != nil {
 			return nil, classifyGH(err, fmt.Sprintf("locations of alert %s/%s#%d", owner, repo, number))
 		}
-		for _, l := range page {
-			out = append(out, toLocation(l))
+		if len(extra) != len(page) {
+			extra = nil
+		}
+		for i, l := range page {
+			var x locationExtra
+			if extra != nil {
+				x = extra[i]
+			}
+			out = append(out, toLocation(l, x))
 		}
 		if resp.NextPage == 0 || resp.NextPage <= opts.Page {
 			return out, nil
@@ -241,10 +302,14 @@ func (s *AlertSource) Locations(ctx context.Context, owner, repo string, number 
 	}
 }
 
-func toLocation(l locationJSON) Location {
-	d := l.Details
+func toLocation(l *gh.SecretScanningAlertLocation, x locationExtra) Location {
+	var d *gh.SecretScanningAlertLocationDetails
+	if l != nil {
+		d = l.Details
+	}
+	e := x.Details
 	loc := Location{
-		Type:        l.Type,
+		Type:        l.GetType(),
 		Path:        d.GetPath(),
 		StartLine:   d.GetStartline(),
 		EndLine:     d.GetEndLine(),
@@ -254,11 +319,11 @@ func toLocation(l locationJSON) Location {
 		CommitURL:   d.GetCommitURL(),
 		BlobSHA:     d.GetBlobSHA(),
 		BlobURL:     d.GetBlobURL(),
-		PageURL:     d.PageURL,
+		PageURL:     e.PageURL,
 	}
-	for _, u := range []string{d.IssueTitleURL, d.IssueBodyURL, d.IssueCommentURL, d.DiscussionTitleURL, d.DiscussionBodyURL,
-		d.DiscussionCommentURL, d.PullRequestTitleURL, d.PullRequestBodyURL, d.PullRequestCommentURL, d.PullRequestReviewURL,
-		d.PullRequestReviewCommentURL} {
+	for _, u := range []string{e.IssueTitleURL, e.IssueBodyURL, e.IssueCommentURL, e.DiscussionTitleURL, e.DiscussionBodyURL,
+		e.DiscussionCommentURL, e.PullRequestTitleURL, e.PullRequestBodyURL, e.PullRequestCommentURL, e.PullRequestReviewURL,
+		e.PullRequestReviewCommentURL} {
 		if u != "" {
 			loc.URL = u
 			break

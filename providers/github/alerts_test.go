@@ -42,11 +42,13 @@ func TestAlertSecretAndLocations(t *testing.T) {
 		locs = append(locs, githubemu.Location{Path: fmt.Sprintf("gen/f%03d.env", i), StartLine: i + 1, EndLine: i + 1, StartColumn: 1, EndColumn: 10})
 	}
 	locs = append(locs,
+		githubemu.Location{Type: "wiki_commit", Path: "Home.md", StartLine: 2, EndLine: 2, StartColumn: 1, EndColumn: 9},
 		githubemu.Location{Type: "issue_comment", URL: "https://api.github.com/repos/acme/web/issues/comments/1081119451"},
 		githubemu.Location{Type: "pull_request_body", URL: "https://api.github.com/repos/acme/web/pulls/2846"},
 		githubemu.Location{Type: "discussion_comment", URL: "https://github.com/acme/web/discussions/39082#discussioncomment-4158232"},
 	)
 	n := emu.AddAlert("acme", "web", "openai_api_key", leaked, locs...)
+	emu.SetValidity("acme", "web", n, "active", true)
 	src := alertSource(t, emu, reader)
 	ctx := context.Background()
 
@@ -58,7 +60,7 @@ func TestAlertSecretAndLocations(t *testing.T) {
 		t.Fatal("alert secret differs from the leaked key")
 	}
 	if a.Number != n || a.SecretType != "openai_api_key" || a.SecretTypeDisplayName != "OpenAI API Key" || a.State != "open" ||
-		a.Validity != "unknown" || a.Repo != "acme/web" || !strings.HasSuffix(a.HTMLURL, fmt.Sprintf("/acme/web/security/secret-scanning/%d", n)) ||
+		a.Validity != "active" || !a.PubliclyLeaked || a.MultiRepo || a.Repo != "acme/web" || !strings.HasSuffix(a.HTMLURL, fmt.Sprintf("/acme/web/security/secret-scanning/%d", n)) ||
 		!strings.HasSuffix(a.LocationsURL, "/locations") || a.CreatedAt.IsZero() {
 		t.Fatalf("alert fields: %+v", a)
 	}
@@ -99,6 +101,14 @@ func TestAlertSecretAndLocations(t *testing.T) {
 	}
 	if el := a.ExposureLocation(last[1]); el.URL != locs[len(locs)-2].URL {
 		t.Fatalf("exposure location of a PR body %+v", el)
+	}
+	wiki := got[len(got)-4]
+	if wiki.Type != "wiki_commit" || wiki.Path != "Home.md" || wiki.StartLine != 2 || len(wiki.CommitSHA) != 40 ||
+		!strings.Contains(wiki.PageURL, "/acme/web/wiki/") {
+		t.Fatalf("wiki location %+v", wiki)
+	}
+	if el := a.ExposureLocation(wiki); el.URL != wiki.PageURL {
+		t.Fatalf("exposure location of a wiki commit %+v", el)
 	}
 }
 
@@ -166,6 +176,21 @@ func TestAlertErrors(t *testing.T) {
 	_, err = failing.GetAlert(ctx, "acme", "web", n)
 	if err == nil || !errors.Is(err, secret.ErrNoSecret) {
 		t.Fatalf("unset token: %v", err)
+	}
+
+	// A name GitHub would not have is refused before any request.
+	before = len(emu.Server().Requests())
+	for _, or := range [][2]string{{"acme", "../web"}, {"ac/me", "web"}, {"acme", "web?x=1"}, {"", "web"}} {
+		_, err := src.GetAlert(ctx, or[0], or[1], n)
+		if c, _, _ := classOf(err); c != providers.Permanent || !strings.Contains(err.Error(), "not a GitHub owner or repository name") {
+			t.Fatalf("GetAlert(%q, %q): %v", or[0], or[1], err)
+		}
+		if _, err := src.Locations(ctx, or[0], or[1], n); err == nil {
+			t.Fatalf("Locations(%q, %q) accepted", or[0], or[1])
+		}
+	}
+	if len(emu.Server().Requests()) != before {
+		t.Fatal("a bad name was sent")
 	}
 
 	if _, err := github.NewAlertSource(github.AlertSourceConfig{BaseURL: "::not a url", Token: secret.Static(secret.New("x"))}); err == nil {

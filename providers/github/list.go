@@ -187,7 +187,7 @@ func (s *AlertSource) ResolveAlert(ctx context.Context, owner, repo string, numb
 	if err != nil {
 		return "", "", classifyGH(err, "alert update")
 	}
-	var a alertJSON
+	var a gh.SecretScanningAlert
 	if _, err := s.client.Do(ctx, req, &a); err != nil {
 		return "", "", classifyGH(err, fmt.Sprintf("alert %s/%s#%d", owner, repo, number))
 	}

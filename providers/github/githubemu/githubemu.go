@@ -287,6 +287,16 @@ func (e *Emulator) ResolveAlert(owner, repo string, number int64, resolution str
 	}
 }
 
+// SetValidity sets an alert's validity (active, inactive or unknown, the
+// default) and whether the secret also leaked publicly.
+func (e *Emulator) SetValidity(owner, repo string, number int64, validity string, publiclyLeaked bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if a := e.alerts[owner+"/"+repo][number]; a != nil {
+		a.validity, a.publiclyLeaked = validity, publiclyLeaked
+	}
+}
+
 func displayName(t string) string {
 	switch t {
 	case "openai_api_key":
