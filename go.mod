@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/coregx/ahocorasick v0.3.1
+	github.com/goccy/go-yaml v1.19.2
 	github.com/leodido/go-syslog/v4 v4.6.0
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 )

@@ -9,11 +9,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"text/template/parse"
 	"time"
 
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
+	goccy "github.com/goccy/go-yaml"
+	goccyparser "github.com/goccy/go-yaml/parser"
 	"gopkg.in/yaml.v3"
 
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
@@ -42,14 +45,7 @@ func Parse(file string, data []byte, cat *Catalog) ([]*Playbook, ErrorList) {
 			break
 		}
 		if err != nil {
-			line := 1
-			if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-				line, _ = strconv.Atoi(m[1])
-			}
-			msg := strings.TrimPrefix(err.Error(), "yaml: ")
-			msg = yamlLine.ReplaceAllString(msg, "")
-			msg = strings.TrimLeft(msg, ": ")
-			p.errs = append(p.errs, Error{Pos: Pos{File: file, Line: line, Col: 1}, Msg: "invalid YAML: " + msg})
+			p.errs = append(p.errs, syntaxError(file, data, err))
 			break
 		}
 		if len(doc.Content) == 0 {
@@ -65,6 +61,42 @@ func Parse(file string, data []byte, cat *Catalog) ([]*Playbook, ErrorList) {
 	p.errs.sort()
 	return out, p.errs
 }
+
+// syntaxError positions yaml.v3's syntax error err in data. yaml.v3 names
+// only the line where the enclosing block starts, so the error is located
+// with goccy/go-yaml's parser, which reports the offending token's line and
+// column (over the whole file, whatever the document). When goccy finds
+// nothing wrong at or after yaml.v3's line, yaml.v3's line is used.
+func syntaxError(file string, data []byte, err error) Error {
+	line := 1
+	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
+		line, _ = strconv.Atoi(m[1])
+	}
+	// Duplicate keys are not syntax errors; Parse reports them itself.
+	var gerr error
+	if bytes.Count(data, []byte("["))+bytes.Count(data, []byte("{")) <= maxLocateOpeners {
+		_, gerr = goccyparser.ParseBytes(data, 0, goccyparser.AllowDuplicateMapKey())
+	}
+	var se *goccy.SyntaxError
+	if errors.As(gerr, &se) && se.Token != nil {
+		if at := se.Token.Position; at.Line >= line && at.Column >= 1 {
+			// goccy quotes the offending character raw: show a tab as \t.
+			msg := strings.NewReplacer("\t", `\t`, "\r", `\r`, "\n", `\n`).Replace(se.Message)
+			return Error{Pos: Pos{File: file, Line: at.Line, Col: at.Column}, Msg: "invalid YAML: " + msg}
+		}
+	}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = yamlLine.ReplaceAllString(msg, "")
+	msg = strings.TrimLeft(msg, ": ")
+	return Error{Pos: Pos{File: file, Line: line, Col: 1}, Msg: "invalid YAML: " + msg}
+}
+
+// maxLocateOpeners bounds the '[' and '{' of a file (and so the nesting of
+// its flow collections) that syntaxError asks goccy/go-yaml about: its parser
+// takes time quadratic in that nesting, with no limit of its own (10 s for
+// 30,000 "- ["); at this bound it takes a fraction of a second. A playbook
+// holds a few hundred at most.
+const maxLocateOpeners = 4096
 
 type parser struct {
 	file string
@@ -92,15 +124,20 @@ func join(path, key string) string {
 	return path + "." + key
 }
 
-// mapping walks a mapping node, reporting keys not in allowed.
+// mapping walks a mapping node, reporting keys not in allowed and keys given
+// twice (fn sees only the first).
 func (p *parser) mapping(n *yaml.Node, path string, allowed []string, fn func(key string, k, v *yaml.Node)) bool {
 	n = deref(n)
 	if n.Kind != yaml.MappingNode {
 		p.errorf(n, path, "must be a mapping, got %s", kindName(n))
 		return false
 	}
+	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], deref(n.Content[i+1])
+		if p.duplicate(seen, k, path) {
+			continue
+		}
 		if !slices.Contains(allowed, k.Value) {
 			p.errorf(k, join(path, k.Value), "unknown key (allowed: %s)", strings.Join(allowed, ", "))
 			continue
@@ -108,6 +145,16 @@ func (p *parser) mapping(n *yaml.Node, path string, allowed []string, fn func(ke
 		fn(k.Value, k, v)
 	}
 	return true
+}
+
+// duplicate reports k when seen already holds its key, else records it.
+func (p *parser) duplicate(seen map[string]*yaml.Node, k *yaml.Node, path string) bool {
+	if first, ok := seen[k.Value]; ok {
+		p.errorf(k, join(path, k.Value), "duplicate key (first at line %d)", first.Line)
+		return true
+	}
+	seen[k.Value] = k
+	return false
 }
 
 func kindName(n *yaml.Node) string {
@@ -165,13 +212,14 @@ func (p *parser) strList(n *yaml.Node, path string, allowed []string) []string {
 }
 
 func (p *parser) duration(n *yaml.Node, path string, min, max time.Duration) (time.Duration, bool) {
-	s, ok := p.scalarText(n, path)
-	if !ok {
+	// A duration is a string: an unquoted 0 is an integer and must not pass.
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		p.errorf(n, path, "must be a duration such as \"30s\" or \"1m\", got %s", kindName(n))
 		return 0, false
 	}
-	d, err := time.ParseDuration(s)
+	d, err := time.ParseDuration(n.Value)
 	if err != nil {
-		p.errorf(n, path, "must be a duration such as \"30s\" or \"1m\", got %q", s)
+		p.errorf(n, path, "must be a duration such as \"30s\" or \"1m\", got %q", n.Value)
 		return 0, false
 	}
 	if d < min || (max > 0 && d > max) {
@@ -185,7 +233,7 @@ func (p *parser) playbook(n *yaml.Node) *Playbook {
 	n = deref(n)
 	pb := &Playbook{Pos: p.pos(n)}
 	seen := map[string]bool{}
-	var stepsNode *yaml.Node
+	var stepsNode, failureNode *yaml.Node
 	ok := p.mapping(n, "", []string{"apiVersion", "kind", "name", "description", "match", "steps", "on_failure"}, func(key string, k, v *yaml.Node) {
 		seen[key] = true
 		switch key {
@@ -211,7 +259,7 @@ func (p *parser) playbook(n *yaml.Node) *Playbook {
 		case "steps":
 			stepsNode = v
 		case "on_failure":
-			// parsed after steps, below
+			failureNode = v // parsed after steps, below
 		}
 	})
 	if !ok {
@@ -229,10 +277,8 @@ func (p *parser) playbook(n *yaml.Node) *Playbook {
 			p.errorf(stepsNode, "steps", "must have at least one step")
 		}
 	}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "on_failure" {
-			pb.OnFailure = p.steps(deref(n.Content[i+1]), "on_failure", ids, true)
-		}
+	if failureNode != nil {
+		pb.OnFailure = p.steps(failureNode, "on_failure", ids, true)
 	}
 	return pb
 }
@@ -322,9 +368,11 @@ func (p *parser) step(n *yaml.Node, path string, ids map[string]bool) *Step {
 	if !ok {
 		return nil
 	}
+	if idNode == nil && !strings.HasPrefix(path, "on_failure") {
+		p.errorf(n, join(path, "id"), "is required")
+	}
 	if usesNode == nil {
 		p.errorf(n, join(path, "uses"), "is required")
-		return s
 	}
 	spec, known := p.cat.Actions[s.Uses]
 	if s.Uses != "" && !known {
@@ -335,7 +383,7 @@ func (p *parser) step(n *yaml.Node, path string, ids map[string]bool) *Step {
 		// same expression language as `if`, spelled for readability.
 		wp := join(path, "when")
 		switch {
-		case s.Uses != ApprovalAction:
+		case usesNode != nil && s.Uses != ApprovalAction:
 			p.errorf(whenNode, wp, "only approval steps take when (other steps use if)")
 		case s.If != "":
 			p.errorf(whenNode, wp, "set either if or when, not both")
@@ -346,14 +394,12 @@ func (p *parser) step(n *yaml.Node, path string, ids map[string]bool) *Step {
 			}
 		}
 	}
-	if idNode == nil && !strings.HasPrefix(path, "on_failure") {
-		p.errorf(n, join(path, "id"), "is required")
+	if known {
+		// Templates may name the earlier steps only, as `if` may.
+		s.With = p.with(withNode, join(path, "with"), spec, n, ids)
 	}
 	if s.ID != "" {
 		ids[s.ID] = true
-	}
-	if known {
-		s.With = p.with(withNode, join(path, "with"), spec, n)
 	}
 	return s
 }
@@ -368,12 +414,13 @@ func (p *parser) actionNames() []string {
 }
 
 func (p *parser) retry(n *yaml.Node, path string, r *Retry) {
+	maxSet := false
 	p.mapping(n, path, []string{"attempts", "backoff", "initial", "max"}, func(key string, k, v *yaml.Node) {
 		kp := join(path, key)
 		switch key {
 		case "attempts":
 			a, err := strconv.Atoi(v.Value)
-			if v.Kind != yaml.ScalarNode || err != nil || a < 1 || a > MaxAttempts {
+			if v.Kind != yaml.ScalarNode || v.Tag != "!!int" || err != nil || a < 1 || a > MaxAttempts {
 				p.errorf(v, kp, "must be an integer from 1 to %d, got %s", MaxAttempts, kindName(v))
 				return
 			}
@@ -391,17 +438,24 @@ func (p *parser) retry(n *yaml.Node, path string, r *Retry) {
 				r.Initial = d
 			}
 		case "max":
+			maxSet = true
 			if d, ok := p.duration(v, kp, time.Millisecond, time.Hour); ok {
 				r.Max = d
 			}
 		}
 	})
-	if r.Max < r.Initial {
+	switch {
+	case r.Max >= r.Initial:
+	case maxSet:
 		p.errorf(n, path, "max (%s) is less than initial (%s)", r.Max, r.Initial)
+	default:
+		p.errorf(n, path, "initial %s exceeds the default max %s; set max", r.Initial, r.Max)
 	}
 }
 
-func (p *parser) with(n *yaml.Node, path string, spec ActionSpec, stepNode *yaml.Node) map[string]any {
+// with checks a step's parameters against its action's spec; templates may
+// reference the steps in ids only.
+func (p *parser) with(n *yaml.Node, path string, spec ActionSpec, stepNode *yaml.Node, ids map[string]bool) map[string]any {
 	out := map[string]any{}
 	given := map[string]bool{}
 	if n != nil {
@@ -416,7 +470,7 @@ func (p *parser) with(n *yaml.Node, path string, spec ActionSpec, stepNode *yaml
 		p.mapping(n, path, allowed, func(key string, k, v *yaml.Node) {
 			f, _ := spec.field(key)
 			given[key] = true
-			if val, ok := p.fieldValue(v, join(path, key), f); ok {
+			if val, ok := p.fieldValue(v, join(path, key), f, ids); ok {
 				out[key] = val
 			}
 		})
@@ -438,7 +492,7 @@ func (p *parser) with(n *yaml.Node, path string, spec ActionSpec, stepNode *yaml
 	return out
 }
 
-func (p *parser) fieldValue(v *yaml.Node, path string, f FieldSpec) (any, bool) {
+func (p *parser) fieldValue(v *yaml.Node, path string, f FieldSpec, ids map[string]bool) (any, bool) {
 	switch f.Type {
 	case TypeString:
 		s, ok := p.scalarText(v, path)
@@ -452,7 +506,7 @@ func (p *parser) fieldValue(v *yaml.Node, path string, f FieldSpec) (any, bool) 
 			}
 			return s, true
 		}
-		return p.template(v, path, s)
+		return p.template(v, path, s, ids)
 	case TypeBool:
 		if v.Kind != yaml.ScalarNode || v.Tag != "!!bool" {
 			p.errorf(v, path, "must be true or false, got %s", kindName(v))
@@ -480,7 +534,7 @@ func (p *parser) fieldValue(v *yaml.Node, path string, f FieldSpec) (any, bool) 
 			if !ok {
 				continue
 			}
-			if t, ok := p.template(deref(e), ep, s); ok {
+			if t, ok := p.template(deref(e), ep, s, ids); ok {
 				out = append(out, t)
 			}
 		}
@@ -491,14 +545,18 @@ func (p *parser) fieldValue(v *yaml.Node, path string, f FieldSpec) (any, bool) 
 			return nil, false
 		}
 		out := map[string]any{}
+		seen := map[string]*yaml.Node{}
 		for i := 0; i+1 < len(v.Content); i += 2 {
 			k, e := v.Content[i], deref(v.Content[i+1])
+			if p.duplicate(seen, k, path) {
+				continue
+			}
 			ep := join(path, k.Value)
 			s, ok := p.scalarText(e, ep)
 			if !ok {
 				continue
 			}
-			if t, ok := p.template(e, ep, s); ok {
+			if t, ok := p.template(e, ep, s, ids); ok {
 				out[k.Value] = t
 			}
 		}
@@ -508,13 +566,26 @@ func (p *parser) fieldValue(v *yaml.Node, path string, f FieldSpec) (any, bool) 
 	return nil, false
 }
 
-func (p *parser) template(n *yaml.Node, path, src string) (*Template, bool) {
+// template parses a `with` template and checks that every `.Steps.<id>` it
+// names is in ids (the earlier steps): at run time a missing step renders as
+// empty text, so a typo would go unnoticed.
+func (p *parser) template(n *yaml.Node, path, src string, ids map[string]bool) (*Template, bool) {
 	t, err := parseTemplate(src)
 	if err != nil {
 		p.errorf(n, path, "template: %s", templateMessage(err))
 		return nil, false
 	}
-	return t, true
+	if t.t == nil {
+		return t, true
+	}
+	ok := true
+	for _, id := range templateStepRefs(t.t.Tree.Root) {
+		if !ids[id] {
+			p.errorf(n, path, "template: .Steps.%s: no earlier step has id %q", id, id)
+			ok = false
+		}
+	}
+	return t, ok
 }
 
 // expression compiles an expression and checks that every `steps.X` it names
@@ -565,6 +636,83 @@ func (f stepRefs) Visit(node *ast.Node) {
 			f(prop.Value)
 		}
 	}
+}
+
+// templateStepRefs returns the step ids a template names as .Steps.<id>,
+// $.Steps.<id> or (index .Steps "<id>"), each once, in order. Inside with
+// and range the dot is no longer the template's data, so a .Steps there is
+// not one.
+func templateStepRefs(root *parse.ListNode) []string {
+	var ids []string
+	add := func(id string) {
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	isSteps := func(n parse.Node, top bool) bool {
+		switch n := n.(type) {
+		case *parse.FieldNode:
+			return top && slices.Equal(n.Ident, []string{"Steps"})
+		case *parse.VariableNode:
+			return slices.Equal(n.Ident, []string{"$", "Steps"})
+		}
+		return false
+	}
+	var walk func(n parse.Node, top bool)
+	branch := func(b *parse.BranchNode, top, dotMoves bool) {
+		walk(b.Pipe, top)
+		walk(b.List, top && !dotMoves)
+		walk(b.ElseList, top)
+	}
+	walk = func(n parse.Node, top bool) {
+		switch n := n.(type) {
+		case *parse.ListNode:
+			if n != nil {
+				for _, c := range n.Nodes {
+					walk(c, top)
+				}
+			}
+		case *parse.PipeNode:
+			if n != nil {
+				for _, c := range n.Cmds {
+					walk(c, top)
+				}
+			}
+		case *parse.ActionNode:
+			walk(n.Pipe, top)
+		case *parse.TemplateNode:
+			walk(n.Pipe, top)
+		case *parse.CommandNode:
+			if len(n.Args) >= 3 {
+				fn, isIdent := n.Args[0].(*parse.IdentifierNode)
+				id, isString := n.Args[2].(*parse.StringNode)
+				if isIdent && fn.Ident == "index" && isString && isSteps(n.Args[1], top) {
+					add(id.Text)
+				}
+			}
+			for _, a := range n.Args {
+				walk(a, top)
+			}
+		case *parse.ChainNode:
+			walk(n.Node, top)
+		case *parse.FieldNode:
+			if top && len(n.Ident) > 1 && n.Ident[0] == "Steps" {
+				add(n.Ident[1])
+			}
+		case *parse.VariableNode:
+			if len(n.Ident) > 2 && n.Ident[0] == "$" && n.Ident[1] == "Steps" {
+				add(n.Ident[2])
+			}
+		case *parse.IfNode:
+			branch(&n.BranchNode, top, false)
+		case *parse.RangeNode:
+			branch(&n.BranchNode, top, true)
+		case *parse.WithNode:
+			branch(&n.BranchNode, top, true)
+		}
+	}
+	walk(root, true)
+	return ids
 }
 
 var (

@@ -140,7 +140,12 @@ func TestParseErrors(t *testing.T) {
 			[]string{`x.yaml:7:9: steps[1].id: duplicate step id "v"`,
 				`x.yaml:9:9: steps[2].id: must start with a letter and hold only lowercase letters, digits and '_', got "Bad-Id"`}},
 		{"missing uses and id", head + "steps:\n  - name: hello\n",
-			[]string{"x.yaml:5:5: steps[0].uses: is required"}},
+			[]string{"x.yaml:5:5: steps[0].id: is required", "x.yaml:5:5: steps[0].uses: is required"}},
+		{"missing uses reports the rest too", head + "steps:\n  - name: hello\n    if: steps.nosuch.outputs.live\n    when: 'true'\n    retry: {attempts: 0}\n",
+			[]string{"x.yaml:5:5: steps[0].id: is required", "x.yaml:5:5: steps[0].uses: is required",
+				`x.yaml:6:9: steps[0].if: steps.nosuch: no earlier step has id "nosuch"`,
+				"x.yaml:7:11: steps[0].when: set either if or when, not both",
+				`x.yaml:8:23: steps[0].retry.attempts: must be an integer from 1 to 20, got int "0"`}},
 		{"unknown match source and env", head + "match:\n  sources: [github, email]\n  environments: [prod, qa]\nsteps:\n  - {id: v, uses: provider.verify}\n",
 			[]string{`x.yaml:5:21: match.sources[1]: unknown value "email" (known: github, logs, jira)`,
 				`x.yaml:6:24: match.environments[1]: unknown value "qa" (known: prod, staging, dev, unknown)`}},
@@ -163,7 +168,39 @@ func TestParseErrors(t *testing.T) {
 		{"template syntax", head + "steps:\n  - id: n\n    uses: notify.slack\n    with: {text: 'hi {{ .Incident.ID '}\n",
 			[]string{`x.yaml:7:18: steps[0].with.text: template: unclosed action`}},
 		{"invalid yaml", head + "steps:\n  - id: v\n   uses: x\n",
-			[]string{"x.yaml:4:1: invalid YAML: did not find expected '-' indicator"}},
+			[]string{"x.yaml:6:4: invalid YAML: value is not allowed in this context"}},
+		{"duplicate keys", head + "name: q\nmatch:\n  sources: [github]\n  sources: [logs]\nsteps:\n  - id: v\n    uses: provider.verify\n    id: w\n    retry: {max: 1s,\n      max: 2s}\n  - id: r\n    uses: vault.rotate\n    with:\n      path: a\n      labels: {env: prod, env: dev}\n      path: b\non_failure:\n  - uses: provider.revoke\non_failure: []\n",
+			[]string{"x.yaml:4:1: name: duplicate key (first at line 3)",
+				"x.yaml:7:3: match.sources: duplicate key (first at line 6)",
+				"x.yaml:11:5: steps[0].id: duplicate key (first at line 9)",
+				"x.yaml:13:7: steps[0].retry.max: duplicate key (first at line 12)",
+				"x.yaml:18:27: steps[1].with.labels.env: duplicate key (first at line 18)",
+				"x.yaml:19:7: steps[1].with.path: duplicate key (first at line 17)",
+				"x.yaml:22:1: on_failure: duplicate key (first at line 20)"}},
+		{"scalars of the wrong type", head + "steps:\n  - id: v\n    uses: provider.verify\n    retry: {attempts: \"3\", initial: 0, max: true}\n    timeout: 0\n  - id: w\n    uses: provider.verify\n    retry: {attempts: 2.0}\n",
+			[]string{`x.yaml:7:23: steps[0].retry.attempts: must be an integer from 1 to 20, got str "3"`,
+				`x.yaml:7:37: steps[0].retry.initial: must be a duration such as "30s" or "1m", got int "0"`,
+				`x.yaml:7:45: steps[0].retry.max: must be a duration such as "30s" or "1m", got bool "true"`,
+				`x.yaml:8:14: steps[0].timeout: must be a duration such as "30s" or "1m", got int "0"`,
+				`x.yaml:11:23: steps[1].retry.attempts: must be an integer from 1 to 20, got float "2.0"`}},
+		{"initial above the default max", head + "steps:\n  - id: v\n    uses: provider.verify\n    retry: {initial: 2m}\n",
+			[]string{"x.yaml:7:12: steps[0].retry: initial 2m0s exceeds the default max 1m0s; set max"}},
+		{"templates naming steps that are not earlier", head + "steps:\n" +
+			"  - id: verify\n    uses: provider.verify\n" +
+			"  - id: n\n    uses: notify.slack\n    with:\n" +
+			"      text: '{{ .Steps.verify.Outputs.live }} {{ .Steps.nosuch.Outputs.x }} {{ .Steps.n.Outcome }} {{ .Steps.later.Outcome }}'\n" +
+			"      channel: '{{ $.Steps.typo.Outcome }}{{ index .Steps \"other\" }}{{ range .Steps }}{{ .Steps.x }}{{ end }}{{ with .Steps.verify }}{{ .Outcome }}{{ end }}'\n" +
+			"  - id: later\n    uses: vault.rotate\n" +
+			"    with: {path: '{{ .Steps.verify.Outcome }}', labels: {a: '{{ .Steps.x1.Outcome }}'}, targets: ['{{ .Steps.x2.Outcome }}']}\n" +
+			"on_failure:\n  - uses: notify.slack\n    with: {text: '{{ .Steps.later.Outcome }}{{ .Steps.nope.Outcome }}'}\n",
+			[]string{`x.yaml:10:13: steps[1].with.text: template: .Steps.nosuch: no earlier step has id "nosuch"`,
+				`x.yaml:10:13: steps[1].with.text: template: .Steps.n: no earlier step has id "n"`,
+				`x.yaml:10:13: steps[1].with.text: template: .Steps.later: no earlier step has id "later"`,
+				`x.yaml:11:16: steps[1].with.channel: template: .Steps.typo: no earlier step has id "typo"`,
+				`x.yaml:11:16: steps[1].with.channel: template: .Steps.other: no earlier step has id "other"`,
+				`x.yaml:14:61: steps[2].with.labels.a: template: .Steps.x1: no earlier step has id "x1"`,
+				`x.yaml:14:99: steps[2].with.targets[0]: template: .Steps.x2: no earlier step has id "x2"`,
+				`x.yaml:17:18: on_failure[0].with.text: template: .Steps.nope: no earlier step has id "nope"`}},
 		{"steps not a list", head + "steps: {id: v}\n",
 			[]string{"x.yaml:4:8: steps: must be a list of steps, got a mapping"}},
 		{"empty steps", head + "steps: []\n",
@@ -178,6 +215,48 @@ func TestParseErrors(t *testing.T) {
 			}
 			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
 				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
+}
+
+// TestParseSyntaxErrors: a YAML syntax error points at the offending line
+// and column, not at the start of the enclosing block, in every document.
+func TestParseSyntaxErrors(t *testing.T) {
+	head := "apiVersion: firebreak/v1\nkind: Playbook\nname: p\n"
+	ok := head + "steps:\n  - {id: v, uses: provider.verify}\n"
+	cases := []struct {
+		name string
+		src  string
+		want string
+	}{
+		{"bad indentation", head + "steps:\n  - id: v\n    uses: provider.verify\n   bad: indent\n",
+			"x.yaml:7:4: invalid YAML: value is not allowed in this context"},
+		{"unclosed flow sequence", head + "steps: [{id: v, uses: provider.verify}\n",
+			"x.yaml:4:8: invalid YAML: sequence end token ']' not found"},
+		{"unclosed flow sequence before the next key", head + "match:\n  providers: [openai, github\nsteps:\n  - {id: v, uses: provider.verify}\n",
+			"x.yaml:6:1: invalid YAML: ',' or ']' must be specified"},
+		{"unterminated double-quoted string", head + "steps:\n  - id: v\n    uses: \"provider.verify\n  - id: w\n",
+			"x.yaml:6:11: invalid YAML: could not find end character of double-quoted text"},
+		{"unterminated single-quoted string", head + "steps:\n  - id: v\n    uses: 'provider.verify\n",
+			"x.yaml:6:11: invalid YAML: could not find end character of single-quoted text"},
+		{"tab indentation", head + "steps:\n  - id: v\n\tuses: provider.verify\n",
+			`x.yaml:6:1: invalid YAML: found character '\t' that cannot start any token`},
+		{"mapping value in a plain scalar", head + "description: a: b\n" + "steps:\n  - {id: v, uses: provider.verify}\n",
+			"x.yaml:4:14: invalid YAML: mapping value is not allowed in this context"},
+		{"in the third document", ok + "---\n" + ok + "---\n" + head + "steps:\n  - id: v\n    uses: provider.verify\n   bad: indent\n",
+			"x.yaml:19:4: invalid YAML: value is not allowed in this context"},
+		{"not a syntax error: yaml.v3's message", head + "steps: *nosuch\n",
+			"x.yaml:1:1: invalid YAML: unknown anchor 'nosuch' referenced"},
+		// goccy/go-yaml would take seconds to locate this one: yaml.v3's position.
+		{"too deeply nested to locate", strings.Repeat("- [", 30000),
+			"x.yaml:1:1: invalid YAML: did not find expected node content"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, errs := Parse("x.yaml", []byte(c.src), testCatalog())
+			if errs.Error() != c.want {
+				t.Errorf("errors:\n%v\nwant:\n%s", errs, c.want)
 			}
 		})
 	}
