@@ -33,6 +33,10 @@ type Config struct {
 	Owners     Owners     `yaml:"owners"`
 	Ingest     Ingest     `yaml:"ingest"`
 	Approvals  Approvals  `yaml:"approvals"` // approval steps (oncall.go)
+
+	// where records where each field path was set (Load), so that
+	// CheckSecrets can name the file position of a failing reference.
+	where map[string]place
 }
 
 // Log configures logging.

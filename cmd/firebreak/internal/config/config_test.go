@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -107,12 +108,82 @@ func TestUnknownFieldsArePositioned(t *testing.T) {
 	}
 }
 
-func TestTypeErrorsDoNotEchoValues(t *testing.T) {
-	p := write(t, "http:\n  max_body: sk-live-secretish\n")
-	_, err := Load(p, env(nil))
-	if err == nil || strings.Contains(err.Error(), "secretish") || !strings.Contains(err.Error(), "line 2") {
-		t.Fatalf("type error: %v", err)
+// problems returns Load's problems as the lines a user reads, with the
+// temporary file's path replaced by "F".
+func problems(t *testing.T, path string, getenv func(string) string) []string {
+	t.Helper()
+	_, err := Load(path, getenv)
+	var ps Problems
+	if !errors.As(err, &ps) {
+		t.Fatalf("want Problems, got %v", err)
 	}
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = strings.Replace(p.String(), path, "F", 1)
+	}
+	return out
+}
+
+func sameLines(t *testing.T, got, want []string) {
+	t.Helper()
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+}
+
+func TestTypeErrorsNameFieldPositionAndType(t *testing.T) {
+	p := write(t, "http:\n  max_body: sk-live-secretish\nresponders: {concurrency: lots, grace: 10}\nnats:\n  replicas: 99999999999999999999\n  embedded: [a]\ngithub:\n  poll: {repos: acme/x}\nplaybooks: {builtin: maybe}\n")
+	got := problems(t, p, env(nil))
+	sameLines(t, got, []string{
+		"F:2:13: http.max_body: must be an integer, got a string",
+		"F:3:27: responders.concurrency: must be an integer, got a string",
+		"F:3:40: responders.grace: must be a duration such as \"30s\" or \"1h30m\"",
+		"F:5:13: nats.replicas: is out of range for int",
+		"F:6:13: nats.embedded: must be a mapping, got a list",
+		"F:8:17: github.poll.repos: must be a list, got a string",
+		"F:9:22: playbooks.builtin: must be true or false, got a string",
+	})
+	if strings.Contains(strings.Join(got, ""), "secretish") {
+		t.Fatal("a value was echoed")
+	}
+}
+
+// TestEveryProblemAtOnce: unknown keys do not hide the other problems of the
+// file, and problems are listed by line then column (not as text, where
+// ":12:" sorts before ":5:"), then those of the environment, then defaults.
+func TestEveryProblemAtOnce(t *testing.T) {
+	p := write(t, `log:
+  level: loud
+nats:
+  embedded:
+    fsync: sometimes
+  delivery_ttl: 1h
+responders:
+  concurrency: lots
+notifiers:
+  webhook:
+    ops: {url: "ftp://x"}
+github:
+  tokn: env:GITHUB_TOKEN
+  webhook_secret: env:A
+  webhook_secret: env:B
+vault:
+  rotation:
+    targets: [{mount: secret, prefx: apps}]
+`)
+	sameLines(t, problems(t, p, env(map[string]string{"FIREBREAK_NATS_MAX_DELIVER": "x", "FIREBREAK_HTTP_LISTEN": "nohost"})), []string{
+		`F:2:10: log.level: must be one of debug, info, warn, error, got "loud"`,
+		`F:5:12: nats.embedded.fsync: fsync must be "always" or a positive duration such as "1s", got "sometimes"`,
+		`F:6:17: nats.delivery_ttl: must be at least 72h (GitHub redelivers webhooks up to 3 days later), got 1h0m0s`,
+		`F:8:16: responders.concurrency: must be an integer, got a string`,
+		`F:11:10: notifiers.webhook.ops.secret: is required (a secret reference: env:NAME or file:PATH)`,
+		`F:11:16: notifiers.webhook.ops.url: must be an http(s) URL, got "ftp://x"`,
+		`F:13:3: github.tokn: unknown field (known: webhook_secret, token, api_url, app, poll, partner, scan_issues)`,
+		`F:15:3: github.webhook_secret: is set twice (first on line 14)`,
+		`F:18:31: vault.rotation.targets[0].prefx: unknown field (known: mount, prefix)`,
+		`FIREBREAK_HTTP_LISTEN: http.listen: must be host:port, got "nohost"`,
+		`FIREBREAK_NATS_MAX_DELIVER: nats.max_deliver: must be an integer`,
+	})
 }
 
 func FuzzLoad(f *testing.F) {

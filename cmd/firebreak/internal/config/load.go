@@ -30,6 +30,8 @@ type Problem struct {
 	Where string // "firebreak.yaml:12:5", "FIREBREAK_NATS_URL" or "" (default)
 	Path  string // "nats.embedded.fsync"
 	Msg   string
+
+	line, col int // position in the file (0 when not from the file), for ordering
 }
 
 func (p Problem) String() string {
@@ -50,6 +52,50 @@ func (ps Problems) Error() string {
 	return "invalid configuration:\n  " + strings.Join(lines, "\n  ")
 }
 
+// sort orders problems as a reader meets them: those in the file by line and
+// column, then those set by environment variables, then those of defaults;
+// ties by field path and message, so the order never depends on map order.
+func (ps Problems) sort() {
+	rank := func(p Problem) int {
+		switch {
+		case p.Where == "":
+			return 2
+		case p.line == 0 && strings.HasPrefix(p.Where, EnvPrefix):
+			return 1
+		}
+		return 0
+	}
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i], ps[j]
+		if ra, rb := rank(a), rank(b); ra != rb {
+			return ra < rb
+		}
+		if a.line != b.line {
+			return a.line < b.line
+		}
+		if a.col != b.col {
+			return a.col < b.col
+		}
+		if a.Where != b.Where {
+			return a.Where < b.Where
+		}
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Msg < b.Msg
+	})
+}
+
+// place is where a field was set: a file position or an environment variable.
+type place struct {
+	where     string
+	line, col int
+}
+
+func (pl place) problem(path, msg string) Problem {
+	return Problem{Where: pl.where, Path: path, Msg: msg, line: pl.line, col: pl.col}
+}
+
 // Load reads the file at path (none when empty), applies FIREBREAK_*
 // environment overrides from getenv (os.Getenv when nil), fills defaults and
 // validates everything. It returns Problems listing every error.
@@ -58,7 +104,7 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 		getenv = os.Getenv
 	}
 	var cfg Config
-	where := map[string]string{}
+	where := map[string]place{}
 	var probs Problems
 	if path != "" {
 		b, err := os.ReadFile(path)
@@ -70,21 +116,27 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	probs = append(probs, applyEnv(reflect.ValueOf(&cfg).Elem(), "", getenv, where)...)
 	cfg.Defaults()
 	for _, p := range cfg.validate() {
-		p.Where = position(where, p.Path)
-		probs = append(probs, p)
+		probs = append(probs, position(where, p.Path).problem(p.Path, p.Msg))
 	}
 	if len(probs) > 0 {
-		sort.SliceStable(probs, func(i, j int) bool { return probs[i].Where < probs[j].Where })
+		probs.sort()
 		return nil, probs
 	}
+	cfg.where = where
 	return &cfg, nil
 }
 
-var backticked = regexp.MustCompile("`[^`]*`")
+var (
+	backticked = regexp.MustCompile("`[^`]*`")
+	digits     = regexp.MustCompile(`^[-+]?[0-9]+$`) // an integer too large for its field
+)
 
 // parseFile decodes the YAML file into cfg, reporting unknown keys and type
-// errors with positions, and records where each field path was set.
-func parseFile(path string, b []byte, cfg *Config, where map[string]string) Problems {
+// errors with positions, and records where each field path was set. Every
+// problem in the file is reported: a refused value is left out of the decode
+// (its field keeps its default) so that the rest is still decoded and
+// validated.
+func parseFile(path string, b []byte, cfg *Config, where map[string]place) Problems {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return Problems{{Where: path, Path: "(file)", Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
@@ -95,78 +147,147 @@ func parseFile(path string, b []byte, cfg *Config, where map[string]string) Prob
 	root := doc.Content[0]
 	var probs Problems
 	walk(root, reflect.TypeOf(*cfg), "", path, where, &probs)
-	if len(probs) > 0 {
-		return probs
-	}
 	if err := root.Decode(cfg); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			for _, e := range te.Errors {
-				// Values are dropped from the message: a mistaken inline secret
-				// must not be echoed.
-				probs = append(probs, Problem{Where: path, Path: "(file)", Msg: backticked.ReplaceAllString(e, "value")})
-			}
-			return probs
-		}
-		return Problems{{Where: path, Path: "(file)", Msg: backticked.ReplaceAllString(err.Error(), "value")}}
+		// walk refused what cannot decode; this is a safety net. Values are
+		// dropped from the message: a mistaken inline secret must not be echoed.
+		probs = append(probs, Problem{Where: path, Path: "(file)", Msg: backticked.ReplaceAllString(err.Error(), "value")})
 	}
-	return nil
+	return probs
 }
 
-// walk checks node against type t: unknown keys are problems, and every key's
-// position is recorded under its path.
-func walk(n *yaml.Node, t reflect.Type, path, file string, where map[string]string, probs *Problems) {
+// walk checks node n against type t: unknown or repeated keys and values of
+// the wrong type are problems (a wrong value is replaced by null, so that
+// decoding leaves its field unset), and every key's position is recorded
+// under its path ("a.b", "a.list[2]").
+func walk(n *yaml.Node, t reflect.Type, path, file string, where map[string]place, probs *Problems) {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
 	for t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
-	pos := func(n *yaml.Node) string { return fmt.Sprintf("%s:%d:%d", file, n.Line, n.Column) }
-	switch t.Kind() {
-	case reflect.Struct:
-		if implementsText(t) {
-			return
-		}
+	at := func(n *yaml.Node) place {
+		return place{where: fmt.Sprintf("%s:%d:%d", file, n.Line, n.Column), line: n.Line, col: n.Column}
+	}
+	refuse := func(msg string) {
+		*probs = append(*probs, at(n).problem(nonEmpty(path), msg))
+		*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Line: n.Line, Column: n.Column}
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // unset
+	}
+	switch {
+	case t.Kind() == reflect.Struct && !implementsText(t), t.Kind() == reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-				*probs = append(*probs, Problem{Where: pos(n), Path: nonEmpty(path), Msg: "must be a mapping"})
-			}
+			refuse("must be a mapping, got " + describe(n))
 			return
 		}
 		fields := map[string]reflect.StructField{}
 		var names []string
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			name := strings.Split(f.Tag.Get("yaml"), ",")[0]
-			if name == "" || name == "-" {
-				continue
+		if t.Kind() == reflect.Struct {
+			for i := 0; i < t.NumField(); i++ {
+				f := t.Field(i)
+				name := strings.Split(f.Tag.Get("yaml"), ",")[0]
+				if name == "" || name == "-" {
+					continue
+				}
+				fields[name] = f
+				names = append(names, name)
 			}
-			fields[name] = f
-			names = append(names, name)
 		}
+		seen := map[string]int{}
+		kept := n.Content[:0:0]
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			p := join(path, k.Value)
-			f, ok := fields[k.Value]
-			if !ok {
-				*probs = append(*probs, Problem{Where: pos(k), Path: p, Msg: "unknown field (known: " + strings.Join(names, ", ") + ")"})
+			if line, dup := seen[k.Value]; dup {
+				*probs = append(*probs, at(k).problem(p, fmt.Sprintf("is set twice (first on line %d)", line)))
 				continue
 			}
-			where[p] = pos(v)
-			walk(v, f.Type, p, file, where, probs)
-		}
-	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			if !(n.Kind == yaml.ScalarNode && n.Tag == "!!null") {
-				*probs = append(*probs, Problem{Where: pos(n), Path: nonEmpty(path), Msg: "must be a mapping"})
+			seen[k.Value] = k.Line
+			var ft reflect.Type
+			if t.Kind() == reflect.Map {
+				ft = t.Elem()
+			} else {
+				f, ok := fields[k.Value]
+				if !ok {
+					*probs = append(*probs, at(k).problem(p, "unknown field (known: "+strings.Join(names, ", ")+")"))
+					continue
+				}
+				ft = f.Type
 			}
+			kept = append(kept, k, v)
+			where[p] = at(v)
+			walk(v, ft, p, file, where, probs)
+		}
+		n.Content = kept
+	case t.Kind() == reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			refuse("must be a list, got " + describe(n))
 			return
 		}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			k, v := n.Content[i], n.Content[i+1]
-			p := join(path, k.Value)
-			where[p] = pos(v)
-			walk(v, t.Elem(), p, file, where, probs)
+		for i, e := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			where[p] = at(e)
+			walk(e, t.Elem(), p, file, where, probs)
+		}
+	default:
+		if n.Kind != yaml.ScalarNode {
+			refuse("must be " + typeName(t) + ", got " + describe(n))
+			return
+		}
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			switch {
+			case t == reflect.TypeOf(Duration(0)):
+				refuse(`must be a duration such as "30s" or "1h30m"`)
+			case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64 && digits.MatchString(n.Value):
+				refuse("is out of range for " + t.Kind().String())
+			default:
+				refuse("must be " + typeName(t) + ", got " + describe(n))
+			}
 		}
 	}
+}
+
+// typeName names what a scalar field takes.
+func typeName(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeOf(Duration(0)):
+		return `a duration such as "30s"`
+	case t.Kind() == reflect.String:
+		return "a string"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		return "an integer"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() == reflect.Float32 || t.Kind() == reflect.Float64:
+		return "a number"
+	}
+	return t.String()
+}
+
+// describe names the kind of a YAML value, never the value itself (it may be
+// a mistaken inline secret).
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	}
+	switch n.ShortTag() {
+	case "!!int":
+		return "an integer"
+	case "!!float":
+		return "a number"
+	case "!!bool":
+		return "a boolean"
+	case "!!timestamp":
+		return "a timestamp"
+	case "!!binary":
+		return "binary data"
+	}
+	return "a string"
 }
 
 func nonEmpty(p string) string {
@@ -196,7 +317,7 @@ func EnvName(path string) string {
 
 // applyEnv overrides scalar fields from FIREBREAK_* variables. Maps (named
 // notifiers) are configured in the file only.
-func applyEnv(v reflect.Value, path string, getenv func(string) string, where map[string]string) Problems {
+func applyEnv(v reflect.Value, path string, getenv func(string) string, where map[string]place) Problems {
 	var probs Problems
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
@@ -220,7 +341,7 @@ func applyEnv(v reflect.Value, path string, getenv func(string) string, where ma
 			probs = append(probs, Problem{Where: env, Path: p, Msg: err.Error()})
 			continue
 		}
-		where[p] = env
+		where[p] = place{where: env}
 	}
 	return probs
 }
@@ -278,15 +399,19 @@ func setScalar(v reflect.Value, raw string) error {
 }
 
 // position is where path was set, or for a field that is missing, where its
-// nearest enclosing section was.
-func position(where map[string]string, path string) string {
+// nearest enclosing section (or list) was.
+func position(where map[string]place, path string) place {
 	for {
 		if w, ok := where[path]; ok {
 			return w
 		}
+		if i := strings.LastIndexByte(path, '['); i > 0 && strings.HasSuffix(path, "]") {
+			path = path[:i]
+			continue
+		}
 		i := strings.LastIndexByte(path, '.')
 		if i < 0 {
-			return ""
+			return place{}
 		}
 		path = path[:i]
 	}
