@@ -18,11 +18,18 @@ func serveCmd() *cobra.Command {
 		Long: `Run Firebreak. Without --config it runs on the embedded default: embedded
 JetStream with a file store under ./firebreak-data, HTTP on 127.0.0.1:8080, the
 built-in playbooks, and providers without credentials in dry-run.
-FIREBREAK_* environment variables override any scalar setting.`,
+FIREBREAK_* environment variables override any scalar setting. Every
+configured env: and file: secret reference is read once at start (and again
+at each use); one that cannot be read stops the start, naming its field.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(cfgPath, nil)
 			if err != nil {
+				return err
+			}
+			// A configured secret that cannot be read is a misconfiguration:
+			// refuse to start rather than answer every request with an error.
+			if err := cfg.CheckSecrets(cmd.Context(), nil); err != nil {
 				return err
 			}
 			log := newLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format)

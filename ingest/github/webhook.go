@@ -113,8 +113,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		web.BodyError(w, err, h.cfg.MaxBody)
 		return
 	}
-	if msg := h.verify(r.Context(), r.Header.Get("X-Hub-Signature-256"), body); msg != "" {
-		h.metrics.Reject(w, source, "signature", http.StatusUnauthorized, msg)
+	if status, msg := h.verify(r.Context(), r.Header.Get("X-Hub-Signature-256"), body); msg != "" {
+		h.metrics.Reject(w, source, "signature", status, msg)
 		return
 	}
 	event := r.Header.Get("X-GitHub-Event")
@@ -211,29 +211,31 @@ func (h *Handler) unavailable(w http.ResponseWriter) {
 		"the exposure could not be stored durably; retry the delivery")
 }
 
-// verify checks X-Hub-Signature-256 in constant time. It returns the reason
-// for rejection, or "" when the signature is valid.
-func (h *Handler) verify(ctx context.Context, header string, body []byte) string {
+// verify checks X-Hub-Signature-256 in constant time. It returns the status
+// and reason for rejection (401 for a missing or wrong signature, 503 when
+// the webhook secret cannot be read here: a server-side problem), or "" when
+// the signature is valid.
+func (h *Handler) verify(ctx context.Context, header string, body []byte) (int, string) {
 	if header == "" {
-		return "missing X-Hub-Signature-256 header"
+		return http.StatusUnauthorized, "missing X-Hub-Signature-256 header"
 	}
 	hexSig, ok := strings.CutPrefix(header, "sha256=")
 	if !ok {
-		return "X-Hub-Signature-256 must be sha256=<hex>"
+		return http.StatusUnauthorized, "X-Hub-Signature-256 must be sha256=<hex>"
 	}
 	got, err := hex.DecodeString(hexSig)
 	if err != nil || len(got) != sha256.Size {
-		return "X-Hub-Signature-256 must be sha256=<64 hex digits>"
+		return http.StatusUnauthorized, "X-Hub-Signature-256 must be sha256=<64 hex digits>"
 	}
 	key, err := h.cfg.Secret.Secret(ctx)
 	if err != nil {
 		h.log.WithError(err).Error("webhook secret unavailable")
-		return "signature cannot be checked"
+		return http.StatusServiceUnavailable, "the webhook secret is unavailable on the server; the signature cannot be checked"
 	}
 	if !hmac.Equal(got, Sign(key, body)) {
-		return "X-Hub-Signature-256 does not match the payload"
+		return http.StatusUnauthorized, "X-Hub-Signature-256 does not match the payload"
 	}
-	return ""
+	return http.StatusOK, ""
 }
 
 // Sign returns the HMAC-SHA256 of body under key, as GitHub computes it.

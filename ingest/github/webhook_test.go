@@ -95,6 +95,42 @@ func TestSignatureChecks(t *testing.T) {
 	}
 }
 
+// TestWebhookSecretUnavailable: a webhook secret file removed after start is
+// a server-side problem, answered 503 with a message saying so (not 401, which
+// would blame the sender); nothing is published, and the secret is read again
+// at the next request, so a restored (rotated) file takes effect at once.
+func TestWebhookSecretUnavailable(t *testing.T) {
+	b := bustest.Run(t)
+	l := logrus.New()
+	l.SetOutput(io.Discard)
+	file := filepath.Join(t.TempDir(), "webhook-secret")
+	src, err := secret.Resolvers{}.Source(secret.Ref("file:" + file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(Config{Secret: src, MaxBody: 1 << 20}, &bus.Publisher{JS: b.JS, Deliveries: b.Handles.Deliveries}, l, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := os.ReadFile(filepath.Join("..", "..", "testdata", "github", "alert-created-openai.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := do(h, "secret_scanning_alert", "d-gone", SignatureHeader(key, body), body)
+	if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "the webhook secret is unavailable on the server") {
+		t.Fatalf("secret file missing: %d %s", w.Code, w.Body)
+	}
+	if msgs := b.Messages(t, exposure.StreamExposures); len(msgs) != 0 {
+		t.Fatalf("published %d exposures without checking the signature", len(msgs))
+	}
+	if err := os.WriteFile(file, []byte(key.Reveal()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if w := do(h, "secret_scanning_alert", "d-back", SignatureHeader(key, body), body); w.Code != http.StatusAccepted {
+		t.Fatalf("secret file restored: %d %s", w.Code, w.Body)
+	}
+}
+
 // FuzzWebhook throws arbitrary events, bodies and signatures at the handler
 // (signed correctly or not): it must answer with one of its documented
 // statuses and a JSON body, never panic, and publish only valid exposures.
