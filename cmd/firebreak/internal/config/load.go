@@ -599,27 +599,44 @@ func (c *Config) validate() Problems {
 // Example is a documented configuration file (printed by `firebreak config
 // example` and checked by tests to load cleanly).
 const Example = `# Firebreak configuration. Every field is optional; the values shown are the
-# defaults unless marked "example". Any scalar field can be overridden by an
-# environment variable: FIREBREAK_ + the upper-cased path with '_' for '.', e.g.
+# defaults, and a commented-out field shows an example value (uncomment to set
+# it). Any scalar field can be overridden by an environment variable:
+# FIREBREAK_ + the upper-cased path with '_' for '.', e.g.
 # FIREBREAK_HTTP_LISTEN=0.0.0.0:8080 or FIREBREAK_NATS_EMBEDDED_FSYNC=1s.
-# Secrets are references, never inline: env:NAME or file:PATH.
+# Secrets are references, never inline: env:NAME or file:PATH. serve reads
+# every one that is set once at start (and again at each use).
 data_dir: ./firebreak-data
-log: {level: info, format: json}
+log: {level: info, format: json}   # level debug | info | warn | error; format json | text
 http:
   listen: 127.0.0.1:8080
-  max_body: 26214400
+  max_body: 26214400           # bytes
   # admin_token: file:/run/secrets/firebreak-admin    # default: generated in data_dir
+  # public_url: https://firebreak.example.com         # base URL for links in notifications
+  ingest_timeout: 8s           # longest wait for the durable publish before an ingest request gets 503
   shutdown_delay: 0s           # after SIGTERM, keep serving this long with /readyz at 503 (5s behind a load balancer)
 nats:
   url: ""                      # empty: embedded nats-server; example: nats://nats-1:4222,nats://nats-2:4222
+  # creds_file: /run/secrets/firebreak.creds         # external NATS: a credentials file, or
+  # nkey_file: /run/secrets/firebreak.nk             # an NKey seed file
+  # ca_file: /etc/firebreak/nats-ca.pem              # TLS: CA bundle of the servers
+  # cert_file: /etc/firebreak/nats-client.crt        # TLS client certificate (with key_file)
+  # key_file: /etc/firebreak/nats-client.key
   embedded:
+    # listen: 127.0.0.1:4222   # also serve TCP clients here (off by default)
     fsync: always              # fsync before every ack; or an interval such as 1s
+    max_store: 0               # bytes; 0: nats-server's default
   replicas: 1
   ack_wait: 30s
   max_deliver: 10              # attempts of one step (each after a redelivery) before the exposure is dead-lettered
   duplicate_window: 2m
   delivery_ttl: 168h           # remembers webhook delivery ids (GitHub redelivers up to 3 days)
+  exposure_max_age: 2160h      # exposures kept 90 days
+  audit_max_age: 9600h         # audit trail kept 400 days
+  sync_state: false            # true: also fsync incident, delivery, audit and dead-letter writes before their ack (much slower)
+keyring:
+  # file: ./firebreak-data/keyring.json  # default: data_dir/keyring.json, created on first start (mode 0600)
 responders:
+  enabled: true                # false: this process only ingests
   concurrency: 16
   grace: 10s                   # on SIGTERM: time for in-flight steps to finish; the rest is handed back (nak)
 playbooks:
@@ -633,92 +650,126 @@ github:
   #   app_id: "123456"
   #   installation_id: 7890123
   #   private_key: file:/run/secrets/github-app.pem
-  # poll:                                            # backfill / catch missed webhooks
-  #   interval: 10m
-  #   orgs: [acme]
-  #   repos: [acme/payments-api]
-  #   since: 2026-01-01
-  # partner: {enabled: false, feedback: false}       # POST /v1/ingest/github/partner
-  # scan_issues: true                                # scan issues and issue comments
+  poll:                                              # backfill / catch missed webhooks
+    interval: 0s                                     # off; example: 10m (at least 30s)
+    # repos: [acme/payments-api]
+    # orgs: [acme]
+    # enterprises: [acme-corp]
+    # since: 2026-01-01                              # skip older alerts
+    per_page: 0                                      # 0: 100
+    max_wait: 0s                                     # longest rate-limit wait; 0: 1h
+  partner:                                           # POST /v1/ingest/github/partner
+    enabled: false
+    # keys_url: https://api.github.com/meta/public_keys/secret_scanning
+    # token: env:GITHUB_PARTNER_TOKEN                # optional: authenticates the key fetch
+    feedback: false                                  # answer true/false positive labels (enrolled partners)
+    # types: {acme_api_key: {provider: acme, type: api_key}}
+  scan_issues: true                                  # scan issues and issue comments
 # jira:                                              # Jira Cloud webhooks and the jira.redact step
 #   base_url: https://acme.atlassian.net
 #   email: firebreak-bot@acme.com
 #   api_token: env:JIRA_API_TOKEN
 #   webhook_secret: env:JIRA_WEBHOOK_SECRET
+#   unsigned: false                                  # true: accept webhooks without a signature (no webhook_secret)
 #   projects: {PAY: {environment: prod, owner: payments-team}}
 # tickets:
 #   token: env:FIREBREAK_TICKETS_TOKEN               # enables POST /v1/ingest/tickets
+# Every provider also takes dry_run (true: never call it) and max_concurrency
+# (requests in flight from this process; 0: unbounded).
 providers:
   openai:
     base_url: https://api.openai.com
     # admin_key: env:OPENAI_ADMIN_KEY                # without it: dry-run
-    # max_concurrency: 8                             # requests in flight from this process (every provider takes it; 0: unbounded)
+    dry_run: false
+    max_concurrency: 0
   github:
     base_url: https://api.github.com
     revoke_per_hour: 60
     batch_window: 500ms
+    dry_run: false
+    max_concurrency: 0
   # Providers whose key can be checked with the key itself verify without any
   # credential of Firebreak's; revoking needs the credential noted, else the
   # revoke step escalates to a person (never a silent success).
   anthropic:
     base_url: https://api.anthropic.com
     # admin_key: env:ANTHROPIC_ADMIN_KEY             # sk-ant-admin01-…; without it revoke escalates
+    dry_run: false
+    max_concurrency: 0
   aws:
     region: us-east-1
-    # endpoint: ""                                   # empty: AWS's own STS and IAM endpoints
+    endpoint: ""                                     # empty: AWS's own STS and IAM endpoints
     # access_key_id: env:FIREBREAK_AWS_ACCESS_KEY_ID # Firebreak's own principal (not the leaked user)
     # secret_access_key: env:FIREBREAK_AWS_SECRET_ACCESS_KEY
+    # session_token: env:FIREBREAK_AWS_SESSION_TOKEN
+    dry_run: false
+    max_concurrency: 0
   google:
     gemini_url: https://generativelanguage.googleapis.com
     api_keys_url: https://apikeys.googleapis.com
     # access_token: file:/run/secrets/gcp-token      # OAuth token with apikeys.keys.lookup/delete
-  slack: {base_url: https://slack.com}
+    dry_run: false
+    max_concurrency: 0
+  slack: {base_url: https://slack.com, dry_run: false, max_concurrency: 0}
   stripe:
     base_url: https://api.stripe.com
     # management_key: env:STRIPE_KEYS_ADMIN          # without it the leaked key expires itself where allowed
-  huggingface: {base_url: https://huggingface.co}
-  groq: {base_url: https://api.groq.com}
-  perplexity: {base_url: https://api.perplexity.ai}
-  xai: {base_url: https://api.x.ai}
-  replicate: {base_url: https://api.replicate.com}
+    api_version: ""                                  # Stripe-Version of the v2 API; empty: Firebreak's tested one
+    dry_run: false
+    max_concurrency: 0
+  huggingface: {base_url: https://huggingface.co, dry_run: false, max_concurrency: 0}
+  groq: {base_url: https://api.groq.com, dry_run: false, max_concurrency: 0}
+  perplexity: {base_url: https://api.perplexity.ai, dry_run: false, max_concurrency: 0}
+  xai: {base_url: https://api.x.ai, dry_run: false, max_concurrency: 0}
+  replicate: {base_url: https://api.replicate.com, dry_run: false, max_concurrency: 0}
+# Named notifiers by kind; a playbook step names one (notifier: default).
 notifiers:
-  slack: {}
-  #   default: {webhook_url: env:SLACK_WEBHOOK_URL, channel: "#sec-incidents"}
-  webhook: {}
-  #   default: {url: https://hooks.example.com/firebreak, secret: env:FIREBREAK_WEBHOOK_SECRET}
+  slack:
+  #   default: {webhook_url: env:SLACK_WEBHOOK_URL, channel: "#sec-incidents", username: Firebreak}
+  webhook:
+  #   default: {url: https://hooks.example.com/firebreak, secret: env:FIREBREAK_WEBHOOK_SECRET, headers: {X-Team: security}}
+  email:
+  #   default: {host: smtp.example.com, port: 587, tls: starttls, username: firebreak, password: env:SMTP_PASSWORD,
+  #             from: "Firebreak <firebreak@example.com>", to: [security@example.com], ca_file: /etc/firebreak/smtp-ca.pem}
+  pagerduty:
+  #   default: {routing_key: env:PAGERDUTY_ROUTING_KEY, url: https://events.pagerduty.com/v2/enqueue}
+  teams:
+  #   default: {webhook_url: env:TEAMS_WEBHOOK_URL}
+  github_issue:
+  #   default: {token: env:GITHUB_ISSUES_TOKEN, repo: acme/security-incidents, api_url: https://api.github.com,
+  #             labels: [leaked-secret], assignees: [octocat]}
+  jira:
+  #   default: {base_url: https://acme.atlassian.net, email: firebreak@acme.com, api_token: env:JIRA_API_TOKEN, project: SEC,
+  #             issue_type: Task, labels: [leaked-secret]}
+  slackbot:
+  #   default: {token: env:SLACK_BOT_TOKEN, default_channel: "#sec-incidents", base_url: https://slack.com}
 # HashiCorp Vault: vault.rotate / vault.find / vault.revoke_lease, sealing
 # through Transit, and vault:PATH#FIELD references for the secrets above
 # (e.g. admin_key: vault:secret/data/firebreak/openai#admin_key), read at step
 # time. Without an address every vault.* step runs in dry-run.
 # vault:
 #   address: https://vault.internal:8200
+#   namespace: ""                         # Vault Enterprise namespace
+#   dev: false                            # true allows auth.method token (a root token), with a warning
 #   auth:
 #     method: approle                     # approle | jwt | kubernetes | token (dev only)
+#     mount: approle                      # default: the method's name
 #     role_id: file:/run/secrets/vault-role-id
 #     secret_id: file:/run/secrets/vault-secret-id
-#     # method: kubernetes, role: firebreak (jwt defaults to the pod's service-account token)
+#     role: firebreak                     # jwt, kubernetes
+#     jwt: file:/run/secrets/vault-jwt    # jwt; kubernetes defaults to the pod's service-account token
+#     token: env:VAULT_TOKEN              # token (dev only)
 #   rotation:
 #     intent_mount: secret
 #     intent_prefix: firebreak/rotations
+#     verify_attempts: 5                  # checks that a new key is live before it is rolled back (0: 5)
 #     targets: [{mount: secret, prefix: apps}]  # for "firebreak vault policy"
 #   blast_radius:
 #     scopes: [{mount: secret, prefix: ""}]
 #     on_receive: false                   # true: search before playbooks match
+#     max_secrets: 5000                   # secrets read by one search (0: 5000)
 #   transit: {mount: transit, key: firebreak} # seal exposures through Transit
 #   revoke_prefixes: [aws/creds]
-  email: {}
-  #   default: {host: smtp.example.com, port: 587, tls: starttls, username: firebreak, password: env:SMTP_PASSWORD,
-  #             from: "Firebreak <firebreak@example.com>", to: [security@example.com]}
-  pagerduty: {}
-  #   default: {routing_key: env:PAGERDUTY_ROUTING_KEY}
-  teams: {}
-  #   default: {webhook_url: env:TEAMS_WEBHOOK_URL}
-  github_issue: {}
-  #   default: {token: env:GITHUB_ISSUES_TOKEN, repo: acme/security-incidents}
-  jira: {}
-  #   default: {base_url: https://acme.atlassian.net, email: firebreak@acme.com, api_token: env:JIRA_API_TOKEN, project: SEC}
-  slackbot: {}
-  #   default: {token: env:SLACK_BOT_TOKEN, default_channel: "#sec-incidents"}
 owners:
   # file: ./owners.yaml        # static owners; then CODEOWNERS, the provider's owner, the commit author
 ingest:                        # log sinks: /v1/ingest/logs, /services/collector (Splunk HEC), /loki/api/v1/push, syslog
@@ -726,7 +777,11 @@ ingest:                        # log sinks: /v1/ingest/logs, /services/collector
   #                              (FIREBREAK_INGEST_TOKENS=env:A,file:B sets a list)
   dedup_window: 1m             # one exposure per secret per stream per window, with the count
   dedup_max: 65536
-  # hec: {tokens: [env:SPLUNK_HEC_TOKEN]}           # per-sink tokens replace ingest.tokens (also logs, loki, scan)
+  # per-sink tokens replace ingest.tokens:
+  # logs: {tokens: [env:LOGS_TOKEN]}
+  # hec: {tokens: [env:SPLUNK_HEC_TOKEN]}
+  # loki: {tokens: [env:LOKI_PUSH_TOKEN]}
+  # scan: {tokens: [env:SCAN_TOKEN]}
   syslog:
     listen: ""                 # off; example: 127.0.0.1:6514 (without tls.client_ca_file no credentials: loopback or a private network)
     max_message: 65536
