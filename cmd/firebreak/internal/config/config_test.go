@@ -132,7 +132,7 @@ func sameLines(t *testing.T, got, want []string) {
 }
 
 func TestTypeErrorsNameFieldPositionAndType(t *testing.T) {
-	p := write(t, "http:\n  max_body: sk-live-secretish\nresponders: {concurrency: lots, grace: 10}\nnats:\n  replicas: 99999999999999999999\n  embedded: [a]\ngithub:\n  poll: {repos: acme/x}\nplaybooks: {builtin: maybe}\n")
+	p := write(t, "http:\n  max_body: sk-live-secretish\nresponders: {concurrency: lots, grace: 10}\nnats:\n  replicas: 99999999999999999999\n  embedded: [a]\n  max_deliver: 2.5\ngithub:\n  poll: {repos: acme/x}\nplaybooks: {builtin: maybe}\n")
 	got := problems(t, p, env(nil))
 	sameLines(t, got, []string{
 		"F:2:13: http.max_body: must be an integer, got a string",
@@ -140,8 +140,9 @@ func TestTypeErrorsNameFieldPositionAndType(t *testing.T) {
 		"F:3:40: responders.grace: must be a duration such as \"30s\" or \"1h30m\"",
 		"F:5:13: nats.replicas: is out of range for int",
 		"F:6:13: nats.embedded: must be a mapping, got a list",
-		"F:8:17: github.poll.repos: must be a list, got a string",
-		"F:9:22: playbooks.builtin: must be true or false, got a string",
+		"F:7:16: nats.max_deliver: must be an integer, got a number",
+		"F:9:17: github.poll.repos: must be a list, got a string",
+		"F:10:22: playbooks.builtin: must be true or false, got a string",
 	})
 	if strings.Contains(strings.Join(got, ""), "secretish") {
 		t.Fatal("a value was echoed")

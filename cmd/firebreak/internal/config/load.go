@@ -236,11 +236,16 @@ func walk(n *yaml.Node, t reflect.Type, path, file string, where map[string]plac
 			refuse("must be " + typeName(t) + ", got " + describe(n))
 			return
 		}
+		isInt := t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64 && t != reflect.TypeOf(Duration(0))
+		if isInt && n.ShortTag() == "!!float" && !digits.MatchString(n.Value) {
+			refuse("must be an integer, got " + describe(n)) // yaml.v3 would truncate 1.5 to 1
+			return
+		}
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
 			switch {
 			case t == reflect.TypeOf(Duration(0)):
 				refuse(`must be a duration such as "30s" or "1h30m"`)
-			case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64 && digits.MatchString(n.Value):
+			case isInt && digits.MatchString(n.Value):
 				refuse("is out of range for " + t.Kind().String())
 			default:
 				refuse("must be " + typeName(t) + ", got " + describe(n))
