@@ -14,7 +14,6 @@ import (
 
 	"github.com/firebreak-sec/firebreak/ingest/bus"
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
-	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/playbooks"
 	"github.com/firebreak-sec/firebreak/responders/incident"
 )
@@ -351,8 +350,9 @@ func (rp *Replayer) incidentOf(ctx context.Context, ev *exposure.Event, byExposu
 	}
 	fp := ev.Secret.Fingerprint
 	if fp == "" && ev.Alert != nil && rp.Fingerprinter != nil {
-		// The incident of an alert whose secret was never fetched (no token).
-		fp = rp.Fingerprinter.Fingerprint(secret.New(fmt.Sprintf("github-alert:%s#%d", ev.Alert.Repository, ev.Alert.Number)))
+		// The incident of an alert whose secret was never fetched (no
+		// token, or the fetch failed permanently).
+		fp = AlertFingerprint(rp.Fingerprinter, ev.Alert)
 	}
 	if fp == "" {
 		return nil

@@ -66,13 +66,7 @@ func (r *Resolver) Resolve(ctx context.Context, e *exposure.Event) (providers.Cr
 		}
 		if r.Alerts == nil {
 			// Key the incident by the alert so that repeats still merge.
-			e.Secret.Fingerprint = r.Fingerprinter.Fingerprint(secret.New(fmt.Sprintf("github-alert:%s#%d", e.Alert.Repository, e.Alert.Number)))
-			if e.Secret.Redacted == "" {
-				e.Secret.Redacted = "(not fetched)"
-			}
-			if e.Location.Display == "" {
-				e.Location.Display = fmt.Sprintf("%s (alert #%d)", e.Alert.Repository, e.Alert.Number)
-			}
+			r.KeyByAlert(e)
 			return credential(e, secret.Value{}), nil
 		}
 		a, err := r.Alerts.FetchAlert(ctx, owner, repo, e.Alert.Number)
@@ -110,6 +104,27 @@ func (r *Resolver) Resolve(ctx context.Context, e *exposure.Event) (providers.Cr
 	}
 	return providers.Credential{}, &providers.Error{Provider: "exposure", Op: "resolve", Class: providers.Permanent,
 		Message: "exposure carries neither a sealed secret nor a GitHub alert"}
+}
+
+// KeyByAlert fills e's secret fields for an alert whose secret was not
+// fetched (no token, or the fetch failed): the fingerprint is derived from
+// the alert (AlertFingerprint), so its exposures share one incident, and the
+// hint says "(not fetched)". e must carry an alert.
+func (r *Resolver) KeyByAlert(e *exposure.Event) {
+	e.Secret.Fingerprint = AlertFingerprint(r.Fingerprinter, e.Alert)
+	if e.Secret.Redacted == "" {
+		e.Secret.Redacted = "(not fetched)"
+	}
+	if e.Location.Display == "" {
+		e.Location.Display = fmt.Sprintf("%s (alert #%d)", e.Alert.Repository, e.Alert.Number)
+	}
+}
+
+// AlertFingerprint is the fingerprint of an alert whose secret is unknown:
+// keyed like a secret's, from the repository and alert number, so that it is
+// deterministic and distinct from every secret's.
+func AlertFingerprint(f Fingerprinter, a *exposure.Alert) string {
+	return f.Fingerprint(secret.New(fmt.Sprintf("github-alert:%s#%d", a.Repository, a.Number)))
 }
 
 func credential(e *exposure.Event, v secret.Value) providers.Credential {

@@ -305,8 +305,19 @@ func (r *Responder) Handle(ctx context.Context, msg jetstream.Msg) {
 			_ = msg.NakWithDelay(d)
 			return
 		}
+		cause := fmt.Errorf("could not resolve the secret: %w", err)
+		if ev.Secret.Fingerprint == "" && ev.Alert != nil {
+			// A GitHub alert whose secret could not be fetched (the token
+			// lacks the permission, the alert is gone): its incident is
+			// keyed by the alert, failed with the reason, and on_failure
+			// pages (unresolved.go).
+			r.resolver.KeyByAlert(ev)
+			s := r.newSession(msg, meta, ev, providers.Credential{}, log)
+			s.runUnresolved(ctx, cause)
+			return
+		}
 		log.WithError(err).Error("could not resolve the secret: dead-lettered")
-		r.failIncident(ctx, ev, "could not resolve the secret: "+err.Error())
+		r.failIncident(ctx, ev, cause.Error())
 		r.deadLetter(ctx, msg, ev, incident.IDFor(ev.Secret.Fingerprint), err.Error())
 		_ = msg.Term()
 		return
@@ -317,10 +328,16 @@ func (r *Responder) Handle(ctx context.Context, msg jetstream.Msg) {
 			log.WithError(err).Warn("enrichment failed; going on without it")
 		}
 	}
+	r.newSession(msg, meta, ev, cred, log).run(ctx)
+}
+
+// newSession prepares the handling of one exposure whose fingerprint is set.
+func (r *Responder) newSession(msg jetstream.Msg, meta *jetstream.MsgMetadata, ev *exposure.Event, cred providers.Credential,
+	log logrus.FieldLogger) *session {
 	s := &session{r: r, msg: msg, meta: meta, ev: ev, cred: cred, id: incident.IDFor(ev.Secret.Fingerprint),
 		holder: fmt.Sprintf("%s/%d", r.cfg.Instance, r.sessions.Add(1))}
 	s.log = log.WithField("incident", s.id)
-	s.run(ctx)
+	return s
 }
 
 // resolveBudget is how long an exposure whose secret cannot be resolved

@@ -271,6 +271,11 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 			}
 			s.count("resolved")
 			return finished, nil
+		case s.reopensResolved(inc, merged, now):
+			// People resolved the incident and GitHub now reports the alert
+			// reopened, validated or leaked again: run the playbooks again
+			// (reopen.go), without repeating what already acted.
+			s.reopenResolved(ctx, inc)
 		case inc.State == incident.AwaitingApproval && !s.resumes(inc):
 			// Parked for an approval: a new sighting is recorded; nothing
 			// runs until the decision (or the deadline) resumes it.
@@ -894,21 +899,33 @@ func (s *session) attempts(ctx context.Context, st *playbooks.Step, a step.Actio
 // fail marks the incident failed, runs the playbook's on_failure steps,
 // copies the message to the dead-letter subject and terminates it.
 func (s *session) fail(ctx context.Context, pb *playbooks.Playbook, key string, cause error) error {
+	return s.failWith(ctx, []*playbooks.Playbook{pb}, key, cause)
+}
+
+// failWith is fail with the on_failure steps of every playbook in pbs (none:
+// the incident fails and the message is dead-lettered, nobody is paged).
+func (s *session) failWith(ctx context.Context, pbs []*playbooks.Playbook, key string, cause error) error {
 	now := s.r.now()
 	s.inc.State = incident.Failed
 	s.inc.Error = cause.Error()
 	s.inc.ClosedAt = &now
-	s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentFailed, Playbook: pb.Name, Step: key, Error: s.inc.Error})
+	names := make([]string, len(pbs))
+	for i, pb := range pbs {
+		names[i] = pb.Name
+	}
+	s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentFailed, Playbook: strings.Join(names, ","), Step: key, Error: s.inc.Error})
 	if err := s.save(ctx); err != nil {
 		return err
 	}
 	s.log.WithError(cause).Error("incident failed")
-	for _, st := range pb.OnFailure {
-		k := pb.Name + "/" + st.ID
-		if r := s.inc.Step(k); r != nil && r.State.Done() {
-			continue
+	for _, pb := range pbs {
+		for _, st := range pb.OnFailure {
+			k := pb.Name + "/" + st.ID
+			if r := s.inc.Step(k); r != nil && r.State.Done() {
+				continue
+			}
+			s.runFailureStep(ctx, pb, st)
 		}
-		s.runFailureStep(ctx, pb, st)
 	}
 	s.inc.Lease = nil
 	if err := s.save(ctx); err != nil {

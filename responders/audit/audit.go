@@ -47,6 +47,10 @@ const (
 	KindApprovalTimedOut  = "approval.timed_out"
 	KindIncidentReplayed  = "incident.replayed"
 	KindControlRequest    = "control.request"
+
+	// KindIncidentReopened: a new acting alert (reopened, validated, …)
+	// reopened an incident people had resolved.
+	KindIncidentReopened = "incident.reopened"
 )
 
 // Record is one audit record.

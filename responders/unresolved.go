@@ -1,0 +1,141 @@
+package responders
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/firebreak-sec/firebreak/responders/audit"
+	"github.com/firebreak-sec/firebreak/responders/incident"
+)
+
+// runUnresolved handles an alert exposure whose secret could not be fetched
+// (cause: a permanent error, or retries spent). Its incident is the one keyed
+// by the alert (Resolver.KeyByAlert): created or found, failed with cause,
+// the on_failure steps of the playbooks the alert matches run (it carries the
+// provider GitHub named in the webhook, not the secret), and the message is
+// dead-lettered with that incident's id and terminated. A later handling
+// whose fetch succeeds (a replay of this incident once the token is fixed)
+// is keyed by the secret and runs the playbooks as usual.
+//
+// A resolved alert only needs its sighting recorded: it is dead-lettered
+// with the incident id, nothing fails and nobody is paged.
+func (s *session) runUnresolved(ctx context.Context, cause error) {
+	if s.resolvedAlert() {
+		s.log.WithError(cause).Warn("could not fetch the secret of a resolved alert: dead-lettered")
+		s.r.deadLetter(ctx, s.msg, s.ev, s.id, cause.Error())
+		s.count("failed")
+		_ = s.msg.Term()
+		return
+	}
+	res, err := s.acquireUnresolved(ctx)
+	switch {
+	case err != nil:
+		s.log.WithError(err).Warn("could not record the failure on its incident; will retry")
+		s.count("retry")
+		_ = s.msg.NakWithDelay(s.r.backoff(s.meta.NumDelivered, 0))
+		return
+	case res == busy:
+		s.count("busy")
+		_ = s.msg.NakWithDelay(s.busyFor + 100*time.Millisecond)
+		return
+	case res == finished:
+		// This exposure failed its incident already (a redelivery whose
+		// term was lost): it is dead-lettered already.
+		s.count("duplicate")
+		_ = s.msg.Term()
+		return
+	}
+	hbCtx, stopHB := context.WithCancel(ctx)
+	defer stopHB()
+	workCtx, lose := context.WithCancelCause(ctx)
+	defer lose(nil)
+	s.loseLease = lose
+	go s.heartbeat(hbCtx)
+	if err := s.failUnresolved(workCtx, cause); err != nil {
+		s.log.WithError(err).Warn("could not record the failure on its incident; the message will be redelivered")
+		s.count("interrupted")
+		_ = s.msg.NakWithDelay(time.Second)
+	}
+}
+
+// acquireUnresolved creates or finds the alert's incident and takes its
+// lease. finished: the incident already failed with this exposure.
+func (s *session) acquireUnresolved(ctx context.Context) (acquireResult, error) {
+	for attempt := 0; attempt < 50; attempt++ {
+		now := s.r.now()
+		inc, rev, err := s.r.store.Get(ctx, s.id)
+		if errors.Is(err, incident.ErrNotFound) {
+			inc = s.newIncident(now)
+			rev, err = s.r.store.Create(ctx, inc)
+			if errors.Is(err, incident.ErrExists) {
+				continue
+			}
+			if err != nil {
+				return 0, err
+			}
+			s.inc, s.rev = inc, rev
+			s.leased, s.leaseUntil = true, inc.Lease.Until
+			s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentCreated, Exposure: s.ev.ID,
+				Detail: fmt.Sprintf("%s alert %s#%d from %s; its secret could not be fetched",
+					nonEmpty(s.ev.Secret.Provider, "unknown"), s.ev.Alert.Repository, s.ev.Alert.Number, s.ev.Source.Kind)})
+			return acquired, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		s.inc, s.rev = inc, rev
+		if inc.Lease.HeldByOther(s.holder, now) {
+			s.busyFor = inc.Lease.Until.Sub(now)
+			return busy, nil
+		}
+		merged := inc.AddExposure(s.exposureRecord())
+		reopens := s.reopens(inc, now)
+		if !merged && !reopens && inc.State == incident.Failed {
+			return finished, nil
+		}
+		if merged {
+			s.appendAudit(ctx, audit.Record{Kind: audit.KindExposureMerged, Exposure: s.ev.ID,
+				Detail: fmt.Sprintf("seen again from %s at %s", s.ev.Source.Kind, s.ev.Location.Display)})
+		}
+		if reopens {
+			s.reopen(ctx, inc)
+		}
+		inc.Lease = s.lease()
+		inc.State = incident.Running
+		if err := s.saveOnce(ctx); errors.Is(err, incident.ErrConflict) {
+			continue
+		} else if err != nil {
+			return 0, err
+		}
+		s.leased, s.leaseUntil = true, inc.Lease.Until
+		return acquired, nil
+	}
+	return 0, errors.New("incident too contended")
+}
+
+// failUnresolved fails the leased incident with cause and runs the matching
+// playbooks' on_failure steps (failWith): then it dead-letters and
+// terminates the message.
+func (s *session) failUnresolved(ctx context.Context, cause error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	iv, _ := s.views()
+	matched := s.r.playbooks.Load().Matching(s.ev, iv)
+	if len(matched) == 0 {
+		s.appendAudit(ctx, audit.Record{Kind: audit.KindNoPlaybook,
+			Detail: fmt.Sprintf("no playbook matches the alert (provider %s): no on_failure step runs", nonEmpty(s.ev.Secret.Provider, "unknown"))})
+	} else {
+		if err := s.resolveOwner(ctx); err != nil {
+			return err
+		}
+		for _, pb := range matched {
+			if !containsString(s.inc.Playbooks, pb.Name) {
+				s.inc.Playbooks = append(s.inc.Playbooks, pb.Name)
+				s.appendAudit(ctx, audit.Record{Kind: audit.KindPlaybookMatched, Playbook: pb.Name})
+			}
+		}
+	}
+	return s.failWith(ctx, matched, "", cause)
+}
