@@ -70,7 +70,7 @@ func (s *session) reopenResolved(ctx context.Context, inc *incident.Incident) {
 		detail += "; runs again: " + strings.Join(again, ", ")
 	}
 	s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentReopened, Exposure: s.ev.ID, Detail: detail,
-		Actor: "github:" + a.Action,
+		Actor: nonEmpty(a.Sender, "github:"+a.Action),
 		Data: map[string]string{"alert": alert, "action": a.Action, "delivery": s.ev.Source.DeliveryID,
 			"previous_state": string(incident.Resolved), "resolution": resolution}})
 }

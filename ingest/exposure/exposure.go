@@ -104,6 +104,9 @@ type Alert struct {
 	Action     string `json:"action" expr:"action"` // created | reopened | publicly_leaked | validated | resolved
 	Resolution string `json:"resolution,omitempty" expr:"resolution"`
 	ResolvedBy string `json:"resolved_by,omitempty" expr:"resolved_by"`
+	// Sender is the GitHub login whose action sent the webhook (who
+	// reopened the alert, say).
+	Sender string `json:"sender,omitempty" expr:"sender"`
 }
 
 // Owner returns the repository owner and name of an alert.

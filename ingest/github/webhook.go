@@ -270,6 +270,9 @@ func (h *Handler) exposure(p *alertPayload, event, delivery string) *exposure.Ev
 	if a.ResolvedBy != nil {
 		e.Alert.ResolvedBy = a.ResolvedBy.Login
 	}
+	if p.Sender != nil {
+		e.Alert.Sender = p.Sender.Login
+	}
 	if e.ObservedAt.IsZero() {
 		e.ObservedAt = now
 	}

@@ -43,6 +43,9 @@ func AlertPayload(action, repo string, number int64, secretType string) []byte {
 		"organization": map[string]any{"login": owner},
 		"sender":       map[string]any{"login": "github"},
 	}
+	if action == "reopened" {
+		p["sender"] = map[string]any{"login": "maria-sec"} // a person reopens an alert
+	}
 	if action == "resolved" {
 		a := p["alert"].(map[string]any)
 		a["state"], a["resolution"], a["resolved_by"] = "resolved", "false_positive", map[string]any{"login": "maria-sec"}
