@@ -325,17 +325,28 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 			s.count("merged")
 			return finished, nil
 		}
-		inc.Lease = s.lease()
-		inc.State = incident.Running
-		if err := s.saveOnce(ctx); errors.Is(err, incident.ErrConflict) {
+		if conflict, err := s.takeLease(ctx, inc); conflict {
 			continue
 		} else if err != nil {
 			return 0, err
 		}
-		s.leased, s.leaseUntil = true, inc.Lease.Until
 		return acquired, nil
 	}
 	return 0, errors.New("incident too contended")
+}
+
+// takeLease writes inc running under this session's lease. conflict: the
+// stored incident changed since it was read; read it again and decide anew.
+func (s *session) takeLease(ctx context.Context, inc *incident.Incident) (conflict bool, err error) {
+	inc.Lease = s.lease()
+	inc.State = incident.Running
+	if err := s.saveOnce(ctx); errors.Is(err, incident.ErrConflict) {
+		return true, nil
+	} else if err != nil {
+		return false, err
+	}
+	s.leased, s.leaseUntil = true, inc.Lease.Until
+	return false, nil
 }
 
 func (s *session) resolvedAlert() bool {

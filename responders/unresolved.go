@@ -102,14 +102,11 @@ func (s *session) acquireUnresolved(ctx context.Context) (acquireResult, error) 
 		if reopens {
 			s.reopen(ctx, inc)
 		}
-		inc.Lease = s.lease()
-		inc.State = incident.Running
-		if err := s.saveOnce(ctx); errors.Is(err, incident.ErrConflict) {
+		if conflict, err := s.takeLease(ctx, inc); conflict {
 			continue
 		} else if err != nil {
 			return 0, err
 		}
-		s.leased, s.leaseUntil = true, inc.Lease.Until
 		return acquired, nil
 	}
 	return 0, errors.New("incident too contended")
