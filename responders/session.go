@@ -99,6 +99,9 @@ func (s *session) run(ctx context.Context) {
 		_ = s.msg.NakWithDelay(s.r.backoff(s.meta.NumDelivered, 0))
 		return
 	}
+	if res != busy {
+		s.supersedeAlertIncident(ctx)
+	}
 	if res == finished {
 		_ = s.msg.Ack()
 		return

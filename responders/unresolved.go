@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/responders/audit"
 	"github.com/firebreak-sec/firebreak/responders/incident"
 )
@@ -135,4 +136,55 @@ func (s *session) failUnresolved(ctx context.Context, cause error) error {
 		}
 	}
 	return s.failWith(ctx, matched, "", cause)
+}
+
+// supersedeAlertIncident closes the incident keyed by this exposure's alert
+// when a replay has now fetched the alert's secret: the incident failed
+// because the secret could not be fetched (runUnresolved), and the response
+// goes on in the secret's own incident (s.id). The alert's incident is
+// resolved as superseded, naming s.id, with a record on its audit chain
+// written under its lease (as a session writes). Only replays do this — the
+// recovery the failure calls for once the token is fixed — so a first
+// delivery costs no extra read. Best effort: a failure is logged.
+func (s *session) supersedeAlertIncident(ctx context.Context) {
+	replay := s.header(exposure.HeaderReplay)
+	if s.ev.Alert == nil || replay == "" || s.r.resolver == nil || s.r.resolver.Fingerprinter == nil {
+		return
+	}
+	aid := incident.IDFor(AlertFingerprint(s.r.resolver.Fingerprinter, s.ev.Alert))
+	if aid == s.id {
+		return // keyed by the alert still (no token): nothing superseded
+	}
+	holder := s.holder + "/supersede"
+	for attempt := 0; attempt < 5; attempt++ {
+		now := s.r.now()
+		inc, rev, err := s.r.store.Get(ctx, aid)
+		if err != nil || inc.State != incident.Failed || inc.Lease.HeldByOther(holder, now) {
+			return // none, not failed, or someone acts on it
+		}
+		inc.Lease = &incident.Lease{Holder: holder, Until: now.Add(s.r.cfg.LeaseTTL)}
+		inc.UpdatedAt = now
+		if rev, err = s.r.store.Update(ctx, inc, rev); errors.Is(err, incident.ErrConflict) {
+			continue
+		} else if err != nil {
+			s.log.WithError(err).Warn("could not close the alert's failed incident")
+			return
+		}
+		res := fmt.Sprintf("superseded by %s: replay %s fetched the alert's secret", s.id, replay)
+		head, err := s.r.audit.Append(ctx, audit.Chain{Seq: inc.AuditSeq, Head: inc.AuditHead}, audit.Record{
+			Kind: audit.KindIncidentResolved, Incident: aid, Exposure: s.ev.ID, Correlation: s.ev.Correlation,
+			Detail: res, Actor: nonEmpty(s.header(exposure.HeaderReplayBy), "replay"),
+			Data: map[string]string{"superseded_by": s.id, "replay": replay}})
+		if err != nil {
+			s.log.WithError(err).Warn("could not close the alert's failed incident; its lease runs out")
+			return
+		}
+		inc.AuditSeq, inc.AuditHead = head.Seq, head.Head
+		inc.State, inc.Resolution, inc.Lease = incident.Resolved, res, nil
+		inc.ClosedAt, inc.UpdatedAt = &now, s.r.now()
+		if _, err := s.r.store.Update(ctx, inc, rev); err != nil {
+			s.log.WithError(err).Warn("could not close the alert's failed incident; its lease runs out")
+		}
+		return
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/providers/emulator"
 	"github.com/firebreak-sec/firebreak/responders"
+	"github.com/firebreak-sec/firebreak/responders/audit"
 	"github.com/firebreak-sec/firebreak/responders/incident"
 	"github.com/firebreak-sec/firebreak/responders/tokens"
 )
@@ -80,5 +81,30 @@ func TestAlertFetchForbiddenFailsAnIncident(t *testing.T) {
 	waitIdle(t, e)
 	if e.OpenAI.Live(raw) || openaiKeyDeletes(e, keyID) != 1 {
 		t.Fatalf("after the replay: key live %v, %d deletes", e.OpenAI.Live(raw), openaiKeyDeletes(e, keyID))
+	}
+
+	// The alert's failed incident is closed as superseded by the key's, with
+	// the record on its own chain, which still verifies to its head.
+	keyInc := e.IncidentFor(raw)
+	closed, err := e.WaitIncident(ctxT(t, 10*time.Second), id, func(in *incident.Incident) bool {
+		return in.State == incident.Resolved
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(closed.Resolution, "superseded by "+keyInc) || closed.Lease != nil || closed.ClosedAt == nil {
+		t.Fatalf("the alert's incident after the replay: resolution %q, lease %+v", closed.Resolution, closed.Lease)
+	}
+	var raws [][]byte
+	var last audit.Record
+	for _, st := range auditStored(t, e, id) {
+		raws = append(raws, st.Raw)
+		last = st.Record
+	}
+	if problems := audit.Verify(raws); len(problems) > 0 || closed.AuditSeq != uint64(len(raws)) {
+		t.Fatalf("the alert's audit chain: %v; head at %d of %d records", problems, closed.AuditSeq, len(raws))
+	}
+	if last.Kind != audit.KindIncidentResolved || last.Data["superseded_by"] != keyInc || !strings.HasPrefix(last.Actor, "oncall") {
+		t.Fatalf("the alert's last audit record: %+v", last)
 	}
 }
