@@ -206,18 +206,27 @@ type locationExtra struct {
 // go-github puts it into a path unescaped.
 func checkRepo(owner, repo string) error {
 	for _, n := range []string{owner, repo} {
-		ok := n != "" && n != "." && n != ".."
-		for _, r := range n {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-				ok = false
-			}
-		}
-		if !ok {
+		if !validName(n) {
 			return &providers.Error{Provider: Name, Op: OpAlert, Class: providers.Permanent,
 				Message: fmt.Sprintf("%q is not a GitHub owner or repository name", n)}
 		}
 	}
 	return nil
+}
+
+// validName reports whether n can be a GitHub account, organization,
+// enterprise or repository name: letters, digits, '-', '_' and '.', and not
+// "." or "..". go-github puts such names into request paths unescaped.
+func validName(n string) bool {
+	if n == "" || n == "." || n == ".." {
+		return false
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // GetAlert fetches alert number of owner/repo, secret included, with

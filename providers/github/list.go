@@ -32,11 +32,11 @@ func (s Scope) Validate() error {
 	switch s.Kind {
 	case ScopeRepo:
 		o, r, ok := strings.Cut(s.Name, "/")
-		if !ok || o == "" || r == "" || strings.Contains(r, "/") {
+		if !ok || !validName(o) || !validName(r) {
 			return fmt.Errorf("repository %q is not owner/name", s.Name)
 		}
 	case ScopeOrg, ScopeEnterprise:
-		if s.Name == "" || strings.ContainsAny(s.Name, "/ ") {
+		if !validName(s.Name) {
 			return fmt.Errorf("%s %q is not a valid name", s.Kind, s.Name)
 		}
 	default:
