@@ -15,17 +15,15 @@ import (
 	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/file"
 	"github.com/expr-lang/expr/vm"
-	goccy "github.com/goccy/go-yaml"
-	goccyparser "github.com/goccy/go-yaml/parser"
 	"gopkg.in/yaml.v3"
 
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
+	"github.com/firebreak-sec/firebreak/playbooks/yamlsyntax"
 )
 
 var (
 	nameRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	stepIDRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,62}$`)
-	yamlLine = regexp.MustCompile(`line (\d+)`)
 )
 
 // Environments a match may name.
@@ -62,41 +60,11 @@ func Parse(file string, data []byte, cat *Catalog) ([]*Playbook, ErrorList) {
 	return out, p.errs
 }
 
-// syntaxError positions yaml.v3's syntax error err in data. yaml.v3 names
-// only the line where the enclosing block starts, so the error is located
-// with goccy/go-yaml's parser, which reports the offending token's line and
-// column (over the whole file, whatever the document). When goccy finds
-// nothing wrong at or after yaml.v3's line, yaml.v3's line is used.
+// syntaxError positions yaml.v3's syntax error err in data (yamlsyntax).
 func syntaxError(file string, data []byte, err error) Error {
-	line := 1
-	if m := yamlLine.FindStringSubmatch(err.Error()); m != nil {
-		line, _ = strconv.Atoi(m[1])
-	}
-	// Duplicate keys are not syntax errors; Parse reports them itself.
-	var gerr error
-	if bytes.Count(data, []byte("["))+bytes.Count(data, []byte("{")) <= maxLocateOpeners {
-		_, gerr = goccyparser.ParseBytes(data, 0, goccyparser.AllowDuplicateMapKey())
-	}
-	var se *goccy.SyntaxError
-	if errors.As(gerr, &se) && se.Token != nil {
-		if at := se.Token.Position; at.Line >= line && at.Column >= 1 {
-			// goccy quotes the offending character raw: show a tab as \t.
-			msg := strings.NewReplacer("\t", `\t`, "\r", `\r`, "\n", `\n`).Replace(se.Message)
-			return Error{Pos: Pos{File: file, Line: at.Line, Col: at.Column}, Msg: "invalid YAML: " + msg}
-		}
-	}
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	msg = yamlLine.ReplaceAllString(msg, "")
-	msg = strings.TrimLeft(msg, ": ")
-	return Error{Pos: Pos{File: file, Line: line, Col: 1}, Msg: "invalid YAML: " + msg}
+	at := yamlsyntax.Locate(data, err)
+	return Error{Pos: Pos{File: file, Line: at.Line, Col: at.Col}, Msg: "invalid YAML: " + at.Msg}
 }
-
-// maxLocateOpeners bounds the '[' and '{' of a file (and so the nesting of
-// its flow collections) that syntaxError asks goccy/go-yaml about: its parser
-// takes time quadratic in that nesting, with no limit of its own (10 s for
-// 30,000 "- ["); at this bound it takes a fraction of a second. A playbook
-// holds a few hundred at most.
-const maxLocateOpeners = 4096
 
 type parser struct {
 	file string

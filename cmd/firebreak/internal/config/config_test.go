@@ -316,3 +316,36 @@ func TestSyslogTLSConfig(t *testing.T) {
 		t.Errorf("tls without a listener: %v", err)
 	}
 }
+
+// TestYAMLSyntaxErrorsArePositioned: a file that is not valid YAML gets one
+// problem at the offending token (yamlsyntax.Locate), not at the line where
+// yaml.v3's enclosing block starts, and never without a position.
+func TestYAMLSyntaxErrorsArePositioned(t *testing.T) {
+	for _, tc := range []struct{ name, body, want string }{
+		{"over-indented key", "http:\n  listen: 127.0.0.1:8080\n   data_dir: x\n",
+			"F:3:12: (file): invalid YAML: mapping values are not allowed in this context"},
+		{"unknown anchor", "nats:\n  url: nats://127.0.0.1:4222\nhttp: *b\n",
+			"F:3:7: (file): invalid YAML: unknown anchor 'b' referenced"},
+		{"unclosed flow sequence", "github:\n  poll: {repos: [acme/x, acme/y}\n",
+			"F:2:32: (file): invalid YAML: ',' or ']' must be specified"},
+		{"tab indentation", "http:\n\tlisten: 127.0.0.1:8080\n",
+			`F:2:1: (file): invalid YAML: found character '\t' that cannot start any token`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sameLines(t, problems(t, write(t, tc.body), env(nil)), []string{tc.want})
+		})
+	}
+}
+
+// TestBooleansAreTrueOrFalse: a boolean field takes true or false only, not
+// the YAML 1.1 spellings yaml.v3 would accept (yes, on, off), quoted or not.
+func TestBooleansAreTrueOrFalse(t *testing.T) {
+	p := write(t, "playbooks: {builtin: yes}\nnats:\n  sync_state: \"on\"\n")
+	sameLines(t, problems(t, p, env(nil)), []string{
+		"F:1:22: playbooks.builtin: must be true or false, got a string",
+		"F:3:15: nats.sync_state: must be true or false, got a string",
+	})
+	if _, err := Load(write(t, "playbooks: {builtin: false}\nnats: {sync_state: true}\n"), env(nil)); err != nil {
+		t.Fatal(err)
+	}
+}

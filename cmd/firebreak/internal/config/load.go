@@ -19,6 +19,7 @@ import (
 	"github.com/firebreak-sec/firebreak/ingest/bus"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/ingest/tlsfiles"
+	"github.com/firebreak-sec/firebreak/playbooks/yamlsyntax"
 )
 
 // EnvPrefix prefixes every environment override: FIREBREAK_HTTP_LISTEN
@@ -139,7 +140,9 @@ var (
 func parseFile(path string, b []byte, cfg *Config, where map[string]place) Problems {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(b, &doc); err != nil {
-		return Problems{{Where: path, Path: "(file)", Msg: "invalid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+		at := yamlsyntax.Locate(b, err)
+		return Problems{place{where: fmt.Sprintf("%s:%d:%d", path, at.Line, at.Col), line: at.Line, col: at.Col}.
+			problem("(file)", "invalid YAML: "+at.Msg)}
 	}
 	if len(doc.Content) == 0 {
 		return nil
@@ -241,6 +244,12 @@ func walk(n *yaml.Node, t reflect.Type, path, file string, where map[string]plac
 			refuse("must be an integer, got " + describe(n)) // yaml.v3 would truncate 1.5 to 1
 			return
 		}
+		if isBool(t) && n.ShortTag() != "!!bool" {
+			// yaml.v3 would take "yes", "on" and "off" (quoted or not) as
+			// YAML 1.1 booleans, yet refuse "true" quoted: only true or false.
+			refuse("must be true or false, got " + describe(n))
+			return
+		}
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
 			switch {
 			case t == reflect.TypeOf(Duration(0)):
@@ -252,6 +261,11 @@ func walk(n *yaml.Node, t reflect.Type, path, file string, where map[string]plac
 			}
 		}
 	}
+}
+
+// isBool reports whether a scalar field of type t takes true or false.
+func isBool(t reflect.Type) bool {
+	return t.Kind() == reflect.Bool || t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Bool
 }
 
 // typeName names what a scalar field takes.
