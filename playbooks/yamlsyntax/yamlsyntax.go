@@ -27,6 +27,7 @@ type Error struct {
 var (
 	yamlLine      = regexp.MustCompile(`line (\d+)`)
 	unknownAnchor = regexp.MustCompile(`unknown anchor '([^']+)' referenced`)
+	lineBreak     = regexp.MustCompile(`\r\n|\r|\n`) // YAML's line breaks
 )
 
 // maxOpeners bounds the '[' and '{' of an input (and so the nesting of its
@@ -82,7 +83,7 @@ func Locate(data []byte, err error) Error {
 // find returns the line and column of re's first match in data at or after
 // line (1-based; 0 for anywhere), columns counted in runes.
 func find(data []byte, re *regexp.Regexp, from int) (line, col int, ok bool) {
-	for i, l := range strings.Split(string(data), "\n") {
+	for i, l := range lineBreak.Split(string(data), -1) {
 		if i+1 < from {
 			continue
 		}
