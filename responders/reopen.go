@@ -51,8 +51,7 @@ func (s *session) reopenResolved(ctx context.Context, inc *incident.Incident) {
 		a, known := s.r.actions[st.Uses]
 		sideEffect := !known || a.Spec().SideEffect
 		switch {
-		case st.State == incident.StepFailed || st.State == incident.StepRetrying || st.State == incident.StepDryRun,
-			strings.Contains(st.Key, "/on_failure_"),
+		case replayRunsAgain(st),
 			st.State == incident.StepSkipped,
 			st.State == incident.StepSucceeded && (!sideEffect || strings.HasPrefix(st.Uses, notifyPrefix)):
 			again = append(again, st.Key)

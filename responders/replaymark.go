@@ -33,6 +33,14 @@ func (s *session) reopens(inc *incident.Incident, now time.Time) bool {
 	return false
 }
 
+// replayRunsAgain reports whether a reopened incident runs st again: failed,
+// retrying and dry-run steps, and the on_failure steps (whose ids the parser
+// makes on_failure_N). Succeeded and skipped steps stay done.
+func replayRunsAgain(st incident.Step) bool {
+	return st.State == incident.StepFailed || st.State == incident.StepRetrying || st.State == incident.StepDryRun ||
+		strings.Contains(st.Key, "/on_failure_")
+}
+
 // reopen makes a finished incident runnable again for a replay. Succeeded
 // and skipped steps stay done; failed, retrying and dry-run steps, and the
 // on_failure steps, are cleared so that they run again.
@@ -42,11 +50,9 @@ func (s *session) reopen(ctx context.Context, inc *incident.Incident) {
 	kept := inc.Steps[:0]
 	var cleared []string
 	for _, st := range inc.Steps {
-		switch {
-		case st.State == incident.StepFailed || st.State == incident.StepRetrying || st.State == incident.StepDryRun,
-			strings.Contains(st.Key, "/on_failure_"):
+		if replayRunsAgain(st) {
 			cleared = append(cleared, st.Key)
-		default:
+		} else {
 			kept = append(kept, st)
 		}
 	}

@@ -114,12 +114,8 @@ func (s *session) run(ctx context.Context) {
 		_ = s.msg.NakWithDelay(s.busyFor + 100*time.Millisecond)
 		return
 	}
-	hbCtx, stopHB := context.WithCancel(ctx)
-	defer stopHB()
-	workCtx, lose := context.WithCancelCause(ctx)
-	defer lose(nil)
-	s.loseLease = lose
-	go s.heartbeat(hbCtx)
+	workCtx, release := s.keepLease(ctx)
+	defer release()
 
 	if err := s.runPlaybooks(workCtx); err != nil {
 		if errors.Is(err, errAbandoned) {
@@ -139,6 +135,20 @@ func (s *session) run(ctx context.Context) {
 		s.count("interrupted")
 		// No ack: redelivery resumes at the first unfinished step.
 		_ = s.msg.NakWithDelay(time.Second)
+	}
+}
+
+// keepLease starts the heartbeat that renews the session's lease while it
+// works. The returned context is cancelled (with errLeaseLost as its cause)
+// when the lease is lost; release stops the heartbeat.
+func (s *session) keepLease(ctx context.Context) (work context.Context, release func()) {
+	hbCtx, stopHB := context.WithCancel(ctx)
+	workCtx, lose := context.WithCancelCause(ctx)
+	s.loseLease = lose
+	go s.heartbeat(hbCtx)
+	return workCtx, func() {
+		lose(nil)
+		stopHB()
 	}
 }
 

@@ -48,12 +48,8 @@ func (s *session) runUnresolved(ctx context.Context, cause error) {
 		_ = s.msg.Term()
 		return
 	}
-	hbCtx, stopHB := context.WithCancel(ctx)
-	defer stopHB()
-	workCtx, lose := context.WithCancelCause(ctx)
-	defer lose(nil)
-	s.loseLease = lose
-	go s.heartbeat(hbCtx)
+	workCtx, release := s.keepLease(ctx)
+	defer release()
 	if err := s.failUnresolved(workCtx, cause); err != nil {
 		s.log.WithError(err).Warn("could not record the failure on its incident; the message will be redelivered")
 		s.count("interrupted")

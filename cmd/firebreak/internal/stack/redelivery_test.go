@@ -20,22 +20,10 @@ import (
 	"github.com/firebreak-sec/firebreak/responders/incident"
 )
 
-// onceRevokePagingPlaybook revokes OpenAI keys with a single in-process
-// attempt (a failed revocation is retried only through a redelivery) and
-// pages Slack when the playbook gives up.
-const onceRevokePagingPlaybook = `apiVersion: firebreak/v1
-kind: Playbook
-name: openai-once-paging
-match:
-  providers: [openai]
-steps:
-  - id: verify
-    uses: provider.verify
-  - id: revoke
-    uses: provider.revoke
-    if: steps.verify.outputs.live
-    retry: {attempts: 1}
-on_failure:
+// onceRevokePagingPlaybook is onceRevokePlaybook (a single in-process
+// attempt: a failed revocation is retried only through a redelivery) that
+// also pages Slack when the playbook gives up.
+const onceRevokePagingPlaybook = onceRevokePlaybook + `on_failure:
   - uses: notify.slack
     with:
       severity: critical
@@ -166,7 +154,7 @@ func TestRetriesUsedUpDeadLetter(t *testing.T) {
 	if len(msgs) != 1 || !strings.Contains(msgs[0].AllText(), "gave up revoking") || !strings.Contains(msgs[0].AllText(), id) {
 		t.Fatalf("on_failure page: %d Slack messages", len(msgs))
 	}
-	if of := in.Step("openai-once-paging/on_failure_0"); of == nil || of.State != incident.StepSucceeded {
+	if of := in.Step("openai-once/on_failure_0"); of == nil || of.State != incident.StepSucceeded {
 		t.Fatalf("on_failure step: %+v", of)
 	}
 	recs := auditRecords(t, e, id)

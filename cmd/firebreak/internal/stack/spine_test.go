@@ -20,7 +20,6 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
 	"github.com/firebreak-sec/firebreak/ingest/bus/bustest"
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
@@ -776,14 +775,7 @@ steps:
 // revoke blind: a failed attempt's effect may have landed. (Found by the
 // fault soak: a retried revocation sent a second DELETE for a deleted key.)
 func TestRetryAfterLostAnswerChecksTheKeyFirst(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "openai-once.yaml"), []byte(onceRevokePlaybook), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	e := start(t, stack.Options{Configure: func(c *config.Config) {
-		off := false
-		c.Playbooks.Builtin, c.Playbooks.Dir = &off, dir
-	}})
+	e := startWithPlaybook(t, onceRevokePlaybook, stack.Options{})
 	e.OpenAI.Server().Inject(emulator.Fault{Match: "DELETE /v1/organization/projects/", Count: 1, Drop: true, AfterHandler: true})
 	raw, _ := e.LeakOpenAI("acme/payments-api", 31)
 	if code, _ := post(t, e, "d-lost", stack.AlertPayload("created", "acme/payments-api", 31, "openai_api_key")); code != http.StatusAccepted {
