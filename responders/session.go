@@ -99,11 +99,15 @@ func (s *session) run(ctx context.Context) {
 		_ = s.msg.NakWithDelay(s.r.backoff(s.meta.NumDelivered, 0))
 		return
 	}
-	if res != busy {
+	replaying := s.header(exposure.HeaderReplay) != ""
+	if res != busy && replaying {
 		s.supersedeAlertIncident(ctx)
 	}
 	if res == finished {
 		_ = s.msg.Ack()
+		if !replaying {
+			s.supersedeAlertIncident(ctx)
+		}
 		return
 	}
 	if res == busy {
@@ -115,9 +119,14 @@ func (s *session) run(ctx context.Context) {
 		return
 	}
 	workCtx, release := s.keepLease(ctx)
-	defer release()
-
-	if err := s.runPlaybooks(workCtx); err != nil {
+	err = s.runPlaybooks(workCtx)
+	release()
+	if err == nil && !replaying {
+		// After the ack: closing a failed alert incident costs a delivery
+		// one read, not its time to revoke.
+		s.supersedeAlertIncident(ctx)
+	}
+	if err != nil {
 		if errors.Is(err, errAbandoned) {
 			s.log.WithError(err).Warn("message abandoned (simulated crash)")
 			return

@@ -135,21 +135,32 @@ func (s *session) failUnresolved(ctx context.Context, cause error) error {
 }
 
 // supersedeAlertIncident closes the incident keyed by this exposure's alert
-// when a replay has now fetched the alert's secret: the incident failed
-// because the secret could not be fetched (runUnresolved), and the response
-// goes on in the secret's own incident (s.id). The alert's incident is
-// resolved as superseded, naming s.id, with a record on its audit chain
-// written under its lease (as a session writes). Only replays do this — the
-// recovery the failure calls for once the token is fixed — so a first
-// delivery costs no extra read. Best effort: a failure is logged.
+// once a later handling of the alert has fetched its secret: the incident
+// failed because the secret could not be fetched (runUnresolved), and the
+// response goes on in the secret's own incident (s.id). The alert's incident
+// is resolved as superseded, naming s.id, with a record on its audit chain
+// written under its lease (as a session writes). A replay (the recovery the
+// failure calls for once the token is fixed) does this before its playbooks
+// run; a later delivery of the alert (a reopened or validated webhook, the
+// poller) does it after its message is acked, so the read it costs every
+// alert stays off the time to revoke. Best effort: a failure is logged.
 func (s *session) supersedeAlertIncident(ctx context.Context) {
-	replay := s.header(exposure.HeaderReplay)
-	if s.ev.Alert == nil || replay == "" || s.r.resolver == nil || s.r.resolver.Fingerprinter == nil {
+	if s.ev.Alert == nil || s.r.resolver == nil || s.r.resolver.Fingerprinter == nil {
 		return
 	}
 	aid := incident.IDFor(AlertFingerprint(s.r.resolver.Fingerprinter, s.ev.Alert))
 	if aid == s.id {
 		return // keyed by the alert still (no token): nothing superseded
+	}
+	replay := s.header(exposure.HeaderReplay)
+	res := fmt.Sprintf("superseded by %s: replay %s fetched the alert's secret", s.id, replay)
+	actor := nonEmpty(s.header(exposure.HeaderReplayBy), "replay")
+	data := map[string]string{"superseded_by": s.id, "replay": replay}
+	if replay == "" {
+		res = fmt.Sprintf("superseded by %s: a later %s of the alert (%s) fetched its secret",
+			s.id, nonEmpty(s.ev.Source.Kind, "delivery"), nonEmpty(s.ev.Alert.Action, "event"))
+		actor = nonEmpty(s.ev.Alert.Sender, "firebreak")
+		data = map[string]string{"superseded_by": s.id}
 	}
 	holder := s.holder + "/supersede"
 	for attempt := 0; attempt < 5; attempt++ {
@@ -166,11 +177,9 @@ func (s *session) supersedeAlertIncident(ctx context.Context) {
 			s.log.WithError(err).Warn("could not close the alert's failed incident")
 			return
 		}
-		res := fmt.Sprintf("superseded by %s: replay %s fetched the alert's secret", s.id, replay)
 		head, err := s.r.audit.Append(ctx, audit.Chain{Seq: inc.AuditSeq, Head: inc.AuditHead}, audit.Record{
 			Kind: audit.KindIncidentResolved, Incident: aid, Exposure: s.ev.ID, Correlation: s.ev.Correlation,
-			Detail: res, Actor: nonEmpty(s.header(exposure.HeaderReplayBy), "replay"),
-			Data: map[string]string{"superseded_by": s.id, "replay": replay}})
+			Detail: res, Actor: actor, Data: data})
 		if err != nil {
 			s.log.WithError(err).Warn("could not close the alert's failed incident; its lease runs out")
 			return

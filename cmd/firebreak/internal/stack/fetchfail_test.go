@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -27,13 +28,58 @@ func TestAlertFetchForbiddenFailsAnIncident(t *testing.T) {
 	e := start(t, stack.Options{})
 	const repo = "acme/payments-api"
 	raw, keyID := e.LeakOpenAI(repo, 71)
-	e.GitHub.Server().Inject(emulator.Fault{Match: "GET /repos/acme/payments-api/secret-scanning/alerts/71", Status: 403,
+	id := failAlertFetch(t, e, repo, 71, raw)
+
+	// The token fixed: a replay of the failed incident fetches the secret
+	// and the key's own incident is contained.
+	e.GitHub.Server().ClearFaults()
+	tok := newToken(t, e, "oncall", tokens.Replay)
+	code, body := api(t, e, "POST", "/v1/incidents/"+id+"/replay", tok, nil)
+	var res responders.ReplayResult
+	_ = json.Unmarshal(body, &res)
+	if code != http.StatusAccepted || len(res.Items) != 1 || res.Items[0].Action != responders.ReplayReplayed {
+		t.Fatalf("replay: %d %s", code, body)
+	}
+	last := checkSuperseded(t, e, id, raw, keyID)
+	if last.Data["replay"] == "" || !strings.HasPrefix(last.Actor, "oncall") {
+		t.Fatalf("the alert's last audit record: %+v", last)
+	}
+}
+
+// TestAlertFetchFixedByALaterWebhook: as above, but the token is fixed and
+// GitHub sends a later event of the same alert (validated) instead of anyone
+// replaying: that delivery fetches the secret, the key is revoked, and the
+// alert's failed incident is closed as superseded, its record's actor the
+// webhook's sender.
+func TestAlertFetchFixedByALaterWebhook(t *testing.T) {
+	e := start(t, stack.Options{})
+	const repo = "acme/payments-api"
+	raw, keyID := e.LeakOpenAI(repo, 72)
+	id := failAlertFetch(t, e, repo, 72, raw)
+
+	e.GitHub.Server().ClearFaults()
+	if code, resp := post(t, e, "ff-later", stack.AlertPayload("validated", repo, 72, "openai_api_key")); code != http.StatusAccepted {
+		t.Fatalf("ingest: %d %v", code, resp)
+	}
+	last := checkSuperseded(t, e, id, raw, keyID)
+	if last.Actor != "github" || last.Data["replay"] != "" || !strings.Contains(last.Detail, "validated") {
+		t.Fatalf("the alert's last audit record: %+v", last)
+	}
+}
+
+// failAlertFetch posts a created alert whose fetch GitHub answers 403 and
+// checks the failure: the incident keyed by the alert fails naming the
+// fetch error, on_failure pages, the dead letter names the incident, and
+// nothing reaches OpenAI. It returns the alert incident's id.
+func failAlertFetch(t *testing.T, e *env, repo string, number int64, raw string) string {
+	t.Helper()
+	e.GitHub.Server().Inject(emulator.Fault{Match: fmt.Sprintf("GET /repos/%s/secret-scanning/alerts/%d", repo, number), Status: 403,
 		Body: `{"message":"Resource not accessible by integration"}`})
-	code, resp := post(t, e, "ff-403", stack.AlertPayload("created", repo, 71, "openai_api_key"))
+	code, resp := post(t, e, fmt.Sprintf("ff-403-%d", number), stack.AlertPayload("created", repo, number, "openai_api_key"))
 	if code != http.StatusAccepted {
 		t.Fatalf("ingest: %d %v", code, resp)
 	}
-	id := incident.IDFor(responders.AlertFingerprint(e.App.Keyring, &exposure.Alert{Repository: repo, Number: 71}))
+	id := incident.IDFor(responders.AlertFingerprint(e.App.Keyring, &exposure.Alert{Repository: repo, Number: number}))
 	in, err := e.WaitIncident(ctxT(t, 30*time.Second), id, func(in *incident.Incident) bool {
 		return in.State == incident.Failed && in.Lease == nil
 	})
@@ -66,17 +112,15 @@ func TestAlertFetchForbiddenFailsAnIncident(t *testing.T) {
 	if failed := findRecord(auditRecords(t, e, id), "incident.failed"); failed == nil || !strings.Contains(failed.Error, "403") {
 		t.Fatalf("incident.failed record: %+v", failed)
 	}
+	return id
+}
 
-	// The token fixed: a replay of the failed incident fetches the secret
-	// and the key's own incident is contained.
-	e.GitHub.Server().ClearFaults()
-	tok := newToken(t, e, "oncall", tokens.Replay)
-	code, body := api(t, e, "POST", "/v1/incidents/"+id+"/replay", tok, nil)
-	var res responders.ReplayResult
-	_ = json.Unmarshal(body, &res)
-	if code != http.StatusAccepted || len(res.Items) != 1 || res.Items[0].Action != responders.ReplayReplayed {
-		t.Fatalf("replay: %d %s", code, body)
-	}
+// checkSuperseded waits for the key's own incident to be contained with
+// exactly one DELETE of keyID, and for the alert's failed incident id to be
+// resolved as superseded by it, with the record on its own chain, which
+// still verifies to its head. It returns that last record.
+func checkSuperseded(t *testing.T, e *env, id, raw, keyID string) audit.Record {
+	t.Helper()
 	waitState(t, e, e.IncidentFor(raw), incident.Contained)
 	waitIdle(t, e)
 	if e.OpenAI.Live(raw) || openaiKeyDeletes(e, keyID) != 1 {
@@ -104,7 +148,8 @@ func TestAlertFetchForbiddenFailsAnIncident(t *testing.T) {
 	if problems := audit.Verify(raws); len(problems) > 0 || closed.AuditSeq != uint64(len(raws)) {
 		t.Fatalf("the alert's audit chain: %v; head at %d of %d records", problems, closed.AuditSeq, len(raws))
 	}
-	if last.Kind != audit.KindIncidentResolved || last.Data["superseded_by"] != keyInc || !strings.HasPrefix(last.Actor, "oncall") {
+	if last.Kind != audit.KindIncidentResolved || last.Data["superseded_by"] != keyInc {
 		t.Fatalf("the alert's last audit record: %+v", last)
 	}
+	return last
 }
