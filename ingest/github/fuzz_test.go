@@ -33,16 +33,23 @@ func FuzzParsePartnerSignature(f *testing.F) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	sum := sha256.Sum256([]byte("body"))
 	sig, _ := ecdsa.SignASN1(rand.Reader, key, sum[:])
-	f.Add(base64.StdEncoding.EncodeToString(sig))
+	good := base64.StdEncoding.EncodeToString(sig)
+	f.Add(good)
 	f.Add("MEUCIQ==")
 	f.Add("")
 	f.Add("%%%")
 	f.Fuzz(func(t *testing.T, h string) {
 		b, err := ParsePartnerSignature(h)
+		if h == good && (err != nil || !VerifyPartner(&key.PublicKey, []byte("body"), b)) {
+			t.Fatalf("the genuine signature does not verify: %v", err)
+		}
 		if err != nil {
 			return
 		}
-		_ = VerifyPartner(&key.PublicKey, []byte("body"), b)
+		// Whatever verifies for "body" was signed over it: never another body.
+		if VerifyPartner(&key.PublicKey, []byte("other"), b) {
+			t.Fatalf("signature %q verifies a body it was not made for", h)
+		}
 	})
 }
 

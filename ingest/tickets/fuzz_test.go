@@ -67,7 +67,15 @@ func FuzzRichText(f *testing.F) {
 	f.Add([]byte(`"plain"`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"type":"doc","version":1,"content":[{"type":"text","text":"x","marks":[{"type":"link","attrs":{"href":"https://h"}}]}]}`))
+	f.Add([]byte(`"line one\nAKIA\u0000 \"quoted\""`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = RichText(json.RawMessage(b))
+		text, err := RichText(json.RawMessage(b))
+		// A JSON string is plain text or wiki markup: its value, whole.
+		var s string
+		if json.Unmarshal(b, &s) == nil {
+			if err != nil || text != s {
+				t.Fatalf("the string's text is %d bytes (err %v), want its %d-byte value", len(text), err, len(s))
+			}
+		}
 	})
 }

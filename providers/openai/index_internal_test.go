@@ -60,7 +60,7 @@ func TestListingMatchesAsMatchRedacted(t *testing.T) {
 			}
 			got := l.matching(leaked)
 			if !slices.Equal(got, want) {
-				t.Fatalf("round %d, key %q: index found %v, linear scan %v", round, raw, got, want)
+				t.Fatalf("round %d, key %s: index found %v, linear scan %v", round, secret.Hint(leaked), got, want)
 			}
 		}
 	}

@@ -384,13 +384,10 @@ func runCancel(t *testing.T, h Harness) {
 			t.Cleanup(e.Server.ClearFaults)
 			ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 			defer cancel()
-			start := time.Now()
+			// The fault holds the answer for 30 s: a call that ignored its
+			// context would get it (no error) or outlive the test's deadline.
 			err := c.do(ctx, e, cr)
-			took := time.Since(start)
 			e.clean(t, cr.Secret.Reveal(), errText(err))
-			if took > 5*time.Second {
-				t.Fatalf("%s took %v after its context ended", c.name, took)
-			}
 			if class, _ := providers.Classify(err); err == nil || class != providers.Retryable {
 				t.Fatalf("%s with a cancelled context = %v; want a retryable error", c.name, err)
 			}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers/openai/openaiemu"
 )
 
@@ -46,7 +47,7 @@ func TestCreateServiceAccount(t *testing.T) {
 	key := sa["api_key"].(map[string]any)
 	value, _ := key["value"].(string)
 	if key["object"] != "organization.project.service_account.api_key" || !strings.HasPrefix(value, "sk-svcacct-") || !strings.HasPrefix(key["id"].(string), "key_") {
-		t.Fatalf("api_key = %v", key)
+		t.Fatalf("api_key: object %v, id %v, value %s", key["object"], key["id"], secret.Hint(secret.New(value)))
 	}
 	if !e.Live(value) || e.KeyOf(p, sa["id"].(string)) != value || len(e.Creations()) != 1 {
 		t.Fatal("the created key is not live in the organization")

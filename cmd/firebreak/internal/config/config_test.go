@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -187,6 +188,9 @@ vault:
 	})
 }
 
+// filePosition is what follows the file name at the start of each problem.
+var filePosition = regexp.MustCompile(`^:[0-9]+:[0-9]+$`)
+
 func FuzzLoad(f *testing.F) {
 	f.Add([]byte(Example))
 	f.Add([]byte("nats: [1, 2]\nhttp: {listen: 3}\n"))
@@ -198,6 +202,17 @@ func FuzzLoad(f *testing.F) {
 		c, err := Load(p, env(nil))
 		if err == nil && c == nil {
 			t.Fatal("nil config without error")
+		}
+		var probs Problems
+		if err != nil && !errors.As(err, &probs) {
+			t.Fatalf("not a list of problems: %T", err)
+		}
+		// A problem is placed in the file ("<file>:<line>:<col>"), or is a
+		// field the file lacks (no place), and names its field.
+		for _, pr := range probs {
+			if pr.Where != "" && !filePosition.MatchString(strings.TrimPrefix(pr.Where, p)) || pr.Path == "" {
+				t.Fatalf("problem without a file:line:col or a field: %.120q", pr.String())
+			}
 		}
 	})
 }

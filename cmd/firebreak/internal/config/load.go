@@ -316,7 +316,14 @@ func nonEmpty(p string) string {
 	return p
 }
 
+// join appends key to a field path. A key that is empty or holds anything
+// but letters, digits, '_' and '-' is quoted, so the path stays readable.
 func join(path, key string) string {
+	if key == "" || strings.IndexFunc(key, func(r rune) bool {
+		return !(r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
+	}) >= 0 {
+		key = strconv.Quote(key)
+	}
 	if path == "" {
 		return key
 	}
