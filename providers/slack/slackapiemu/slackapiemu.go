@@ -79,9 +79,15 @@ func ErrorBody(status int) (string, []byte) {
 	return "application/json; charset=utf-8", b
 }
 
-// NewToken returns a well-formed token with prefix ("xoxb-", "xoxp-").
+// NewToken returns a well-formed token with prefix ("xoxb-", "xoxp-"), in
+// Slack's shape for its kind: a bot token is xoxb-<team id>-<bot id>-<24
+// alphanumerics>, a user token xoxp-<team id>-<user id>-<token id>-<32 hex>.
 func NewToken(prefix string) string {
-	return prefix + keystore.RandomFrom("0123456789", 12) + "-" + keystore.RandomFrom("0123456789", 13) + "-" + keystore.RandomAlnum(24)
+	digits := func(n int) string { return keystore.RandomFrom("0123456789", n) }
+	if prefix == "xoxp-" {
+		return prefix + digits(12) + "-" + digits(12) + "-" + digits(13) + "-" + keystore.RandomFrom("0123456789abcdef", 32)
+	}
+	return prefix + digits(12) + "-" + digits(13) + "-" + keystore.RandomAlnum(24)
 }
 
 // AddToken registers a live token for user in team. Bot tokens (xoxb-) get
