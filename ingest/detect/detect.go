@@ -243,6 +243,31 @@ func pairAWS(hits []hit) {
 	}
 }
 
+// Pairs holds the AWS access key ids that secret access keys of one text were
+// paired with. An id and its secret are one credential, which the secret's
+// finding reports whole (its KeyID names the id): a caller that makes one
+// exposure per key skips the id's own finding (Covers), or the same IAM key
+// gets two incidents, which race to deactivate it and each tell the owner.
+// The zero value is empty and ready to use.
+type Pairs map[string]bool
+
+// Add records f's access key id when f is a secret access key paired with one.
+func (p *Pairs) Add(f Finding) {
+	if f.Type != detectorTable[dAWSSecret].Type || f.KeyID == "" {
+		return
+	}
+	if *p == nil {
+		*p = Pairs{}
+	}
+	(*p)[f.KeyID] = true
+}
+
+// Covers reports whether f is an access key id (long-term or temporary) whose
+// secret access key was found paired with it.
+func (p Pairs) Covers(f Finding) bool {
+	return (f.Type == detectorTable[dAWSID].Type || f.Type == detectorTable[dAWSTempID].Type) && p[f.KeyID]
+}
+
 // awsNear reports whether a secret key starting at start, on line line, is in the
 // pairing window of the access key id hit id.
 func awsNear(id *hit, start, line int) bool {

@@ -570,3 +570,42 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	}
 }
+
+// TestPairsCoverOnlyPairedIDs: Pairs covers an access key id exactly when a
+// secret access key of the same text was paired with it; an id seen alone,
+// or near another id's secret, is still reported.
+func TestPairsCoverOnlyPairedIDs(t *testing.T) {
+	s := New()
+	r := corpus.NewRand(5)
+	id, sec := corpus.AWSPair(r)
+	id2, _ := corpus.AWSPair(r)
+	filler := "level=info msg=\"nothing to see\"\n"
+	cases := []struct {
+		name, text string
+		kept       []string // the findings not covered, by type
+	}{
+		{"same line", "key=" + id.Text + " value=" + sec.Text + "\n", []string{"aws_secret_access_key"}},
+		{"id alone", "key=" + id.Text + "\n", []string{id.Type}},
+		{"nearest id wins", "a=" + id2.Text + "\n" + filler + "b=" + id.Text + " secret=" + sec.Text + "\n", []string{id2.Type, "aws_secret_access_key"}},
+		{"five lines apart", "id: " + id.Text + "\n" + strings.Repeat(filler, 4) + "secret " + sec.Text + "\n", []string{id.Type}},
+		{"label without id", "aws_secret_access_key = " + sec.Text + "\n", []string{"aws_secret_access_key"}},
+	}
+	for _, c := range cases {
+		fs := scanAll(s, c.text)
+		var pairs Pairs
+		for _, f := range fs {
+			pairs.Add(f)
+		}
+		var kept []Finding
+		var got []string
+		for _, f := range fs {
+			if !pairs.Covers(f) {
+				kept = append(kept, f)
+				got = append(got, f.Type)
+			}
+		}
+		if !slices.Equal(got, c.kept) {
+			t.Errorf("%s: kept %v, want %v: %s", c.name, got, c.kept, describe(c.text, kept))
+		}
+	}
+}

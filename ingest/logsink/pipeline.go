@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -204,10 +205,12 @@ func (p *Pipeline) detect(b *Batch) ([]*group, []string) {
 	}
 	var hits []hitAt
 	var raws []string // distinct secrets of the batch
+	var pairs detect.Pairs
 	seen := map[string]bool{}
 	p.Scanner.Scan(block, func(f detect.Finding) {
 		ri := sort.Search(len(offs), func(i int) bool { return offs[i] > f.Start }) - 1
 		hits = append(hits, hitAt{f: f, ri: max(ri, 0)})
+		pairs.Add(f)
 		if raw := block[f.Start:f.End]; !seen[string(raw)] {
 			seen[string(raw)] = true
 			raws = append(raws, string(raw))
@@ -216,6 +219,9 @@ func (p *Pipeline) detect(b *Batch) ([]*group, []string) {
 	if len(hits) == 0 {
 		return nil, nil
 	}
+	// An AWS access key id found with its secret key is reported by the
+	// secret's finding (its KeyID): one exposure, one incident for the key.
+	hits = slices.DeleteFunc(hits, func(h hitAt) bool { return pairs.Covers(h.f) })
 	// Labels are computed only for records with a finding, and with every
 	// secret of the batch redacted from them (a secret may sit in a label).
 	type recInfo struct {

@@ -97,14 +97,30 @@ type found struct {
 func (s *Scanner) Exposures(ctx context.Context, t Ticket, src exposure.Source) ([]sealer.Item, error) {
 	byFP := map[string]*found{}
 	var order []string
+	type scanned struct {
+		fld   Field
+		block []byte
+		fs    []detect.Finding
+	}
+	var texts []scanned
+	var pairs detect.Pairs
 	for _, fld := range t.Fields {
 		if fld.Text == "" {
 			continue
 		}
-		block := []byte(fld.Text)
-		var fs []detect.Finding
-		s.Detector.Scan(block, func(f detect.Finding) { fs = append(fs, f) })
-		for _, f := range fs {
+		x := scanned{fld: fld, block: []byte(fld.Text)}
+		s.Detector.Scan(x.block, func(f detect.Finding) {
+			x.fs = append(x.fs, f)
+			pairs.Add(f)
+		})
+		texts = append(texts, x)
+	}
+	for _, txt := range texts {
+		fld, block := txt.fld, txt.block
+		for _, f := range txt.fs {
+			if pairs.Covers(f) {
+				continue // an AWS access key id found with its secret: the secret's exposure names it
+			}
 			v := sealer.Secret(block, f)
 			fp := s.Sealer.Keyring.Fingerprint(v)
 			x := byFP[fp]
