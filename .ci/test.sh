@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh machine: `make test` runs this, and so does
 # CI (.ci/run). It provisions what the tests need, then runs them:
 #   - a real Vault server binary (built once into ~/.cache/firebreak, see .ci/vault.sh);
-#   - go vet, the unit/integration/end-to-end tests, and every fuzz target briefly.
+#   - go vet, the unit/integration/end-to-end tests (the in-process concurrent
+#     ones under the race detector), and every fuzz target briefly.
 # Long soaks are opt-in: FIREBREAK_SOAK=1, FUZZTIME=5m.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,8 +32,15 @@ echo "== go test"
 # The cluster and fault tests run real nats-server and firebreak processes
 # and measure failover timing: they run after the rest, one package at a
 # time, so that the other packages' tests do not starve them of the 2 cores.
+# The packages where goroutines share state in-process (the responders'
+# sessions and heartbeats, the detector, the log-sink batching, the GitHub
+# revocation batcher, the OpenAI key index, the bus) run under the race
+# detector instead: their tests then also fail on a data race.
 process_pkgs="./cmd/firebreak/internal/cluster ./cmd/firebreak/internal/faults"
-go test -count=1 -timeout 25m $(go list ./... | grep -v -e '/cmd/firebreak/internal/cluster$' -e '/cmd/firebreak/internal/faults$')
+race_pkgs=$(go list ./ingest/detect ./ingest/logsink/... ./ingest/bus/... ./ingest/github/... ./responders/... \
+  ./providers/github/... ./providers/openai/... ./cmd/firebreak/internal/stack)
+go test -count=1 -timeout 25m $(go list ./... | grep -v -e '/cmd/firebreak/internal/cluster$' -e '/cmd/firebreak/internal/faults$' | grep -vxF "$race_pkgs")
+go test -race -count=1 -timeout 25m $race_pkgs
 go test -count=1 -timeout 25m -p 1 $process_pkgs
 
 echo "== fuzz (${FUZZTIME:=10s} per target)"
