@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -71,46 +72,61 @@ type ChainReport struct {
 // number, so a record removed and re-published altered is caught by the hash
 // its successor carries. want, when known (the head kept on the incident),
 // must be the last record: a chain cut short at its end is caught there.
+// A record that is not JSON, or carries no seq, is reported and left out of
+// the chain.
 func VerifyChain(chain string, records []Stored, want *Chain) ChainReport {
 	rep := ChainReport{Chain: chain, Records: len(records)}
 	type item struct {
 		r   Record
 		raw []byte
-		pos int
 	}
 	var items []item
-	for i, s := range records {
+	for _, s := range records {
 		var r Record
 		if err := json.Unmarshal(s.Raw, &r); err != nil {
 			rep.Breaks = append(rep.Breaks, Break{Problem: fmt.Sprintf("stream record %d is not a JSON audit record: %v", s.StreamSeq, err)})
 			continue
 		}
-		items = append(items, item{r: r, raw: s.Raw, pos: i})
+		if r.Seq == 0 {
+			rep.Breaks = append(rep.Breaks, Break{Problem: fmt.Sprintf("stream record %d carries no seq: not a chain record", s.StreamSeq)})
+			continue
+		}
+		items = append(items, item{r: r, raw: s.Raw})
 	}
 	sort.SliceStable(items, func(i, j int) bool { return items[i].r.Seq < items[j].r.Seq })
-	var prevHash string
+	// prevHashes are the hashes of every stored record of seq prevSeq: one,
+	// or more when that seq forked. The fork is reported once; whichever
+	// branch the next record links to is not reported again.
+	prevHashes := []string{""}
 	var prevSeq uint64
 	for i, it := range items {
 		r := it.r
+		h := Hash(it.raw)
 		switch {
 		case i > 0 && r.Seq == prevSeq:
 			rep.Breaks = append(rep.Breaks, Break{Seq: r.Seq, Problem: fmt.Sprintf("seq %d appears twice (a forked or injected record)", r.Seq)})
 		case r.Seq != prevSeq+1:
 			rep.Breaks = append(rep.Breaks, Break{Seq: r.Seq, Problem: fmt.Sprintf("seq %d follows %d: %d record(s) missing", r.Seq, prevSeq, r.Seq-prevSeq-1)})
-		case r.Prev != prevHash:
+		case !slices.Contains(prevHashes, r.Prev):
 			rep.Breaks = append(rep.Breaks, Break{Seq: r.Seq, Problem: fmt.Sprintf("seq %d: prev hash does not match record %d (altered or replaced)", r.Seq, prevSeq)})
 		}
 		if r.Incident != "" && r.Incident != chain {
 			rep.Breaks = append(rep.Breaks, Break{Seq: r.Seq, Problem: fmt.Sprintf("seq %d names chain %q", r.Seq, r.Incident)})
 		}
-		prevHash, prevSeq = Hash(it.raw), r.Seq
+		if i > 0 && r.Seq == prevSeq {
+			prevHashes = append(prevHashes, h)
+		} else {
+			prevHashes = []string{h}
+		}
+		prevSeq = r.Seq
+		rep.Head = h
 	}
-	rep.Head, rep.LastSeq = prevHash, prevSeq
+	rep.LastSeq = prevSeq
 	if want != nil && want.Seq > 0 {
 		switch {
 		case want.Seq > prevSeq:
 			rep.Breaks = append(rep.Breaks, Break{Seq: want.Seq, Problem: fmt.Sprintf("the incident records %d audit records but the stream ends at %d: records removed from the end", want.Seq, prevSeq)})
-		case want.Seq == prevSeq && want.Head != "" && want.Head != prevHash:
+		case want.Seq == prevSeq && want.Head != "" && !slices.Contains(prevHashes, want.Head):
 			rep.Breaks = append(rep.Breaks, Break{Seq: want.Seq, Problem: fmt.Sprintf("seq %d: its hash differs from the head the incident recorded (the last record was altered)", want.Seq)})
 		}
 	}

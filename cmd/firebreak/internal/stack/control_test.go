@@ -3,12 +3,14 @@ package stack_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/app"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/responders/audit"
@@ -111,52 +113,95 @@ func TestControlTokensAndScopes(t *testing.T) {
 	}
 }
 
-// The audit chain verifies; a record removed and re-published altered, or a
-// record cut from the end, is reported.
+// The audit chain verifies; each way someone with write access to the audit
+// stream can tamper with an incident's chain is reported, with its own
+// problem, by the control API and by `firebreak audit verify` (exit 1): a
+// record removed and re-published altered, the last record removed, the
+// last record re-published altered, a record injected under a seq already
+// stored. One incident per case.
 func TestAuditVerifyDetectsTampering(t *testing.T) {
 	e := start(t, stack.Options{})
-	_, _, id := leakAlert(t, e, "acme/payments-api", 61, "d-audit")
-	waitState(t, e, id, incident.Contained)
-	reader := newToken(t, e, "auditor", tokens.Read)
-	verify := func() (bool, string) {
-		t.Helper()
-		_, body := api(t, e, "GET", "/v1/audit/verify?incident="+id, reader, nil)
-		var rep struct {
-			OK     bool
-			Chains []audit.ChainReport
-		}
-		must(t, json.Unmarshal(body, &rep))
-		return rep.OK, string(body)
-	}
-	if ok, body := verify(); !ok {
-		t.Fatalf("untouched chain: %s", body)
-	}
-	// Tamper: replace record 3 by an altered copy (someone with write access
-	// to the stream rewriting what a step did).
 	ctx := context.Background()
 	st, err := e.App.JS.Stream(ctx, exposure.StreamAudit)
 	must(t, err)
-	var victim *audit.Stored
-	must(t, audit.Read(ctx, e.App.JS, audit.ReadOptions{Chain: id}, func(s audit.Stored) error {
-		if s.Record.Seq == 3 {
-			victim = &s
-		}
-		return nil
-	}))
-	must(t, st.DeleteMsg(ctx, victim.StreamSeq))
-	altered := victim.Record
-	altered.Detail = "nothing happened here"
-	b, _ := json.Marshal(altered)
-	_, err = e.App.JS.PublishMsg(ctx, &nats.Msg{Subject: victim.Subject, Data: b})
-	must(t, err)
-	ok, body := verify()
-	if ok || !strings.Contains(body, "seq 4: prev hash does not match record 3") {
-		t.Fatalf("tampered chain: %s", body)
+	// republish stores an altered copy of r on its chain.
+	republish := func(s audit.Stored) {
+		t.Helper()
+		altered := s.Record
+		altered.Detail = "nothing happened here"
+		b, _ := json.Marshal(altered)
+		_, err := e.App.JS.PublishMsg(ctx, &nats.Msg{Subject: s.Subject, Data: b})
+		must(t, err)
 	}
-	// And the CLI says so with exit status 1.
-	out, code := runCLI(t, e, "audit", "verify", "--incident", id)
-	if code != 1 || !strings.Contains(out, "BROKEN") {
-		t.Fatalf("firebreak audit verify: exit %d\n%s", code, out)
+	cases := []struct {
+		name string
+		// tamper alters the chain, given as stored (in seq order), and
+		// returns the one problem verification must report.
+		tamper func(chain []audit.Stored) audit.Break
+	}{
+		{"record 3 removed and re-published altered", func(c []audit.Stored) audit.Break {
+			must(t, st.DeleteMsg(ctx, c[2].StreamSeq))
+			republish(c[2])
+			return audit.Break{Seq: 4, Problem: "seq 4: prev hash does not match record 3 (altered or replaced)"}
+		}},
+		{"the last record removed", func(c []audit.Stored) audit.Break {
+			n := len(c)
+			must(t, st.DeleteMsg(ctx, c[n-1].StreamSeq))
+			return audit.Break{Seq: uint64(n), Problem: fmt.Sprintf(
+				"the incident records %d audit records but the stream ends at %d: records removed from the end", n, n-1)}
+		}},
+		{"the last record re-published altered", func(c []audit.Stored) audit.Break {
+			n := len(c)
+			must(t, st.DeleteMsg(ctx, c[n-1].StreamSeq))
+			republish(c[n-1])
+			return audit.Break{Seq: uint64(n), Problem: fmt.Sprintf(
+				"seq %d: its hash differs from the head the incident recorded (the last record was altered)", n)}
+		}},
+		{"a second record 2 injected", func(c []audit.Stored) audit.Break {
+			republish(c[1])
+			return audit.Break{Seq: 2, Problem: "seq 2 appears twice (a forked or injected record)"}
+		}},
+	}
+	ids := make([]string, len(cases))
+	for i := range cases {
+		_, _, ids[i] = leakAlert(t, e, "acme/payments-api", int64(61+i), fmt.Sprintf("d-audit-%d", i))
+	}
+	for _, id := range ids {
+		waitState(t, e, id, incident.Contained) // the chain's end: the incident records its head
+	}
+	reader := newToken(t, e, "auditor", tokens.Read)
+	verify := func(id string) (app.VerifyReport, string) {
+		t.Helper()
+		code, body := api(t, e, "GET", "/v1/audit/verify?incident="+id, reader, nil)
+		var rep app.VerifyReport
+		if code != http.StatusOK || json.Unmarshal(body, &rep) != nil || len(rep.Chains) != 1 || rep.Chains[0].Chain != id {
+			t.Fatalf("verify %s: %d %s", id, code, body)
+		}
+		return rep, string(body)
+	}
+	for i, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			id := ids[i]
+			chain := auditStored(t, e, id)
+			for j, s := range chain {
+				if s.Record.Seq != uint64(j+1) {
+					t.Fatalf("stored record %d carries seq %d", j, s.Record.Seq)
+				}
+			}
+			in := waitState(t, e, id, incident.Contained)
+			if rep, body := verify(id); !rep.OK || uint64(len(chain)) != in.AuditSeq || in.AuditSeq < 4 {
+				t.Fatalf("untouched chain (%d records, incident head at %d): %s", len(chain), in.AuditSeq, body)
+			}
+			want := c.tamper(chain)
+			rep, body := verify(id)
+			if rep.OK || rep.Chains[0].OK || len(rep.Chains[0].Breaks) != 1 || rep.Chains[0].Breaks[0] != want {
+				t.Fatalf("tampered chain: %s\nwant the one break %+v", body, want)
+			}
+			out, code := runCLI(t, e, "audit", "verify", "--incident", id)
+			if code != 1 || !strings.Contains(out, "BROKEN") || !strings.Contains(out, want.Problem) {
+				t.Fatalf("firebreak audit verify: exit %d\n%s", code, out)
+			}
+		})
 	}
 }
 
