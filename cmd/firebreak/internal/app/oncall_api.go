@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -217,26 +218,51 @@ func (a *App) decideIncident(outcome string) http.HandlerFunc {
 			}
 			aprID = p.ID
 		}
-		p := principalOf(r)
-		by := p.Name
-		if req, _, err := a.oncall.approvals.Get(r.Context(), aprID); err == nil {
-			if err := req.MayDecide(r.Context(), a.oncall.groups, p.Name); err != nil {
-				if !p.token.Has(tokens.Admin) {
-					web.Error(w, http.StatusForbidden, err.Error())
-					return
-				}
-				by = p.Name + " (admin override)" // an admin token decides any approval; the trail says so
-			}
+		by, err := a.oncall.decider(r.Context(), id, aprID, principalOf(r))
+		if code, msg := decisionError(err); code != 0 {
+			web.Error(w, code, msg)
+			return
 		}
-		check := func(req *approvals.Request) error {
-			if req.Incident != id {
-				return fmt.Errorf("%w: approval %s belongs to another incident", approvals.ErrNotFound, req.ID)
-			}
-			return nil
-		}
+		check := func(req *approvals.Request) error { return sameIncident(req, id) }
 		a.decide(w, r, aprID, approvals.Decision{Outcome: outcome, By: by, Via: approvals.ViaAPI, Comment: b.Comment,
 			RequestID: r.Header.Get("X-Request-Id")}, check)
 	}
+}
+
+// decider returns who decides approval aprID of incident id when p asks:
+// p's name when p is an approver of it, "<name> (admin override)" when p is
+// not but holds an admin token. It fails closed: an approval it cannot read
+// is an error (503), never a decision without the approver check; an
+// unknown approval, or one of another incident, wraps
+// approvals.ErrNotFound (404); anyone else gets approvals.ErrNotApprover
+// (403). The approvers of a request never change once it is stored, so the
+// check holds for the decision that follows.
+func (o *oncall) decider(ctx context.Context, id, aprID string, p *principal) (string, error) {
+	req, _, err := o.approvals.Get(ctx, aprID)
+	if errors.Is(err, approvals.ErrNotFound) {
+		return "", err
+	}
+	if err != nil {
+		return "", fmt.Errorf("approval %s could not be read, nothing decided: %w", aprID, err)
+	}
+	if err := sameIncident(req, id); err != nil {
+		return "", err
+	}
+	if err := req.MayDecide(ctx, o.groups, p.Name); err != nil {
+		if !p.token.Has(tokens.Admin) {
+			return "", err
+		}
+		return p.Name + " (admin override)", nil // an admin token decides any approval; the trail says so
+	}
+	return p.Name, nil
+}
+
+// sameIncident refuses an approval of another incident as not found.
+func sameIncident(req *approvals.Request, id string) error {
+	if req.Incident != id {
+		return fmt.Errorf("%w: approval %s belongs to another incident", approvals.ErrNotFound, req.ID)
+	}
+	return nil
 }
 
 // decide records a decision and resumes the incident, answering JSON.

@@ -2,6 +2,7 @@ package stack_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/app"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
 	"github.com/firebreak-sec/firebreak/providers/notify/slack/slackemu"
@@ -91,6 +93,63 @@ func TestApprovalThroughTheAPI(t *testing.T) {
 	// A second decision is refused.
 	if code, _ := api(t, e, "POST", "/v1/incidents/"+id+"/deny", alice, nil); code != http.StatusConflict {
 		t.Fatalf("deciding a settled incident: %d, want 409", code)
+	}
+}
+
+// Deciding through the API is checked against the approval it names: an
+// approval of another incident, or one that does not exist, is 404 whoever
+// asks (and decides nothing); a token with the approve scope that is not an
+// approver is 403; an admin token that is not an approver decides, and the
+// incident and the approval.granted record say it was an admin override.
+func TestApprovalAdminOverride(t *testing.T) {
+	e := startApproval(t, "1h", "abort", stack.Options{})
+	raw, _, id := leakAlert(t, e, "acme/payments-api", 44, "d-apr-admin")
+	_, _, other := leakAlert(t, e, "acme/payments-api", 45, "d-apr-other")
+	waitState(t, e, id, incident.AwaitingApproval)
+	otherApr := waitState(t, e, other, incident.AwaitingApproval).PendingApproval().ID
+
+	bob := newToken(t, e, "bob", tokens.Approve)
+	alice := newToken(t, e, "alice", tokens.Approve)
+	carol := newToken(t, e, "carol", tokens.Admin)
+	for _, c := range []struct {
+		who, token, approval string
+	}{
+		{"bob, no approver", bob, otherApr},
+		{"alice, an approver", alice, otherApr},
+		{"carol, an admin", carol, otherApr},
+		{"carol, an admin", carol, "apr_0123456789abcdef01234567"},
+	} {
+		code, body := api(t, e, "POST", "/v1/incidents/"+id+"/approve", c.token, map[string]string{"approval": c.approval})
+		if code != http.StatusNotFound {
+			t.Fatalf("%s approving %s through incident %s: %d %s, want 404", c.who, c.approval, id, code, body)
+		}
+	}
+	if code, body := api(t, e, "POST", "/v1/incidents/"+id+"/approve", bob, nil); code != http.StatusForbidden ||
+		!strings.Contains(string(body), "bob may not decide") {
+		t.Fatalf("bob, not an approver: %d %s", code, body)
+	}
+
+	code, body := api(t, e, "POST", "/v1/incidents/"+id+"/approve", carol, map[string]string{"comment": "on-call lead"})
+	var ans app.DecisionAnswer
+	if code != http.StatusOK || json.Unmarshal(body, &ans) != nil || ans.Decision == nil || ans.Decision.By != "carol (admin override)" {
+		t.Fatalf("carol, an admin, approves: %d %s", code, body)
+	}
+	in := waitState(t, e, id, incident.Contained)
+	if e.OpenAI.Live(raw) {
+		t.Fatal("the key is live after the approval")
+	}
+	if a := in.Approvals[0]; a.State != incident.ApprovalApproved || a.DecidedBy != "carol (admin override)" || a.Via != "api" {
+		t.Fatalf("approval record: %+v", a)
+	}
+	if g := findRecord(auditRecords(t, e, id), audit.KindApprovalGranted); g == nil || g.Actor != "carol (admin override)" {
+		t.Fatalf("approval.granted record: %+v", g)
+	}
+	// The other incident was decided by none of the refused requests.
+	if in := waitState(t, e, other, incident.AwaitingApproval); in.PendingApproval() == nil || in.PendingApproval().ID != otherApr {
+		t.Fatalf("the other incident's approval: %+v", in.Approvals)
+	}
+	if g := findRecord(auditRecords(t, e, other), audit.KindApprovalGranted); g != nil {
+		t.Fatalf("the other incident was approved: %+v", g)
 	}
 }
 
