@@ -216,17 +216,23 @@ func TestCorrelationIDRunsThrough(t *testing.T) {
 		t.Fatalf("incident correlation %q", in.Correlation)
 	}
 	recs := auditRecords(t, e, id)
+	if uint64(len(recs)) != in.AuditSeq || findRecord(recs, audit.KindIncidentContained) == nil {
+		t.Fatalf("%d audit records, the incident's head at %d", len(recs), in.AuditSeq)
+	}
 	for _, r := range recs {
 		if r.Correlation != want {
 			t.Errorf("audit %s (seq %d) carries correlation %q", r.Kind, r.Seq, r.Correlation)
 		}
 	}
-	if v, ok := e.Slack.Messages()[0].Field("Correlation"); !ok || !strings.Contains(v, want) {
+	// The playbook's notify and notify_webhook steps each sent one.
+	slackMsgs, hooks := e.Slack.Messages(), e.Webhook.Messages()
+	if len(slackMsgs) != 1 || len(hooks) != 1 {
+		t.Fatalf("%d Slack messages and %d webhooks, want 1 each", len(slackMsgs), len(hooks))
+	}
+	if v, ok := slackMsgs[0].Field("Correlation"); !ok || !strings.Contains(v, want) {
 		t.Errorf("Slack message correlation %q", v)
 	}
-	for _, m := range e.Webhook.Messages() {
-		if m.Correlation != want {
-			t.Errorf("webhook correlation %q", m.Correlation)
-		}
+	if hooks[0].Correlation != want {
+		t.Errorf("webhook correlation %q", hooks[0].Correlation)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/firebreak-sec/firebreak/ingest/tlstest"
 	"github.com/firebreak-sec/firebreak/providers/openai/openaiemu"
 	"github.com/firebreak-sec/firebreak/providers/providertest"
+	"github.com/firebreak-sec/firebreak/responders/audit"
 	"github.com/firebreak-sec/firebreak/responders/incident"
 )
 
@@ -192,6 +193,9 @@ func testLokiPushToNotify(t *testing.T, encode func(push []byte) (body []byte, h
 	providertest.AssertNoSecret(t, strings.TrimPrefix(key, "sk-ant-api03-"), append(allTexts(t, e), string(body))...)
 }
 
+// hecChannel is the HEC request channel TestHECEventOpenAIKeyRevoked sends on.
+const hecChannel = "0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba"
+
 // TestHECEventOpenAIKeyRevoked: a live OpenAI key in a Splunk HEC event (the
 // second of two concatenated events) → revoked at the OpenAI emulator by the
 // built-in playbook, owner notified.
@@ -204,13 +208,13 @@ func TestHECEventOpenAIKeyRevoked(t *testing.T) {
 	raw, keyID := e.OpenAI.AddKey(e.OpenAI.AddProject("billing"), openaiemu.Owner{Type: "user", Name: "ana", Email: "ana@example.com"})
 	ctx := ctxT(t, 30*time.Second)
 	code, body, err := e.Post(ctx, "/services/collector/event", sample(t, "hec-events.json", raw),
-		"Authorization", "Splunk "+tok, "X-Splunk-Request-Channel", "0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba")
+		"Authorization", "Splunk "+tok, "X-Splunk-Request-Channel", hecChannel)
 	if err != nil || code != http.StatusOK || string(body) != "{\"ackId\":0,\"code\":0,\"text\":\"Success\"}\n" {
 		t.Fatalf("hec: %d %s %v", code, body, err)
 	}
 	// Indexer acknowledgement: the exposure was stored before the 200.
 	code, ack, err := e.Post(ctx, "/services/collector/ack", []byte(`{"acks":[0]}`),
-		"Authorization", "Splunk "+tok, "X-Splunk-Request-Channel", "0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba")
+		"Authorization", "Splunk "+tok, "X-Splunk-Request-Channel", hecChannel)
 	if err != nil || code != http.StatusOK || string(ack) != "{\"acks\":{\"0\":true}}\n" {
 		t.Fatalf("hec ack: %d %s %v", code, ack, err)
 	}
@@ -223,7 +227,7 @@ func TestHECEventOpenAIKeyRevoked(t *testing.T) {
 	}
 	x := in.Exposures[0]
 	if x.Source != exposure.SourceSplunkHEC || x.Environment != exposure.EnvProd || x.Location.Labels["host"] != "ip-10-0-3-17" ||
-		x.Ref != "channel:0aeeac95-ac74-4aa9-b30d-6c4c0ac581ba" {
+		x.Ref != "channel:"+hecChannel {
 		t.Fatalf("exposure %+v", x)
 	}
 	if msgs := e.Slack.Messages(); len(msgs) != 1 || !strings.Contains(msgs[0].AllText(), "Revoked OpenAI key") {
@@ -240,6 +244,22 @@ func TestHECEventOpenAIKeyRevoked(t *testing.T) {
 		t.Fatalf("%d exposures on the stream", n)
 	}
 	waitIdle(t, e)
+	// The correlation id is the HEC request channel, on the incident and
+	// on every audit record of it, the revocation's included.
+	if in, err = e.WaitIncident(ctx, in.ID, stack.Terminal); err != nil || in.Correlation != hecChannel {
+		t.Fatalf("incident correlation %q, want the request channel (%v)", in.Correlation, err)
+	}
+	recs := auditRecords(t, e, in.ID)
+	var revoked bool
+	for _, r := range recs {
+		if r.Correlation != in.Correlation {
+			t.Errorf("audit %s (seq %d) carries correlation %q", r.Kind, r.Seq, r.Correlation)
+		}
+		revoked = revoked || r.Kind == audit.KindStepSucceeded && r.Step == "revoke"
+	}
+	if uint64(len(recs)) != in.AuditSeq || !revoked {
+		t.Fatalf("%d audit records (the incident's head at %d), revoke's step.succeeded among them: %v", len(recs), in.AuditSeq, revoked)
+	}
 	providertest.AssertNoSecret(t, strings.TrimPrefix(raw, "sk-proj-"), append(allTexts(t, e), string(body))...)
 }
 
