@@ -19,6 +19,7 @@ import (
 // checks the actions' own decisions.
 type recorder struct {
 	live      bool
+	gone      bool // Revoke answers "already revoked"
 	verifyErr error
 	revokeErr error
 	calls     []string
@@ -33,6 +34,9 @@ func (r *recorder) Verify(context.Context, providers.Credential) (providers.Veri
 }
 func (r *recorder) Revoke(context.Context, providers.Credential) (providers.RevokeResult, error) {
 	r.calls = append(r.calls, "revoke")
+	if r.gone {
+		return providers.RevokeResult{Action: "none", AlreadyRevoked: true}, r.revokeErr
+	}
 	return providers.RevokeResult{Action: "deleted", KeyID: "k1"}, r.revokeErr
 }
 func (r *recorder) Plan(op providers.Op, _ providers.Credential) []providers.Call {
@@ -75,6 +79,47 @@ func TestRevokeAfterInterruptedAttemptChecksFirst(t *testing.T) {
 			}
 			if res.Outputs["already_revoked"] != c.already || res.Effect != step.EffectRevoked {
 				t.Fatalf("result %+v", res)
+			}
+		})
+	}
+}
+
+// TestAlreadyRevokedIsCheckedAgainstTheKey: a revocation that finds no key
+// to revoke is believed only if the key no longer authenticates; a key still
+// live (admin credential of another organization, a wrong base URL) is a
+// retryable failure, never "contained".
+func TestAlreadyRevokedIsCheckedAgainstTheKey(t *testing.T) {
+	cases := []struct {
+		name      string
+		live      bool
+		verifyErr error
+		retried   bool // a retryable error; otherwise success, already revoked
+	}{
+		{name: "key dead: already revoked", live: false},
+		{name: "key still live: not contained, retried", live: true, retried: true},
+		{name: "verify unavailable: retried", verifyErr: &providers.Error{Provider: "fake", Op: providers.OpVerify, Class: providers.Retryable, Status: 503}, retried: true},
+		{name: "verify refused for good: the provider's answer stands", verifyErr: &providers.Error{Provider: "fake", Op: providers.OpVerify, Class: providers.Permanent, Status: 403}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p := &recorder{live: c.live, gone: true, verifyErr: c.verifyErr}
+			ps := actions.NewProviders()
+			ps.Add(p, "")
+			res, err := actions.Revoke{Providers: ps}.Run(context.Background(), input(false, false, "sk-proj-leaked-0000000000000000"))
+			if got := strings.Join(p.calls, ","); got != "revoke,verify" {
+				t.Fatalf("provider calls %q, want revoke,verify", got)
+			}
+			if !c.retried {
+				if err != nil || res.Outputs["already_revoked"] != true || res.Effect != step.EffectRevoked {
+					t.Fatalf("result %+v, err %v", res, err)
+				}
+				return
+			}
+			if class, _ := providers.Classify(err); err == nil || class != providers.Retryable {
+				t.Fatalf("err %v (class %v), want a retryable error", err, class)
+			}
+			if c.live && !strings.Contains(err.Error(), "still authenticates") {
+				t.Fatalf("err %q does not say the key still authenticates", err)
 			}
 		})
 	}

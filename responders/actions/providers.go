@@ -5,6 +5,7 @@ package actions
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 
@@ -178,6 +179,11 @@ func (a Revoke) Run(ctx context.Context, in *step.Input) (step.Result, error) {
 	if err != nil {
 		return step.Result{}, providers.ScrubError(err, in.Credential.Secret)
 	}
+	if res.AlreadyRevoked && p.Spec().Verify {
+		if err := confirmDead(ctx, p, in); err != nil {
+			return step.Result{}, err
+		}
+	}
 	escalated := res.Action == providers.ActionEscalated
 	out := map[string]any{"revoked": !escalated, "already_revoked": res.AlreadyRevoked,
 		"action": res.Action, "key_id": res.KeyID, "escalated": escalated}
@@ -196,4 +202,29 @@ func (a Revoke) Run(ctx context.Context, in *step.Input) (step.Result, error) {
 		eff = step.EffectNone
 	}
 	return step.Result{Outputs: out, Detail: detail, Effect: eff}, nil
+}
+
+// errStillLive is the cause of a revocation that found no key to revoke
+// while the key still authenticates.
+var errStillLive = errors.New("the provider has no such key to revoke, yet the key still authenticates")
+
+// confirmDead checks a revocation's "already revoked" (the provider no longer
+// knows the key) against the key itself before the incident is called
+// contained: a key that still authenticates was not revoked. That happens when
+// the admin credential belongs to another organization or account than the
+// key, when a base URL points at the wrong service, or while the provider
+// propagates someone else's revocation. It is retryable: the redeliveries give
+// propagation time, and when they are spent the incident fails and its
+// on_failure steps page. A verify that cannot answer now is retryable too; one
+// refused for good leaves the provider's answer standing.
+func confirmDead(ctx context.Context, p providers.Provider, in *step.Input) error {
+	v, err := p.Verify(ctx, in.Credential)
+	if class, _ := providers.Classify(err); err != nil && class == providers.Retryable {
+		return providers.ScrubError(fmt.Errorf("checking that the key no longer authenticates: %w", err), in.Credential.Secret)
+	}
+	if err == nil && v.Live {
+		return &providers.Error{Provider: p.Spec().Name, Op: providers.OpRevoke, Class: providers.Retryable, Err: errStillLive,
+			Message: "not contained: check that the admin credential is for the key's organization or account, and the base URL"}
+	}
+	return nil
 }
