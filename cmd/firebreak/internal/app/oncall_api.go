@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -31,7 +33,7 @@ func parseFilter(r *http.Request) (IncidentFilter, error) {
 	if s := q.Get("since"); s != "" {
 		t, err := ParseSince(s, time.Now())
 		if err != nil {
-			return f, err
+			return f, fmt.Errorf("since: %w", err)
 		}
 		f.Since = t
 	}
@@ -45,20 +47,45 @@ func parseFilter(r *http.Request) (IncidentFilter, error) {
 	return f, nil
 }
 
-// ParseSince reads "90m", "24h", "7d" (ago) or an RFC 3339 time.
+// Errors of ParseSince.
+var (
+	ErrTimeSyntax = errors.New("neither a duration ago (90m, 24h, 7d) nor an RFC 3339 time")
+	ErrTimeRange  = errors.New("out of range")
+)
+
+// MaxAgoDays is the furthest back, in days, a duration ago reaches: the
+// longest time.Duration is about 292 years.
+const MaxAgoDays = int64(math.MaxInt64 / int64(24*time.Hour)) // 106751
+
+// durationSyntax matches what time.ParseDuration reads, unsigned or with a
+// plus sign: a value of this form it refuses has overflowed.
+var durationSyntax = regexp.MustCompile(`^\+?(([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|µs|μs|ms|s|m|h))+$`)
+
+// ParseSince reads "90m", "24h", "7d" (that long before now; any
+// time.ParseDuration form, or whole days) or an RFC 3339 time. A duration ago
+// is never negative and reaches back at most MaxAgoDays: beyond that it
+// would overflow. Its errors wrap ErrTimeSyntax or ErrTimeRange.
 func ParseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
 	}
 	if d, ok := strings.CutSuffix(s, "d"); ok {
-		if n, err := strconv.Atoi(d); err == nil && n >= 0 {
+		if digits := strings.TrimPrefix(d, "+"); digits != "" && strings.Trim(digits, "0123456789") == "" {
+			n, err := strconv.ParseInt(digits, 10, 64)
+			if err != nil || n > MaxAgoDays { // only a range error: digits are all digits
+				return time.Time{}, fmt.Errorf("%q is %w: a time ago reaches back at most %dd (about 292 years)", s, ErrTimeRange, MaxAgoDays)
+			}
 			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
 		}
 	}
-	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-		return now.Add(-d), nil
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil && durationSyntax.MatchString(s):
+		return time.Time{}, fmt.Errorf("%q is %w: a time ago reaches back at most %dd (about 292 years)", s, ErrTimeRange, MaxAgoDays)
+	case err != nil || d < 0:
+		return time.Time{}, fmt.Errorf("%q is %w", s, ErrTimeSyntax)
 	}
-	return time.Time{}, fmt.Errorf("%q is neither a duration ago (90m, 24h, 7d) nor an RFC 3339 time", s)
+	return now.Add(-d), nil
 }
 
 func (f IncidentFilter) keep(in *incident.Incident) bool {
