@@ -40,7 +40,7 @@ type Replayer struct {
 type ReplayRequest struct {
 	Incident    string    `json:"incident,omitempty"`
 	Seq         uint64    `json:"seq,omitempty"`
-	SeqEnd      uint64    `json:"seq_end,omitempty"` // last sequence of a range (default Seq)
+	SeqEnd      uint64    `json:"seq_end,omitempty"` // last sequence of a range (default Seq; at most MaxReplayRange in all)
 	Since       time.Time `json:"since,omitzero"`
 	Until       time.Time `json:"until,omitzero"`
 	Provider    string    `json:"provider,omitempty"`
@@ -81,6 +81,9 @@ type ReplayItem struct {
 	Reason        string       `json:"reason,omitempty"`
 	Plan          *Plan        `json:"plan,omitempty"`
 }
+
+// MaxReplayRange is the most stream sequences a replay by range spans.
+const MaxReplayRange = 100000
 
 // ErrBadReplay is wrapped by errors in the request itself (HTTP 400).
 var ErrBadReplay = errors.New("bad replay request")
@@ -283,9 +286,12 @@ func (rp *Replayer) selectExposures(ctx context.Context, req ReplayRequest) ([]s
 		})
 	case req.Seq > 0:
 		end := max(req.SeqEnd, req.Seq)
-		if end-req.Seq > 100000 {
-			return nil, false, fmt.Errorf("%w: a sequence range spans at most 100000 messages", ErrBadReplay)
+		if end-req.Seq >= MaxReplayRange {
+			return nil, false, fmt.Errorf("%w: a sequence range spans at most %d messages", ErrBadReplay, MaxReplayRange)
 		}
+		// Nothing is stored past the last sequence; stopping there also
+		// keeps seq from wrapping round when end is the largest uint64.
+		end = min(end, st.CachedInfo().State.LastSeq)
 		for seq := req.Seq; seq <= end; seq++ {
 			m, err := st.GetMsg(ctx, seq)
 			if errors.Is(err, jetstream.ErrMsgNotFound) {

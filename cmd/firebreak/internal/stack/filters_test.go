@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
+	"github.com/firebreak-sec/firebreak/ingest/bus/bustest"
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/responders/incident"
 	"github.com/firebreak-sec/firebreak/responders/tokens"
@@ -114,6 +115,76 @@ func TestIncidentListFilters(t *testing.T) {
 		code, body := api(t, e, "GET", "/v1/audit?"+q(name, "106752d"), tok, nil)
 		if code != http.StatusBadRequest || !strings.Contains(string(body), name+`: \"106752d\" is out of range`) {
 			t.Errorf("GET /v1/audit?%s=106752d: %d %s, want a 400 naming %s", name, code, body, name)
+		}
+	}
+}
+
+// POST /v1/replay selects stored exposures by time and keeps those every
+// filter holds for: a filter no exposure meets selects none, until stops
+// the selection, limit truncates it, and a sequence range over 100000
+// messages is refused.
+func TestReplayFilters(t *testing.T) {
+	e := start(t, stack.Options{})
+	gh, logs, loki := threeLeaks(t, e)
+	msgs := bustest.StreamMessages(t, e.App.JS, exposure.StreamExposures)
+	if len(msgs) != 3 {
+		t.Fatalf("%d exposures stored, want 3", len(msgs))
+	}
+	tok := newToken(t, e, "oncall", tokens.Replay)
+	since := gh.CreatedAt.Add(-time.Hour)
+	for _, c := range []struct {
+		name      string
+		req       map[string]any
+		want      []string
+		truncated bool
+	}{
+		{"all", map[string]any{}, []string{gh.ID, logs.ID, loki.ID}, false},
+		{"provider google", map[string]any{"provider": "google"}, []string{logs.ID}, false},
+		{"provider anthropic", map[string]any{"provider": "anthropic"}, []string{}, false},
+		{"source github", map[string]any{"source": "github"}, []string{gh.ID}, false},
+		{"source loki", map[string]any{"source": "loki"}, []string{loki.ID}, false},
+		{"source jira", map[string]any{"source": "jira"}, []string{}, false},
+		{"environment prod", map[string]any{"environment": "prod"}, []string{logs.ID}, false},
+		{"environment unknown", map[string]any{"environment": "unknown"}, []string{gh.ID}, false},
+		{"environment dev", map[string]any{"environment": "dev"}, []string{}, false},
+		{"source github, environment prod", map[string]any{"source": "github", "environment": "prod"}, []string{}, false},
+		// until is inclusive: the first exposure's stored time keeps it and
+		// stops before the second.
+		{"until the first", map[string]any{"until": msgs[0].Time}, []string{gh.ID}, false},
+		{"until the second", map[string]any{"until": msgs[1].Time}, []string{gh.ID, logs.ID}, false},
+		{"limit 1", map[string]any{"limit": 1}, []string{gh.ID}, true},
+		{"limit 2", map[string]any{"limit": 2}, []string{gh.ID, logs.ID}, true},
+		{"limit 3", map[string]any{"limit": 3}, []string{gh.ID, logs.ID, loki.ID}, false},
+		{"limit 1 of staging", map[string]any{"limit": 1, "environment": "staging"}, []string{loki.ID}, false},
+	} {
+		c.req["since"], c.req["dry_run"] = since, true
+		code, res, body := replayAPI(t, e, tok, c.req)
+		got := []string{}
+		for _, it := range res.Items {
+			got = append(got, it.Incident)
+		}
+		if code != http.StatusOK || !slices.Equal(got, c.want) || res.Selected != len(c.want) || res.Truncated != c.truncated {
+			t.Errorf("%s: %d selected %v truncated %v, want %v truncated %v (%s)", c.name, code, got, res.Truncated, c.want, c.truncated, tail(body, 300))
+		}
+	}
+	first := msgs[0].Sequence
+	for _, c := range []struct {
+		name string
+		req  map[string]any
+		code int
+		want string
+	}{
+		{"a range of 100001 messages", map[string]any{"seq": first, "seq_end": first + 100000},
+			http.StatusBadRequest, "bad replay request: a sequence range spans at most 100000 messages"},
+		{"a range to the last sequence there can be", map[string]any{"seq": uint64(1<<64 - 1)},
+			http.StatusOK, `"selected":0`},
+		{"a filter that is not a word", map[string]any{"since": since, "source": "github.*"},
+			http.StatusBadRequest, "bad replay request: provider and source filters are single words"},
+	} {
+		c.req["dry_run"] = true
+		code, _, body := replayAPI(t, e, tok, c.req)
+		if code != c.code || !strings.Contains(body, c.want) {
+			t.Errorf("%s: %d %s, want %d %q", c.name, code, tail(body, 300), c.code, c.want)
 		}
 	}
 }

@@ -245,6 +245,13 @@ func TestReplaySelection(t *testing.T) {
 	if len(res.Items) != 2 {
 		t.Fatalf("source/environment filter: %d items", len(res.Items))
 	}
+	// Both exposures match the filter above: these match neither (more in filters_test.go).
+	for _, f := range []map[string]any{{"source": "loki"}, {"environment": "prod"}} {
+		f["since"], f["dry_run"] = time.Now().Add(-time.Hour), true
+		if _, res, _ = replayAPI(t, e, tok, f); len(res.Items) != 0 {
+			t.Fatalf("%v selected %d", f, len(res.Items))
+		}
+	}
 	_, res, _ = replayAPI(t, e, tok, map[string]any{"since": time.Now().Add(time.Hour), "dry_run": true})
 	if len(res.Items) != 0 {
 		t.Fatalf("a future --since selected %d", len(res.Items))
