@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Slack interactive messages. An approval request posted to Slack carries
@@ -94,26 +95,39 @@ type slackPayload struct {
 	} `json:"actions"`
 }
 
+// ErrSlackPayload is wrapped by ParseSlack's errors.
+var ErrSlackPayload = errors.New("bad Slack interaction")
+
 // ParseSlack reads the form-encoded payload of a block_actions interaction
-// and returns the Firebreak approval action in it.
+// and returns the Firebreak approval action in it: the first action whose
+// action_id is SlackApprove or SlackDeny, its value (the approval id,
+// trimmed) starting with "apr_", from a user with an id. Its errors wrap
+// ErrSlackPayload and stay short: they quote at most 32 bytes of the body.
 func ParseSlack(body []byte) (SlackAction, error) {
 	form, err := url.ParseQuery(string(body))
 	if err != nil {
-		return SlackAction{}, fmt.Errorf("body is not form-encoded: %v", err)
+		return SlackAction{}, fmt.Errorf("%w: body is not form-encoded: %w", ErrSlackPayload, err)
 	}
 	raw := form.Get("payload")
 	if raw == "" {
-		return SlackAction{}, errors.New("no payload field (Slack sends payload=<json>)")
+		return SlackAction{}, fmt.Errorf("%w: no payload field (Slack sends payload=<json>)", ErrSlackPayload)
 	}
 	var p slackPayload
 	if err := json.Unmarshal([]byte(raw), &p); err != nil {
-		return SlackAction{}, fmt.Errorf("payload is not JSON: %v", err)
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &te) && te.Field == "":
+			return SlackAction{}, fmt.Errorf("%w: payload is a JSON %s, not an object", ErrSlackPayload, te.Value)
+		case errors.As(err, &te): // the field is one of slackPayload's, not a key of the body
+			return SlackAction{}, fmt.Errorf("%w: payload field %s is a JSON %s", ErrSlackPayload, te.Field, te.Value)
+		}
+		return SlackAction{}, fmt.Errorf("%w: payload is not JSON: %w", ErrSlackPayload, err)
 	}
 	if p.Type != "block_actions" {
-		return SlackAction{}, fmt.Errorf("payload type %q is not block_actions", p.Type)
+		return SlackAction{}, fmt.Errorf("%w: payload type %q is not block_actions", ErrSlackPayload, clip(p.Type, 32))
 	}
 	if p.User.ID == "" {
-		return SlackAction{}, errors.New("payload has no user.id")
+		return SlackAction{}, fmt.Errorf("%w: payload has no user.id", ErrSlackPayload)
 	}
 	for _, a := range p.Actions {
 		if a.ActionID == SlackApprove || a.ActionID == SlackDeny {
@@ -123,10 +137,22 @@ func ParseSlack(body []byte) (SlackAction, error) {
 				out.TeamID = p.Team.ID
 			}
 			if !strings.HasPrefix(out.Value, "apr_") {
-				return SlackAction{}, fmt.Errorf("action %s carries no approval id", a.ActionID)
+				return SlackAction{}, fmt.Errorf("%w: action %s carries no approval id", ErrSlackPayload, a.ActionID)
 			}
 			return out, nil
 		}
 	}
-	return SlackAction{}, errors.New("payload has no Firebreak approval action")
+	return SlackAction{}, fmt.Errorf("%w: payload has no Firebreak approval action", ErrSlackPayload)
+}
+
+// clip is s cut to at most n bytes (at a rune boundary), marked with "…"
+// when cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
