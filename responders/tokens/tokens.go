@@ -51,6 +51,7 @@ const Prefix = "fbt_"
 var (
 	ErrUnknown  = errors.New("unknown token")
 	ErrNotFound = errors.New("no such token")
+	ErrScopes   = errors.New("bad scopes") // wrapped by ParseScopes' errors
 )
 
 // Token is a stored token: never its value.
@@ -67,7 +68,10 @@ func (t Token) Has(s Scope) bool {
 	return slices.Contains(t.Scopes, Admin) || slices.Contains(t.Scopes, s)
 }
 
-// ParseScopes parses "read,approve" (or repeated values) into scopes.
+// ParseScopes parses "read,approve" (or repeated values, or both) into
+// scopes: each named once, in the order of AllScopes; blanks around a name
+// and empty names are ignored. An unknown name, or none at all, is an error
+// wrapping ErrScopes.
 func ParseScopes(values []string) ([]Scope, error) {
 	var out []Scope
 	for _, v := range values {
@@ -78,7 +82,7 @@ func ParseScopes(values []string) ([]Scope, error) {
 			}
 			s := Scope(p)
 			if !slices.Contains(AllScopes, s) {
-				return nil, fmt.Errorf("unknown scope %q (known: read, replay, approve, admin)", p)
+				return nil, fmt.Errorf("%w: unknown scope %q (known: read, replay, approve, admin)", ErrScopes, p)
 			}
 			if !slices.Contains(out, s) {
 				out = append(out, s)
@@ -86,7 +90,7 @@ func ParseScopes(values []string) ([]Scope, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, errors.New("at least one scope is required (read, replay, approve, admin)")
+		return nil, fmt.Errorf("%w: at least one scope is required (read, replay, approve, admin)", ErrScopes)
 	}
 	sort.Slice(out, func(i, j int) bool { return slices.Index(AllScopes, out[i]) < slices.Index(AllScopes, out[j]) })
 	return out, nil
