@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -71,24 +72,8 @@ func (d *dependency) state(ctx context.Context, now time.Time) error {
 // (and TLS handshake for https) to their API host — no HTTP request, no
 // credential sent, no rate limit spent; Vault with GET /v1/sys/health.
 func requiredDependencies(cfg *config.Config, hc *http.Client) []*dependency {
-	p := cfg.Providers
-	type req struct {
-		name, base string
-		on         bool
-	}
-	aws := p.AWS.Endpoint
-	if aws == "" {
-		aws = "https://iam.amazonaws.com"
-	}
-	reqs := []req{
-		{"openai", p.OpenAI.BaseURL, !p.OpenAI.AdminKey.IsZero() && !p.OpenAI.DryRun},
-		{"anthropic", p.Anthropic.BaseURL, !p.Anthropic.AdminKey.IsZero() && !p.Anthropic.DryRun},
-		{"aws", aws, !p.AWS.AccessKeyID.IsZero() && !p.AWS.DryRun},
-		{"google", p.Google.APIKeysURL, !p.Google.AccessToken.IsZero() && !p.Google.DryRun},
-		{"stripe", p.Stripe.BaseURL, !p.Stripe.ManagementKey.IsZero() && !p.Stripe.DryRun},
-	}
 	var out []*dependency
-	for _, r := range reqs {
+	for _, r := range providerRequirements(cfg) {
 		if !r.on || r.base == "" {
 			continue
 		}
@@ -122,6 +107,40 @@ func requiredDependencies(cfg *config.Config, hc *http.Client) []*dependency {
 		}})
 	}
 	return out
+}
+
+// providerRequirement is a provider that may be required: its API base URL,
+// and whether this configuration requires it.
+type providerRequirement struct {
+	name, base string
+	on         bool
+}
+
+// providerRequirements lists every provider that can be required (a
+// credential of Firebreak's own for it), and whether cfg requires it.
+func providerRequirements(cfg *config.Config) []providerRequirement {
+	p := cfg.Providers
+	aws := p.AWS.Endpoint
+	if aws == "" {
+		aws = "https://iam.amazonaws.com"
+	}
+	return []providerRequirement{
+		{"openai", p.OpenAI.BaseURL, !p.OpenAI.AdminKey.IsZero() && !p.OpenAI.DryRun},
+		{"anthropic", p.Anthropic.BaseURL, !p.Anthropic.AdminKey.IsZero() && !p.Anthropic.DryRun},
+		{"aws", aws, !p.AWS.AccessKeyID.IsZero() && !p.AWS.DryRun},
+		{"google", p.Google.APIKeysURL, !p.Google.AccessToken.IsZero() && !p.Google.DryRun},
+		{"stripe", p.Stripe.BaseURL, !p.Stripe.ManagementKey.IsZero() && !p.Stripe.DryRun},
+	}
+}
+
+// excludable are the names /readyz?exclude= accepts: every check any
+// configuration can have (whether or not this one has it), and "providers".
+func excludable() []string {
+	names := []string{"jetstream", "vault", "providers"}
+	for _, r := range providerRequirements(&config.Config{}) {
+		names = append(names, "provider/"+r.name)
+	}
+	return names
 }
 
 func hostPort(u *url.URL) string {
@@ -216,11 +235,36 @@ func (a *App) readiness(ctx context.Context, exclude map[string]bool) (bool, map
 // checks out, like Kubernetes' /readyz?exclude=…: a load balancer in front of
 // ingest may want JetStream only, since a provider outage must not stop
 // exposures from being received.
+//
+// Unlike Kubernetes (which ignores an unknown name with a warning in the
+// body), a name that is no check is refused with 400: a misspelt exclude in a
+// load balancer's probe would otherwise go unnoticed until a provider outage
+// takes every instance out of rotation — the very thing it was meant to
+// prevent — while a 400 shows on the first probe. A name that this
+// configuration does not check (exclude=vault without vault.address) is
+// accepted.
 func (a *App) ready(w http.ResponseWriter, r *http.Request) {
+	known := excludable()
 	exclude := map[string]bool{}
 	for _, v := range r.URL.Query()["exclude"] {
 		for _, x := range strings.Split(v, ",") {
-			exclude[strings.TrimSpace(x)] = true
+			x = strings.TrimSpace(x)
+			if x == "" {
+				continue
+			}
+			if !slices.Contains(known, x) {
+				shown := x
+				if len(shown) > 64 {
+					shown = shown[:64] + "…"
+				}
+				msg := fmt.Sprintf("exclude=%q names no readiness check; known: %s", shown, strings.Join(known, ", "))
+				if x == "shutdown" {
+					msg = "the shutdown check cannot be excluded: a stopping instance is not ready"
+				}
+				web.Error(w, http.StatusBadRequest, msg)
+				return
+			}
+			exclude[x] = true
 		}
 	}
 	ok, checks := a.readiness(r.Context(), exclude)

@@ -12,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime/pprof"
 	"sync"
@@ -48,6 +49,11 @@ type Options struct {
 	Configure func(*config.Config)
 	// Owners, when set, replaces the stack's owners file (see Breadth).
 	Owners string
+	// ReadyExclude is the /readyz?exclude= value Start waits with ("" waits
+	// for every check): a test that makes a dependency unreachable on
+	// purpose (e.g. "providers", "vault") starts without probing it, so that
+	// its first /readyz probes it afresh rather than reading a cached answer.
+	ReadyExclude string
 }
 
 // Stack is a running Firebreak with its emulators.
@@ -216,8 +222,12 @@ func (s *Stack) startApp(ctx context.Context, l net.Listener) error {
 
 func (s *Stack) waitReady(ctx context.Context) error {
 	deadline := time.Now().Add(10 * time.Second)
+	readyz := s.URL + "/readyz"
+	if s.opts.ReadyExclude != "" {
+		readyz += "?exclude=" + url.QueryEscape(s.opts.ReadyExclude)
+	}
 	for time.Now().Before(deadline) {
-		resp, err := s.clients.Get(s.URL + "/readyz")
+		resp, err := s.clients.Get(readyz)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
