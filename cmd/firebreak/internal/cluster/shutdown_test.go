@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +20,12 @@ import (
 // the incident lease) at 10 minutes: only a real hand-over lets the other
 // instance finish the stopped one's incidents within the test's deadline.
 //
+// The instances run with http.shutdown_delay 2s, as behind a load balancer:
+// between SIGTERM and the listener closing, the stopping instance's /readyz
+// answers 503 naming the shutdown check (with the default delay of 0 the
+// listener closes at once, and a probe is refused instead — unready to a load
+// balancer too, but nothing to read).
+//
 // The stopped process exits 0 within its grace period; deliveries it no
 // longer takes are accepted by the other instance; every key is deleted
 // exactly once; every incident is contained; and every owner is told exactly
@@ -28,7 +36,8 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Skip("runs nats-server and firebreak processes")
 	}
 	const grace = 3 * time.Second
-	h := New(t, Options{NATS: NATSOptions{Nodes: 1}, Instances: 2, AckWait: 10 * time.Minute, Grace: grace})
+	h := New(t, Options{NATS: NATSOptions{Nodes: 1}, Instances: 2, AckWait: 10 * time.Minute, Grace: grace,
+		ShutdownDelay: 2 * time.Second})
 	// The first two revocations outlast the grace period; the rest take 1 s.
 	h.OpenAI.Server().Inject(emulator.Fault{Match: "DELETE /v1/organization/projects/", Count: 2, Delay: 20 * time.Second})
 	h.OpenAI.Server().Inject(emulator.Fault{Match: "DELETE /v1/organization/projects/", Delay: time.Second})
@@ -72,9 +81,40 @@ func TestGracefulShutdown(t *testing.T) {
 	var more sync.WaitGroup
 	more.Add(1)
 	go func() { defer more.Done(); send(100, 20, 0) }()
+	// Instance 0's /readyz, polled from before the SIGTERM until it answers
+	// 503 with the shutdown check (or the process is gone).
+	stopping := make(chan map[string]any, 1)
+	pollDone := make(chan struct{})
+	go func() {
+		defer close(pollDone)
+		client := &http.Client{Timeout: 2 * time.Second}
+		for ctx.Err() == nil {
+			if resp, err := client.Get("http://" + h.Instances[0].Addr + "/readyz"); err == nil {
+				var body map[string]any
+				_ = json.NewDecoder(resp.Body).Decode(&body)
+				resp.Body.Close()
+				if problems, _ := body["problems"].(map[string]any); resp.StatusCode == http.StatusServiceUnavailable && problems["shutdown"] != nil {
+					stopping <- body
+					return
+				}
+			} else if !h.Alive(0) {
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
 	took, err := h.Terminate(0, grace+15*time.Second)
 	if err != nil {
 		t.Fatalf("after SIGTERM: %v\n%s", err, h.Log(h.Instances[0]))
+	}
+	<-pollDone
+	select {
+	case body := <-stopping:
+		if body["ready"] != false || body["problems"].(map[string]any)["shutdown"] != "shutting down: not taking new work" {
+			t.Errorf("instance 0's /readyz while stopping: %v", body)
+		}
+	default:
+		t.Errorf("instance 0's /readyz never answered 503 with the shutdown check between SIGTERM and its exit")
 	}
 	more.Wait()
 	t.Logf("instance 0 exited %s after SIGTERM (grace %s)", took.Round(time.Millisecond), grace)
