@@ -86,7 +86,7 @@ notifiers:
 		p + `:5:12: nats.embedded.fsync: fsync must be "always" or a positive duration`,
 		p + `:6:17: nats.delivery_ttl: must be at least 72h`,
 		p + `:9:16: providers.openai.admin_key: secrets must be references (env:NAME or file:PATH), not inline values`,
-		p + `:12:16: notifiers.webhook.ops.url: must be an http(s) URL, got "ftp://x"`,
+		p + `:12:16: notifiers.webhook.ops.url: must be an http(s) URL; its scheme is ftp:`,
 		`notifiers.webhook.ops.secret: is required`,
 	} {
 		if !strings.Contains(msg, want) {
@@ -179,7 +179,7 @@ vault:
 		`F:6:17: nats.delivery_ttl: must be at least 72h (GitHub redelivers webhooks up to 3 days later), got 1h0m0s`,
 		`F:8:16: responders.concurrency: must be an integer, got a string`,
 		`F:11:10: notifiers.webhook.ops.secret: is required (a secret reference: env:NAME or file:PATH)`,
-		`F:11:16: notifiers.webhook.ops.url: must be an http(s) URL, got "ftp://x"`,
+		`F:11:16: notifiers.webhook.ops.url: must be an http(s) URL; its scheme is ftp:`,
 		`F:13:3: github.tokn: unknown field (known: webhook_secret, token, api_url, app, poll, partner, scan_issues)`,
 		`F:15:3: github.webhook_secret: is set twice (first on line 14)`,
 		`F:18:31: vault.rotation.targets[0].prefx: unknown field (known: mount, prefix)`,
@@ -362,5 +362,40 @@ func TestBooleansAreTrueOrFalse(t *testing.T) {
 	})
 	if _, err := Load(write(t, "playbooks: {builtin: false}\nnats: {sync_state: true}\n"), env(nil)); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestURLProblemsDoNotEchoTheURL: a notifier's URL may carry a credential
+// (a token in its query), so a problem with it names the field and says what
+// is wrong — no scheme, a scheme other than http(s), no host, not a URL —
+// without quoting the URL or any part of its token.
+func TestURLProblemsDoNotEchoTheURL(t *testing.T) {
+	const canary = "tokCANARYq7Zr2VwX9pLm4Tn8Ys3"
+	for _, tc := range []struct{ url, want string }{
+		{"ftp://hooks.example.com/in?token=" + canary, "must be an http(s) URL; its scheme is ftp:"},
+		{"hooks.example.com/in?token=" + canary, "must be an http(s) URL; it has no scheme (http:// or https://)"},
+		{"https:///in?token=" + canary, "must be an http(s) URL; it has no host"},
+		{"http://[::1/in?token=" + canary, "must be an http(s) URL; it does not parse as a URL"},
+		{canary + "://hooks.example.com/in", "must be an http(s) URL; its scheme is not http or https"},
+	} {
+		p := write(t, "notifiers:\n  webhook:\n    ops: {url: \""+tc.url+"\", secret: env:HOOK_SECRET}\n  pagerduty:\n    pd: {routing_key: env:PD_KEY, url: \""+tc.url+"\"}\n")
+		got := problems(t, p, env(nil))
+		for _, field := range []string{"notifiers.webhook.ops.url: ", "notifiers.pagerduty.pd.url: "} {
+			if !strings.Contains(strings.Join(got, "\n"), field+tc.want) {
+				t.Errorf("url %q: no %q in:\n  %s", strings.ReplaceAll(tc.url, canary, "[CANARY]"), field+tc.want,
+					strings.ReplaceAll(strings.Join(got, "\n  "), canary, "[CANARY]"))
+			}
+		}
+		for _, line := range got {
+			for i := 0; i+6 <= len(canary); i++ {
+				if strings.Contains(line, canary[i:i+6]) {
+					t.Errorf("a problem quotes the URL's token: %s", strings.ReplaceAll(line, canary, "[CANARY]"))
+					break
+				}
+			}
+			if strings.Contains(line, "hooks.example.com") {
+				t.Errorf("a problem quotes the URL: %s", strings.ReplaceAll(line, canary, "[CANARY]"))
+			}
+		}
 	}
 }

@@ -469,6 +469,9 @@ func (c *Config) validate() Problems {
 			bad(path, "a vault: reference needs vault.address")
 		}
 	}
+	// A URL may carry credentials (user info, a token in its path or query:
+	// a notifier's webhook URL often does), so a problem says what is wrong
+	// with it and never quotes it, nor url.Parse's error, which does.
 	httpURL := func(path, u string, required bool) {
 		if u == "" {
 			if required {
@@ -477,8 +480,17 @@ func (c *Config) validate() Problems {
 			return
 		}
 		pu, err := url.Parse(u)
-		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
-			bad(path, "must be an http(s) URL, got %q", u)
+		switch {
+		case err != nil:
+			bad(path, "must be an http(s) URL; it does not parse as a URL")
+		case pu.Scheme == "":
+			bad(path, "must be an http(s) URL; it has no scheme (http:// or https://)")
+		case pu.Scheme != "https" && pu.Scheme != "http" && len(pu.Scheme) <= 10:
+			bad(path, "must be an http(s) URL; its scheme is %s:", pu.Scheme)
+		case pu.Scheme != "https" && pu.Scheme != "http":
+			bad(path, "must be an http(s) URL; its scheme is not http or https")
+		case pu.Host == "":
+			bad(path, "must be an http(s) URL; it has no host")
 		}
 	}
 	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
