@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/firebreak-sec/firebreak/ingest/secret"
+	"github.com/firebreak-sec/firebreak/ingest/secret/scrub"
 )
 
 // Class is what a failure means for the caller.
@@ -166,26 +167,21 @@ func ScrubError(err error, secrets ...secret.Value) error {
 	if err == nil {
 		return nil
 	}
-	scrub := func(s string) string {
-		for _, v := range secrets {
-			s = scrubSecret(s, v)
-		}
-		return s
-	}
-	if scrub(err.Error()) == err.Error() {
+	clean := func(s string) string { return scrub.Text(s, secrets...) }
+	if clean(err.Error()) == err.Error() {
 		return err
 	}
 	var pe *Error
 	if errors.As(err, &pe) {
 		out := *pe
-		out.Message = scrub(pe.Message)
+		out.Message = clean(pe.Message)
 		if pe.Err != nil {
-			out.Err = scrubbed(scrub(pe.Err.Error()))
+			out.Err = scrubbed(clean(pe.Err.Error()))
 		}
 		return &out
 	}
 	class, after := Classify(err)
-	return &Error{Class: class, RetryAfter: after, Err: scrubbed(scrub(err.Error()))}
+	return &Error{Class: class, RetryAfter: after, Err: scrubbed(clean(err.Error()))}
 }
 
 // scrubbed is an error text with secrets removed.

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/firebreak-sec/firebreak/ingest/secret"
+	"github.com/firebreak-sec/firebreak/ingest/secret/scrub"
 )
 
 // MaxResponseBytes bounds how much of a provider response is read.
@@ -44,6 +45,10 @@ type Request struct {
 	// Scrub is the secret this call carries (if any); it is removed from any
 	// provider error message, since some providers echo the key they refused.
 	Scrub secret.Value
+	// ScrubMore are further secrets the call carries (the tokens of a
+	// revocation batch), removed from the message like Scrub — before the
+	// message is cut, so that no cut-off piece of one can remain.
+	ScrubMore []secret.Value
 	// ResponseHeader, when non-nil, receives the response headers (on success
 	// and on error), for providers that report facts or limits in headers.
 	ResponseHeader *http.Header
@@ -102,11 +107,12 @@ func (a *API) Do(ctx context.Context, r Request) (int, []byte, error) {
 		if a.ErrorMessage != nil {
 			msg = a.ErrorMessage(resp.StatusCode, b)
 		}
-		msg = ScrubMessage(msg, r.Scrub)
+		secrets := append([]secret.Value{r.Scrub}, r.ScrubMore...)
+		msg = ScrubMessage(msg, secrets...)
 		e := StatusError(a.Provider, r.Op, resp, msg)
 		if a.AdjustError != nil {
 			a.AdjustError(resp, b, e)
-			e.Message = ScrubMessage(e.Message, r.Scrub)
+			e.Message = ScrubMessage(e.Message, secrets...)
 		}
 		return resp.StatusCode, b, e
 	}
@@ -119,29 +125,16 @@ func (a *API) Do(ctx context.Context, r Request) (int, []byte, error) {
 	return resp.StatusCode, b, nil
 }
 
-// ScrubMessage removes s (and any 12-character run of it) from a provider
-// message and bounds the message's length.
-func ScrubMessage(msg string, s secret.Value) string {
-	msg = scrubSecret(msg, s)
+// ScrubMessage removes every given secret from a provider message — whole,
+// and every run of scrub.MinRun characters of it beyond its public prefix,
+// as providers often echo a key masked, cut or without its prefix — and then
+// bounds the message's length. Scrubbing comes first: a cut can only shorten
+// what is already clean. Callers that cut a message themselves scrub it
+// before.
+func ScrubMessage(msg string, secrets ...secret.Value) string {
+	msg = scrub.Text(msg, secrets...)
 	if len(msg) > 300 {
 		msg = msg[:300] + "…"
-	}
-	return msg
-}
-
-// scrubSecret removes s, and any 12-character run of it, from msg. Providers
-// often echo a masked key: their mask stays, any run of the real key that
-// survived it goes.
-func scrubSecret(msg string, s secret.Value) string {
-	if s.IsZero() || msg == "" {
-		return msg
-	}
-	raw := s.Reveal()
-	msg = strings.ReplaceAll(msg, raw, secret.Redacted)
-	for i := 0; i+12 <= len(raw); i++ {
-		if strings.Contains(msg, raw[i:i+12]) {
-			msg = strings.ReplaceAll(msg, raw[i:i+12], secret.Redacted)
-		}
 	}
 	return msg
 }

@@ -165,8 +165,10 @@ func answer(batch []*pending, err error) {
 // send posts one batch and hands every caller the answer.
 func (c *Client) send(batch []*pending) {
 	raws := make([]string, len(batch))
+	toks := make([]secret.Value, len(batch))
 	for i, p := range batch {
 		raws[i] = p.tok.Reveal()
+		toks[i] = p.tok
 	}
 	ctx, cancel := context.WithTimeout(c.life, c.cfg.RevokeTimeout)
 	defer cancel()
@@ -174,15 +176,14 @@ func (c *Client) send(batch []*pending) {
 	status, body, err := c.api.Do(ctx, providers.Request{
 		Op: providers.OpRevoke, Method: http.MethodPost, Path: "/credentials/revoke",
 		Body: map[string][]string{"credentials": raws}, ResponseHeader: &hdr,
+		ScrubMore: toks, // scrubbed before Do cuts the message
 	})
 	var pe *providers.Error
 	if errors.As(err, &pe) {
 		if status == http.StatusUnprocessableEntity {
 			c.classify422(body, pe)
 		}
-		for _, p := range batch {
-			pe.Message = providers.ScrubMessage(pe.Message, p.tok)
-		}
+		pe.Message = providers.ScrubMessage(pe.Message, toks...)
 	}
 	c.notePause(hdr, pe)
 	log := c.log.WithField("tokens", len(batch))

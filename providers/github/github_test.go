@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/firebreak-sec/firebreak/ingest/secret"
+	"github.com/firebreak-sec/firebreak/ingest/secret/scrub"
 	"github.com/firebreak-sec/firebreak/providers"
 	"github.com/firebreak-sec/firebreak/providers/emulator"
 	"github.com/firebreak-sec/firebreak/providers/github"
@@ -242,6 +243,43 @@ func TestRevoke422NamingCredentialsIsPermanentAndScrubbed(t *testing.T) {
 			t.Fatalf("422 naming credentials (%d) = %v; want permanent", i, err)
 		}
 		providertest.AssertNoSecret(t, a, err.Error(), logs.String())
+	}
+}
+
+// TestRevokeErrorEchoingTokensAcrossTheCutIsScrubbed: GitHub's error message
+// may echo the batch's tokens; one that straddles the 300-byte cut of a
+// provider message leaves no piece in the error any caller gets, nor in the
+// log. Before, Do cut the message first (it had no secret to scrub) and the
+// batcher scrubbed 12-character pieces of the cut-off token, leaving the rest.
+func TestRevokeErrorEchoingTokensAcrossTheCutIsScrubbed(t *testing.T) {
+	emu, c, logs := setup(t, github.Config{BatchWindow: 300 * time.Millisecond})
+	a := emu.AddToken(github.PrefixPAT, "echo-a")
+	b := emu.AddToken(github.PrefixPAT, "echo-b")
+	// "a" whole, then "b" cut by the 300-byte bound after its prefix and 18 characters.
+	msg := "credentials " + a + " rejected; "
+	msg += strings.Repeat("x", 300-len(msg)-22) + b + " rejected too"
+	emu.Server().Inject(emulator.Fault{Match: "POST /credentials/revoke", Count: 1, Status: 400,
+		Body: `{"message":"` + msg + `","documentation_url":"https://docs.github.com/rest","status":"400"}`})
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, tok := range []string{a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = c.Revoke(context.Background(), cred(tok))
+		}()
+	}
+	wg.Wait()
+	if n := len(revokePosts(emu.Server())); n != 1 {
+		t.Fatalf("%d POST /credentials/revoke; want both tokens in one batch", n)
+	}
+	for i, err := range errs {
+		if err == nil {
+			t.Fatalf("revoke %d succeeded despite the 400", i)
+		}
+		for _, tok := range []string{a, b} {
+			providertest.AssertNoSecretRun(t, tok, scrub.MinRun, err.Error(), fmt.Sprintf("%#v", err), logs.String())
+		}
 	}
 }
 

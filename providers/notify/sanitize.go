@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/firebreak-sec/firebreak/ingest/secret"
+	"github.com/firebreak-sec/firebreak/ingest/secret/scrub"
 	"github.com/firebreak-sec/firebreak/providers"
 )
 
@@ -69,8 +70,20 @@ func ScrubURL(s, rawURL string) string {
 // body: Slack's plain-text error ("channel_is_archived"), the "error" or
 // "message" member of a JSON body, or the first line of any other text. HTML
 // pages (a proxy's 502) yield "". The result is at most 200 characters and
-// must still be scrubbed of the endpoint URL (ScrubURL) by the caller.
-func ErrorText(body []byte) string {
+// must still be scrubbed of the endpoint URL by the caller — which is why
+// callers use ErrorTextScrubbed instead: it scrubs before the cut.
+func ErrorText(body []byte) string { return bound(errorText(body)) }
+
+// ErrorTextScrubbed is ErrorText with rawURL (ScrubURL) and every given
+// secret (scrub.Text) removed from the extracted text before it is cut to
+// 200 characters: a cut made first could split an echoed URL or key into a
+// piece that scrubbing no longer recognises.
+func ErrorTextScrubbed(body []byte, rawURL string, secrets ...secret.Value) string {
+	return bound(scrub.Text(ScrubURL(errorText(body), rawURL), secrets...))
+}
+
+// errorText is ErrorText's text, whole.
+func errorText(body []byte) string {
 	b := bytes.TrimSpace(body)
 	if len(b) == 0 || b[0] == '<' {
 		return ""
@@ -83,39 +96,45 @@ func ErrorText(body []byte) string {
 		if json.Unmarshal(b, &v) == nil {
 			var s string
 			if json.Unmarshal(v.Error, &s) == nil && s != "" {
-				return clean(s)
+				return printable(s)
 			}
 			var o struct {
 				Message string `json:"message"`
 			}
 			if json.Unmarshal(v.Error, &o) == nil && o.Message != "" {
-				return clean(o.Message)
+				return printable(o.Message)
 			}
 			if v.Message != "" {
-				return clean(v.Message)
+				return printable(v.Message)
 			}
 		}
 	}
 	line, _, _ := bytes.Cut(b, []byte("\n"))
-	return clean(string(line))
+	return printable(string(line))
 }
 
-// clean drops control and invalid characters and bounds the length.
-func clean(s string) string {
+// printable drops control and invalid characters.
+func printable(s string) string {
 	var b strings.Builder
-	n := 0
 	for _, r := range s {
 		if r == utf8.RuneError || (unicode.IsControl(r) && r != ' ') {
 			continue
 		}
-		if n == maxErrorText {
-			b.WriteString("…")
-			break
-		}
 		b.WriteRune(r)
-		n++
 	}
 	return strings.TrimSpace(b.String())
+}
+
+// bound cuts s to maxErrorText characters, marking a cut with "…".
+func bound(s string) string {
+	n := 0
+	for i := range s {
+		if n == maxErrorText {
+			return strings.TrimSpace(s[:i] + "…")
+		}
+		n++
+	}
+	return s
 }
 
 // TransportError classifies a failure to get any response from rawURL, like

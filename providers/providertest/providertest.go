@@ -37,6 +37,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/firebreak-sec/firebreak/ingest/secret"
+	"github.com/firebreak-sec/firebreak/ingest/secret/scrub"
 	"github.com/firebreak-sec/firebreak/providers"
 	"github.com/firebreak-sec/firebreak/providers/emulator"
 )
@@ -451,24 +452,36 @@ func runProbes(t *testing.T, h Harness) {
 	}
 }
 
-// AssertNoSecret fails t if any text contains canary, or any 12-character run
-// of it (the length providers.ScrubMessage removes) beyond the key format's
-// public prefix. The failure names the
-// text by index and the secret only by its hint.
+// AssertNoSecret fails t if any text contains canary, or any 12-character
+// run of it beyond the key format's public prefix (AssertNoSecretRun with
+// 12). Twelve, not scrub.MinRun, because the canaries and texts of many tests
+// share low-entropy pieces by design (an incident "inc_01CANARY" next to a
+// key "sk-proj-CANARY…", a secret "sk-proj-transit-canary-…" sealed as
+// "transit:…", a webhook URL secret next to other https:// URLs); tests of
+// scrubbing itself use AssertNoSecretRun with scrub.MinRun.
 func AssertNoSecret(t testing.TB, canary string, texts ...string) {
+	t.Helper()
+	AssertNoSecretRun(t, canary, 12, texts...)
+}
+
+// AssertNoSecretRun fails t if any text contains canary, or any run of run
+// characters of it that reaches past the key format's public prefix (with
+// scrub.MinRun: what providers.ScrubMessage and scrub.Text guarantee to
+// remove). The failure names the text by index and the secret only by its
+// hint.
+func AssertNoSecretRun(t testing.TB, canary string, run int, texts ...string) {
 	t.Helper()
 	if canary == "" {
 		return
 	}
-	const run = 12
 	// The key format's public prefix ("sk-ant-api03-") is not secret: a run
 	// that lies inside it is what every hint shows.
-	public, _, _ := strings.Cut(secret.Hint(secret.New(canary)), "…")
+	public := scrub.Prefix(canary)
 	for i, s := range texts {
 		at, n := strings.Index(s, canary), len(canary)
 		for j := 0; at < 0 && j+run <= len(canary); j++ {
-			if r := canary[j : j+run]; !strings.Contains(public, r) {
-				at, n = strings.Index(s, r), run
+			if j+run > len(public) {
+				at, n = strings.Index(s, canary[j:j+run]), run
 			}
 		}
 		if at >= 0 {

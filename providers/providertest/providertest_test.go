@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/firebreak-sec/firebreak/ingest/secret/scrub"
 )
 
 // recorder captures failures instead of failing the test.
@@ -39,6 +41,26 @@ func TestAssertNoSecret(t *testing.T) {
 			if strings.Contains(f, canary[8:20]) {
 				t.Errorf("the failure message itself leaks the canary: %s", f)
 			}
+		}
+	}
+}
+
+func TestAssertNoSecretRun(t *testing.T) {
+	const canary = "sk-proj-CANARYabcdefghijklmnopqrstuvwxyz0123"
+	for _, tc := range []struct {
+		text string
+		leak bool
+	}{
+		{"sk-proj-…0123 is the hint", false},
+		{"a run: uvwxyz", true},       // 6 characters of its random part
+		{"a run: uvwxy", false},       // 5 are allowed
+		{"sk-proj-C", true},           // the prefix and one character: a run of 6 beyond the prefix
+		{"sk-proj- is public", false}, // the prefix alone
+	} {
+		r := &recorder{TB: t}
+		AssertNoSecretRun(r, canary, scrub.MinRun, "clean", tc.text)
+		if got := len(r.failures) > 0; got != tc.leak {
+			t.Errorf("AssertNoSecretRun(%q) failed=%v, want %v", tc.text, got, tc.leak)
 		}
 	}
 }

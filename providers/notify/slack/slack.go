@@ -127,7 +127,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
 	if resp.StatusCode/100 == 2 {
 		return false, n.checkOK(b, raw)
 	}
-	msg := notify.ScrubURL(notify.ErrorText(b), raw)
+	msg := notify.ErrorTextScrubbed(b, raw)
 	if p.Channel != "" {
 		msg = strings.TrimSpace(fmt.Sprintf("%s (channel %s)", msg, p.Channel))
 	}
@@ -153,10 +153,10 @@ func (n *Notifier) checkOK(body []byte, raw string) error {
 			if v.OK {
 				return nil
 			}
-			return n.fail(providers.Permanent, notify.ScrubURL(notify.ErrorText([]byte(v.Error)), raw), nil)
+			return n.fail(providers.Permanent, notify.ErrorTextScrubbed([]byte(v.Error), raw), nil)
 		}
 	}
-	return n.fail(providers.Permanent, "unexpected answer: "+notify.ScrubURL(notify.ErrorText(b), raw), nil)
+	return n.fail(providers.Permanent, "unexpected answer: "+notify.ErrorTextScrubbed(b, raw), nil)
 }
 
 func (n *Notifier) fail(class providers.Class, msg string, err error) *providers.Error {

@@ -160,7 +160,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	text := notify.ScrubURL(notify.ErrorText(b), raw)
+	text := notify.ErrorTextScrubbed(b, raw)
 	if resp.StatusCode/100 == 2 {
 		if strings.Contains(string(b), "delivery failed") {
 			status := http.StatusBadRequest

@@ -225,7 +225,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
 		return false, &providers.Error{Provider: Name, Op: notify.OpNotify, Class: providers.Permanent,
 			Status: resp.StatusCode, Message: "the receiver redirected; redirects are not followed, configure the final URL"}
 	}
-	msg := providers.ScrubMessage(notify.ScrubURL(notify.ErrorText(b), n.url), key)
+	msg := notify.ErrorTextScrubbed(b, n.url, key)
 	pe := providers.StatusError(Name, notify.OpNotify, resp, msg)
 	return pe.Class == providers.Retryable, pe
 }

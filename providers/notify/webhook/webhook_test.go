@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/firebreak-sec/firebreak/ingest/secret"
+	"github.com/firebreak-sec/firebreak/ingest/secret/scrub"
 	"github.com/firebreak-sec/firebreak/providers"
 	"github.com/firebreak-sec/firebreak/providers/emulator"
 	"github.com/firebreak-sec/firebreak/providers/notify"
 	"github.com/firebreak-sec/firebreak/providers/notify/webhook"
 	"github.com/firebreak-sec/firebreak/providers/notify/webhook/webhookemu"
+	"github.com/firebreak-sec/firebreak/providers/providertest"
 )
 
 const (
@@ -260,6 +262,37 @@ func TestPermanentFailures(t *testing.T) {
 			t.Fatal("the redirect was followed")
 		}
 	})
+}
+
+// TestErrorEchoAcrossTheCutIsScrubbed: a receiver's error text is cut to 200
+// characters; the URL's token or the signing secret echoed across that cut
+// leaves no piece in the error, because scrubbing comes before the cut.
+// Before, the cut came first and the exact-match URL scrub and the
+// 12-character key scrub missed the piece that was left.
+func TestErrorEchoAcrossTheCutIsScrubbed(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		echo   func(f *fixture) string
+		before int // characters of the echo before the cut
+	}{
+		{"URL token", func(*fixture) string { return urlToken }, 9},
+		{"signing secret", func(*fixture) string { return signingKey }, 20},
+		{"whole URL, cut in its password", func(f *fixture) string { return f.url }, len("http://" + urlUser + ":CANARYurlp")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := setup(t, webhookemu.Config{}, webhook.Config{})
+			e := tc.echo(f)
+			text := "refused: " + strings.Repeat("x", 200-len("refused: ")-tc.before) + e + " (echoed)"
+			f.rcv.Inject(emulator.Fault{Count: 1, Status: 400, Body: `{"error":"` + text + `"}`})
+			_, err := f.n.Notify(context.Background(), message())
+			if err == nil || !strings.Contains(err.Error(), "refused: xxx") {
+				t.Fatalf("Notify = %v; want the receiver's message", err)
+			}
+			for _, leak := range []string{urlToken, urlPass, signingKey} {
+				providertest.AssertNoSecretRun(t, leak, scrub.MinRun, err.Error(), fmt.Sprintf("%+v %#v", err, err))
+			}
+		})
+	}
 }
 
 func TestRetryable(t *testing.T) {
