@@ -233,8 +233,12 @@ func serveDelivery(w http.ResponseWriter, r *http.Request, timeout time.Duration
 	log logrus.FieldLogger, m *web.Metrics, t Ticket, src exposure.Source) {
 	ctx, cancel := context.WithTimeout(r.Context(), timeout)
 	defer cancel()
-	lg := log.WithFields(logrus.Fields{"source": src.Kind, "delivery": src.DeliveryID, "ticket": t.Ref})
+	// The ticket's ref is logged as the exposures carry it: redacted.
 	out, err := s.Deliver(ctx, pub, t, src)
+	lg := log.WithFields(logrus.Fields{"source": src.Kind, "delivery": src.DeliveryID})
+	if out.Ticket != "" {
+		lg = lg.WithField("ticket", out.Ticket)
+	}
 	if err != nil {
 		lg.WithError(err).Warn("ticket delivery not stored")
 		w.Header().Set("Retry-After", "5")

@@ -18,6 +18,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"sort"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,7 @@ import (
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/ingest/sealer"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
+	"github.com/firebreak-sec/firebreak/ingest/secret/scrub"
 )
 
 // Label keys an exposure from a ticket carries in Location.Labels.
@@ -90,25 +92,34 @@ var ErrUnavailable = bus.ErrUnavailable
 type found struct {
 	v      secret.Value
 	f      detect.Finding
-	fields []Field
+	fields []int // indexes in the ticket's Fields
 }
 
 // Exposures scans t and returns one sealed exposure per distinct secret.
+// What the exposures carry from t's metadata (its ref, URLs, labels,
+// project, owner and comment ids, and src's ref and URL) is redacted first:
+// see redacted.
 func (s *Scanner) Exposures(ctx context.Context, t Ticket, src exposure.Source) ([]sealer.Item, error) {
+	items, _, err := s.exposures(ctx, t, src)
+	return items, err
+}
+
+// exposures is Exposures, also returning t as redacted.
+func (s *Scanner) exposures(ctx context.Context, t Ticket, src exposure.Source) ([]sealer.Item, Ticket, error) {
 	byFP := map[string]*found{}
 	var order []string
 	type scanned struct {
-		fld   Field
+		i     int // index in t.Fields
 		block []byte
 		fs    []detect.Finding
 	}
 	var texts []scanned
 	var pairs detect.Pairs
-	for _, fld := range t.Fields {
+	for i, fld := range t.Fields {
 		if fld.Text == "" {
 			continue
 		}
-		x := scanned{fld: fld, block: []byte(fld.Text)}
+		x := scanned{i: i, block: []byte(fld.Text)}
 		s.Detector.Scan(x.block, func(f detect.Finding) {
 			x.fs = append(x.fs, f)
 			pairs.Add(f)
@@ -116,7 +127,7 @@ func (s *Scanner) Exposures(ctx context.Context, t Ticket, src exposure.Source) 
 		texts = append(texts, x)
 	}
 	for _, txt := range texts {
-		fld, block := txt.fld, txt.block
+		i, block := txt.i, txt.block
 		for _, f := range txt.fs {
 			if pairs.Covers(f) {
 				continue // an AWS access key id found with its secret: the secret's exposure names it
@@ -129,22 +140,85 @@ func (s *Scanner) Exposures(ctx context.Context, t Ticket, src exposure.Source) 
 				byFP[fp] = x
 				order = append(order, fp)
 			}
-			if len(x.fields) == 0 || x.fields[len(x.fields)-1].Ref() != fld.Ref() {
-				x.fields = append(x.fields, fld)
+			if len(x.fields) == 0 || t.Fields[x.fields[len(x.fields)-1]].Ref() != t.Fields[i].Ref() {
+				x.fields = append(x.fields, i)
 			}
 		}
 	}
+	if len(order) == 0 {
+		return nil, Ticket{}, nil
+	}
+	vals := make([]secret.Value, 0, len(order))
+	for _, fp := range order {
+		vals = append(vals, byFP[fp].v)
+	}
+	t, more := s.redacted(t, vals)
+	defer func() {
+		for _, v := range more {
+			v.Wipe()
+		}
+	}()
+	secrets := append(vals, more...)
+	src.Ref, src.URL = scrub.Text(src.Ref, secrets...), scrub.Text(src.URL, secrets...)
 	items := make([]sealer.Item, 0, len(order))
 	for _, fp := range order {
 		x := byFP[fp]
 		e := s.event(t, src, x)
 		if err := s.Sealer.Seal(ctx, x.v, e); err != nil {
-			return nil, err
+			return nil, t, err
 		}
 		x.v.Wipe()
 		items = append(items, sealer.Item{Event: e, MsgID: src.Kind + ":" + src.DeliveryID + ":" + e.Secret.Fingerprint})
 	}
-	return items, nil
+	return items, t, nil
+}
+
+// redacted returns a copy of t whose metadata — the texts an exposure
+// carries besides the sealed secret: ref, URL, system, project, owner,
+// labels (keys and values), and each field's comment id and URL — holds none
+// of found, nor any secret the detector finds in that metadata itself, nor
+// any run of scrub.MinRun characters of one (scrub.Text). Only the fields'
+// texts are scanned for exposures, so a key a bridge also copied into a
+// label or an id would otherwise travel in the clear. It also returns the
+// secrets found in the metadata, for the caller to scrub with and wipe.
+func (s *Scanner) redacted(t Ticket, found []secret.Value) (Ticket, []secret.Value) {
+	var meta []byte
+	line := func(parts ...string) {
+		for _, p := range parts {
+			meta = append(meta, p...)
+			meta = append(meta, ' ')
+		}
+		meta = append(meta, '\n')
+	}
+	line(t.System, t.Ref, t.URL, t.Project, t.Owner)
+	keys := make([]string, 0, len(t.Labels))
+	for k := range t.Labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		line(k + "=" + t.Labels[k])
+	}
+	for _, f := range t.Fields {
+		line(f.CommentID, f.URL)
+	}
+	var more []secret.Value
+	s.Detector.Scan(meta, func(f detect.Finding) { more = append(more, sealer.Secret(meta, f)) })
+	clear(meta)
+	secrets := append(append([]secret.Value(nil), found...), more...)
+	clean := func(v string) string { return scrub.Text(v, secrets...) }
+	out := t
+	out.System, out.Ref, out.URL, out.Project, out.Owner = clean(t.System), clean(t.Ref), clean(t.URL), clean(t.Project), clean(t.Owner)
+	out.Labels = make(map[string]string, len(t.Labels))
+	for k, v := range t.Labels {
+		out.Labels[clean(k)] = clean(v)
+	}
+	out.Fields = make([]Field, len(t.Fields))
+	for i, f := range t.Fields {
+		f.CommentID, f.URL = clean(f.CommentID), clean(f.URL)
+		out.Fields[i] = f
+	}
+	return out, more
 }
 
 func (s *Scanner) event(t Ticket, src exposure.Source, x *found) *exposure.Event {
@@ -159,13 +233,13 @@ func (s *Scanner) event(t Ticket, src exposure.Source, x *found) *exposure.Event
 		labels[LabelOwner] = t.Owner
 	}
 	refs := make([]string, 0, len(x.fields))
-	for _, f := range x.fields {
-		refs = append(refs, f.Ref())
+	for _, i := range x.fields {
+		refs = append(refs, t.Fields[i].Ref())
 	}
 	labels[LabelRedact] = strings.Join(refs, ";")
 	url := t.URL
-	if len(x.fields) > 0 && x.fields[0].URL != "" {
-		url = x.fields[0].URL
+	if len(x.fields) > 0 && t.Fields[x.fields[0]].URL != "" {
+		url = t.Fields[x.fields[0]].URL
 	}
 	env := t.Environment
 	if env == "" {
@@ -173,7 +247,7 @@ func (s *Scanner) event(t Ticket, src exposure.Source, x *found) *exposure.Event
 	}
 	where := t.Ref
 	if len(x.fields) > 0 {
-		where += " " + strings.ReplaceAll(x.fields[0].Ref(), ":", " ")
+		where += " " + strings.ReplaceAll(t.Fields[x.fields[0]].Ref(), ":", " ")
 	}
 	return &exposure.Event{
 		Source: src,
@@ -189,6 +263,9 @@ func (s *Scanner) event(t Ticket, src exposure.Source, x *found) *exposure.Event
 type Outcome struct {
 	ExposureIDs []string
 	Duplicate   bool
+	// Ticket is the ticket's ref as the exposures carry it (redacted), for
+	// logs; empty when the delivery was not scanned.
+	Ticket string
 }
 
 // Deliver runs one delivery: a delivery id already accepted is a duplicate
@@ -203,12 +280,12 @@ func (s *Scanner) Deliver(ctx context.Context, pub Publisher, t Ticket, src expo
 	if seen != nil {
 		return Outcome{ExposureIDs: seen.ExposureIDs, Duplicate: true}, nil
 	}
-	items, err := s.Exposures(ctx, t, src)
+	items, t, err := s.exposures(ctx, t, src)
 	if err != nil {
-		return Outcome{}, err
+		return Outcome{Ticket: t.Ref}, err
 	}
 	if err := sealer.PublishAll(ctx, pub, items, 16); err != nil {
-		return Outcome{}, err
+		return Outcome{Ticket: t.Ref}, err
 	}
 	ids := make([]string, 0, len(items))
 	for _, it := range items {
@@ -220,9 +297,9 @@ func (s *Scanner) Deliver(ctx context.Context, pub Publisher, t Ticket, src expo
 	if err := pub.RememberDelivery(ctx, src.Kind, src.DeliveryID, ids); err != nil && !errors.Is(err, context.Canceled) {
 		// The exposures are durable; a redelivery is caught by the message
 		// ids and the incidents' fingerprints.
-		return Outcome{ExposureIDs: ids}, nil
+		return Outcome{ExposureIDs: ids, Ticket: t.Ref}, nil
 	}
-	return Outcome{ExposureIDs: ids}, nil
+	return Outcome{ExposureIDs: ids, Ticket: t.Ref}, nil
 }
 
 // Sign returns the X-Hub-Signature value Jira sends for body under secret
