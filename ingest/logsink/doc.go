@@ -35,6 +35,10 @@
 // length, with every secret found in the request redacted from them), the
 // environment guessed from env/environment/namespace labels or from the
 // values of service/app/cluster/host labels, and the count of sightings.
+// Labels are kept whole until the secrets are out of them, and only then cut
+// to their bounds; what is taken out is every found secret, any run of 12
+// bytes of one, and a piece of 6 bytes or more of one where a label's text
+// begins or ends.
 //
 // # Flood dedup
 //

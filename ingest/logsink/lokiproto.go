@@ -91,17 +91,13 @@ func lokiProtoStream(b []byte, i int) ([]Record, error) {
 	if len(set) == 0 {
 		return nil, parseErr(i, 6, "streams[%d]: at least one label pair is required per stream", i)
 	}
-	base := make(map[string]string, len(set))
-	for k, v := range set {
-		base[truncate(k, maxLabelKey)] = truncate(v, maxLabelValue)
-	}
 	out := make([]Record, 0, len(entries))
 	for j, e := range entries {
 		rec, err := lokiProtoEntry(e, i, j)
 		if err != nil {
 			return nil, err
 		}
-		rec.Base = base
+		rec.Base = set
 		out = append(out, rec)
 	}
 	if len(out) > 0 {
@@ -143,10 +139,7 @@ func lokiProtoEntry(b []byte, i, j int) (Record, error) {
 		return Record{}, inPush(err, i, fmt.Sprintf("streams[%d].entries[%d]", i, j))
 	}
 	if len(md) > 0 {
-		rec.Extra = make(map[string]string, len(md))
-		for k, v := range md {
-			rec.Extra[truncate(k, maxLabelKey)] = truncate(v, maxLabelValue)
-		}
+		rec.Extra = md
 		rec.Meta = metaText(md)
 	}
 	return rec, nil

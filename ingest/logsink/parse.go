@@ -38,9 +38,9 @@ func parseErr(i, code int, format string, args ...any) *ParseError {
 	return &ParseError{Index: i, HECCode: code, Msg: fmt.Sprintf(format, args...)}
 }
 
-// QueryLabels turns query parameters into labels (the first value of each;
-// keys and values bounded). Parameters that are not labels (token) are
-// skipped.
+// QueryLabels turns query parameters into labels (the first value of each,
+// whole: sanitize bounds them once the secrets are out). Parameters that are
+// not labels (token) are skipped.
 func QueryLabels(q url.Values) map[string]string {
 	if len(q) == 0 {
 		return nil
@@ -56,7 +56,7 @@ func QueryLabels(q url.Values) map[string]string {
 			continue
 		}
 		if vs := q[k]; len(vs) > 0 {
-			out[truncate(k, maxLabelKey)] = truncate(vs[0], maxLabelValue)
+			out[k] = vs[0]
 		}
 	}
 	return out
@@ -213,7 +213,7 @@ func ParseHECEvents(body []byte) ([]Record, error) {
 			if !ok {
 				return nil, parseErr(i, 6, "event %d: %s must be a string", i, name)
 			}
-			base[name] = truncate(s, maxLabelValue)
+			base[name] = s
 		}
 		var extra map[string]string
 		if len(ev.Fields) > 0 {
@@ -223,7 +223,7 @@ func ParseHECEvents(body []byte) ([]Record, error) {
 				if !ok {
 					return nil, parseErr(i, 6, "event %d: fields.%s must be a string, a number or an array of them", i, truncate(k, maxLabelKey))
 				}
-				extra[truncate(k, maxLabelKey)] = truncate(s, maxLabelValue)
+				extra[k] = s
 			}
 		}
 		rec := Record{Line: raw, Base: base, Extra: extra}
@@ -304,7 +304,7 @@ func ParseHECRaw(body []byte, q url.Values) ([]Record, error) {
 	base := map[string]string{}
 	for _, k := range []string{"host", "source", "sourcetype", "index"} {
 		if v := q.Get(k); v != "" {
-			base[k] = truncate(v, maxLabelValue)
+			base[k] = v
 		}
 	}
 	recs := textRecords(body, base, nil)
@@ -346,10 +346,7 @@ func ParseLoki(body []byte) ([]Record, error) {
 		if len(s.Stream) == 0 {
 			return nil, parseErr(i, 6, "streams[%d]: at least one label pair is required per stream", i)
 		}
-		base := make(map[string]string, len(s.Stream))
-		for k, v := range s.Stream {
-			base[truncate(k, maxLabelKey)] = truncate(v, maxLabelValue)
-		}
+		base := s.Stream
 		first := len(out)
 		for j, v := range s.Values {
 			if len(v) != 2 && len(v) != 3 {
@@ -370,10 +367,7 @@ func ParseLoki(body []byte) ([]Record, error) {
 					return nil, parseErr(i, 6, "streams[%d].values[%d][2]: structured metadata must be an object of strings", i, j)
 				}
 				if len(md) > 0 {
-					rec.Extra = make(map[string]string, len(md))
-					for k, mv := range md {
-						rec.Extra[truncate(k, maxLabelKey)] = truncate(mv, maxLabelValue)
-					}
+					rec.Extra = md
 					rec.Meta = metaText(md)
 				}
 			}

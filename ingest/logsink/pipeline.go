@@ -224,6 +224,7 @@ func (p *Pipeline) detect(b *Batch) ([]*group, []string) {
 	hits = slices.DeleteFunc(hits, func(h hitAt) bool { return pairs.Covers(h.f) })
 	// Labels are computed only for records with a finding, and with every
 	// secret of the batch redacted from them (a secret may sit in a label).
+	red := newRedactor(raws)
 	type recInfo struct {
 		labels map[string]string
 		stream string
@@ -237,8 +238,8 @@ func (p *Pipeline) detect(b *Batch) ([]*group, []string) {
 		if info == nil {
 			rec := &b.Records[h.ri]
 			labels, when := rec.labels()
-			stream := rec.stream(labels, raws)
-			info = &recInfo{labels: sanitize(labels, raws), stream: stream, when: when}
+			stream := rec.stream(labels, red)
+			info = &recInfo{labels: sanitize(labels, red), stream: stream, when: when}
 			infos[h.ri] = info
 		}
 		raw := block[h.f.Start:h.f.End]

@@ -25,7 +25,8 @@ type Record struct {
 	// Base holds the envelope's labels that name the stream (query
 	// parameters, HEC host/source/sourcetype/index, Loki stream labels,
 	// syslog host and app): all of them are part of the stream identity.
-	// Records of one envelope share the map: it is never modified.
+	// Records of one envelope share the map: it is never modified. Labels
+	// (Base, Extra, Fields) are kept whole: sanitize bounds them.
 	Base map[string]string
 	// Extra holds envelope labels that do not name the stream (HEC indexed
 	// fields, Loki structured metadata, syslog structured data).
@@ -40,7 +41,9 @@ type Record struct {
 	Time time.Time
 }
 
-// Limits on what an exposure carries from a log entry.
+// Limits on what an exposure carries from a log entry. Parsers keep labels
+// whole (the request's size limit bounds them); sanitize cuts them, after it
+// has redacted the request's secrets from them.
 const (
 	maxLabels     = 32
 	maxLabelKey   = 64
@@ -165,16 +168,16 @@ func parseTime(v any) (time.Time, bool) {
 }
 
 // stream returns the record's stream identity in label-selector form,
-// {app="payments",env="prod"}, from its labels (with the raw secrets of the
-// batch redacted).
-func (r *Record) stream(all map[string]string, raws []string) string {
+// {app="payments",env="prod"}, from its labels (sanitized: with the secrets
+// of the batch redacted).
+func (r *Record) stream(all map[string]string, red *redactor) string {
 	labels := make(map[string]string, len(all))
 	for k, v := range all {
 		if _, base := r.Base[k]; base || streamFields[k] {
 			labels[k] = v
 		}
 	}
-	labels = sanitize(labels, raws)
+	labels = sanitize(labels, red)
 	keys := make([]string, 0, len(labels))
 	for k := range labels {
 		keys = append(keys, k)
@@ -197,11 +200,12 @@ func (r *Record) stream(all map[string]string, raws []string) string {
 	return truncate(b.String(), maxStream)
 }
 
-// sanitize bounds the labels an exposure carries and removes every raw secret
-// found in the request from their values (a secret may sit in a label as well
-// as in the line). Redaction comes before truncation, so no cut-off part of a
-// secret can remain.
-func sanitize(labels map[string]string, raws []string) map[string]string {
+// sanitize bounds the labels an exposure carries and removes every secret
+// found in the request from their keys and values (a secret may sit in a
+// label as well as in the line), and any piece of one (see redactor).
+// Parsers keep labels whole: a label is cut to its bound here, only after the
+// secrets are out of it, so that no cut-off part of a secret can remain.
+func sanitize(labels map[string]string, red *redactor) map[string]string {
 	if len(labels) == 0 {
 		return nil
 	}
@@ -222,16 +226,7 @@ func sanitize(labels map[string]string, raws []string) map[string]string {
 		if len(out) == maxLabels {
 			break
 		}
-		v := labels[k]
-		for _, raw := range raws {
-			if raw != "" && strings.Contains(v, raw) {
-				v = strings.ReplaceAll(v, raw, "[REDACTED]")
-			}
-			if raw != "" && strings.Contains(k, raw) {
-				k = strings.ReplaceAll(k, raw, "[REDACTED]")
-			}
-		}
-		out[truncate(k, maxLabelKey)] = truncate(v, maxLabelValue)
+		out[red.clean(k, maxLabelKey)] = red.clean(labels[k], maxLabelValue)
 	}
 	return out
 }

@@ -82,14 +82,14 @@ func ParseScan(body []byte, sc *detect.Scanner) ([]Record, error) {
 			// detectors do not know.
 			return nil, parseErr(i, 6, "findings[%d].secret is not a complete key that Firebreak's detectors recognise", i)
 		}
-		base := map[string]string{"path": truncate(f.File, maxLabelValue)}
+		base := map[string]string{"path": f.File}
 		extra := map[string]string{}
 		for k, v := range req.Labels {
 			if k == "repo" {
-				base["repo"] = truncate(v, maxLabelValue)
+				base["repo"] = v
 				continue
 			}
-			extra[truncate(k, maxLabelKey)] = truncate(v, maxLabelValue)
+			extra[k] = v
 		}
 		if f.Line > 0 {
 			extra["line"] = strconv.Itoa(f.Line)

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/firebreak-sec/firebreak/ingest/detect"
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
 )
 
 // FuzzParseScan: POST /v1/ingest/scan bodies. An accepted body yields one
@@ -20,7 +21,11 @@ func FuzzParseScan(f *testing.F) {
 	f.Add([]byte(`{"findings":[{"secret":"AKIAIOSFODNN7EXAMPLE","file":"x","key_id":"AKIA"}]}`))
 	f.Add([]byte(`{"findings":[]}`))
 	f.Add([]byte(`{"findings":[{"secret":"` + key + `","file":""}],"extra":1}`))
+	long, _ := json.Marshal(ScanRequest{Labels: map[string]string{"repo": "acme/api", "note": seedLong},
+		Findings: []ScanFinding{{Secret: seedOpenAI, File: "x/" + seedLong, Line: 3}, {Secret: seedAWS, File: "y", KeyID: seedAWSID}}})
+	f.Add(long)
 	sc := detect.New()
+	env := newFuzzEnv(f)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		recs, err := ParseScan(body, sc)
 		if err != nil {
@@ -36,6 +41,7 @@ func FuzzParseScan(f *testing.F) {
 			return
 		}
 		checkRecords(t, recs, nil)
+		env.checkNoSecretLeft(t, exposure.SourceScan, recs)
 		for _, r := range recs {
 			n := 0
 			sc.Scan(r.Line, func(d detect.Finding) {

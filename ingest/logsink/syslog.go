@@ -265,7 +265,7 @@ func SyslogRecord(m syslog.Machine, frame []byte, peer string, static map[string
 			for id, params := range *x.StructuredData {
 				for k, v := range params {
 					if len(extra) < maxLabels {
-						extra[truncate("sd."+id+"."+k, maxLabelKey)] = truncate(v, maxLabelValue)
+						extra["sd."+id+"."+k] = v
 					}
 				}
 			}
@@ -278,7 +278,7 @@ func SyslogRecord(m syslog.Machine, frame []byte, peer string, static map[string
 	}
 	set := func(m map[string]string, k string, v *string) {
 		if v != nil && *v != "" && *v != "-" {
-			m[k] = truncate(*v, maxLabelValue)
+			m[k] = *v
 		}
 	}
 	set(base, "host", b.Hostname)
