@@ -35,10 +35,15 @@
 // length, with every secret found in the request redacted from them), the
 // environment guessed from env/environment/namespace labels or from the
 // values of service/app/cluster/host labels, and the count of sightings.
-// Labels are kept whole until the secrets are out of them, and only then cut
-// to their bounds; what is taken out is every found secret, any run of 12
-// bytes of one, and a piece of 6 bytes or more of one where a label's text
-// begins or ends.
+//
+// The detectors read every entry with its JSON string escapes decoded (up to
+// three levels: a JSON body, a JSON log line inside it, and one more), so
+// that a key written as "q8Rz\u002B…" or "…\/…" is found, and sealed, as the
+// key itself. Labels are kept whole until the secrets are out of them, and
+// only then cut to their bounds; what is taken out is every found secret,
+// any run of 12 bytes of one, and a piece of 6 bytes or more of one where a
+// label's text begins or ends; a label that holds a found secret
+// JSON-escaped is published decoded, without it.
 //
 // # Flood dedup
 //

@@ -181,7 +181,9 @@ func (p *Pipeline) Process(ctx context.Context, b *Batch) (Result, error) {
 }
 
 // detect scans the batch's records as one block and groups the findings by
-// (secret, stream).
+// (secret, stream). The block holds each record's text as the detectors
+// read it, with its JSON escapes decoded (see unescape): a finding is the
+// key itself, which is what is sealed and what is redacted from the labels.
 func (p *Pipeline) detect(b *Batch) ([]*group, []string) {
 	size := 0
 	for i := range b.Records {
@@ -192,10 +194,10 @@ func (p *Pipeline) detect(b *Batch) ([]*group, []string) {
 	for i := range b.Records {
 		r := &b.Records[i]
 		offs[i] = len(block)
-		block = append(block, r.Line...)
+		block = append(block, unescape(r.Line)...)
 		block = append(block, '\n')
 		if len(r.Meta) > 0 {
-			block = append(block, r.Meta...)
+			block = append(block, unescape(r.Meta)...)
 			block = append(block, '\n')
 		}
 	}

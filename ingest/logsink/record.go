@@ -16,11 +16,13 @@ import (
 // detectors scan, and what locates it.
 type Record struct {
 	// Line is scanned: the whole entry as received (an NDJSON line, a HEC
-	// event object with its envelope, a Loki line, a syslog frame).
+	// event object with its envelope, a Loki line, a syslog frame), read
+	// with its JSON string escapes decoded (see unescape).
 	Line []byte
-	// Meta is scanned too: text of the entry's envelope that is not in Line
-	// (Loki stream labels, query-string labels), set on the first record of
-	// each envelope so that a secret pasted into a label is found.
+	// Meta is scanned too (read the same way): text of the entry's envelope
+	// that is not in Line (Loki stream labels, query-string labels), set on
+	// the first record of each envelope so that a secret pasted into a label
+	// is found.
 	Meta []byte
 	// Base holds the envelope's labels that name the stream (query
 	// parameters, HEC host/source/sourcetype/index, Loki stream labels,

@@ -1,11 +1,125 @@
 package logsink
 
 import (
+	"bytes"
 	"strings"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 )
+
+// What the detectors read: text with its JSON string escapes decoded.
+//
+// A key is often logged JSON-escaped: '/' as \/ (PHP's json_encode), '+' as
+// \u002B (.NET's System.Text.Json), inside a JSON body, or inside a JSON log
+// line that travels as a string in another JSON body (a Docker log line in a
+// shipper's NDJSON, an application's JSON line in a Loki push). Its bytes in
+// the request are then not the key, while the labels, decoded from JSON,
+// hold the plain key. So the detectors read every entry with its escapes
+// decoded, up to maxUnescape levels deep: what they find, and what is
+// sealed, is the key itself.
+
+// maxUnescape is how many levels of JSON string escaping the detectors read
+// through: a JSON body, a JSON log line carried in it, and one more.
+const maxUnescape = 3
+
+// unescape returns b with its JSON string escapes decoded, up to maxUnescape
+// levels deep; b itself when it holds none.
+func unescape(b []byte) []byte {
+	for range maxUnescape {
+		d, ok := unescapeOnce(b)
+		if !ok {
+			break
+		}
+		b = d
+	}
+	return b
+}
+
+// unescapeOnce decodes the JSON string escapes of b (\" \\ \/ \b \f \n \r \t
+// and \uXXXX, with surrogate pairs) as encoding/json does: a lone surrogate
+// becomes U+FFFD. A backslash that starts no valid escape stays, and so does
+// every other byte: b need not be JSON. ok is false when b holds no escape.
+func unescapeOnce(b []byte) (out []byte, ok bool) {
+	last := 0
+	for i := 0; i < len(b); {
+		j := bytes.IndexByte(b[i:], '\\')
+		if j < 0 {
+			break
+		}
+		i += j
+		if i+1 >= len(b) {
+			break
+		}
+		r, n := rune(-1), 2
+		switch c := b[i+1]; c {
+		case '"', '\\', '/':
+			r = rune(c)
+		case 'b':
+			r = '\b'
+		case 'f':
+			r = '\f'
+		case 'n':
+			r = '\n'
+		case 'r':
+			r = '\r'
+		case 't':
+			r = '\t'
+		case 'u':
+			if u := hex4(b, i+2); u >= 0 {
+				r, n = u, 6
+				if utf16.IsSurrogate(u) {
+					r = unicode.ReplacementChar
+					if i+8 <= len(b) && b[i+6] == '\\' && b[i+7] == 'u' {
+						if d := utf16.DecodeRune(u, hex4(b, i+8)); d != unicode.ReplacementChar {
+							r, n = d, 12
+						}
+					}
+				}
+			}
+		}
+		if r < 0 {
+			i++
+			continue
+		}
+		if out == nil {
+			out = make([]byte, 0, len(b))
+		}
+		out = append(out, b[last:i]...)
+		out = utf8.AppendRune(out, r)
+		i += n
+		last = i
+	}
+	if out == nil {
+		return b, false
+	}
+	return append(out, b[last:]...), true
+}
+
+// hex4 reads 4 hex digits at b[i:] (-1: not there).
+func hex4(b []byte, i int) rune {
+	if i+4 > len(b) {
+		return -1
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return -1
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}
 
 // Redaction.
 //
@@ -15,7 +129,9 @@ import (
 // whole secret but any run of runLen bytes of one (a piece of a key cut off
 // upstream, or two keys overlapping), and, where a label's text begins or
 // ends (a cut, by Firebreak or by the sender), even a piece of pieceMin
-// bytes.
+// bytes. A label that holds a secret JSON-escaped (a label whose value is
+// JSON text) is read as the detectors read it, with its escapes decoded,
+// and is then published decoded, without the secret.
 
 const (
 	// runLen: no run of runLen bytes of a found secret survives in a label.
@@ -102,6 +218,26 @@ func (r *redactor) clean(v string, limit int) string {
 
 func (r *redactor) cleanOnce(v string, limit int) string {
 	out, _ := r.redact(v, limit)
+	if r == nil {
+		return out
+	}
+	// Read as the detectors read it, escapes decoded — only as much of v as
+	// the answer needs: limit bytes, plus what the secrets redacted on the
+	// way take, at up to 16 bytes a character (escapes at maxUnescape
+	// levels). Decoding keeps the secrets that are there in plain text (a
+	// secret holds no backslash), so the decoded text, when it shows a
+	// secret, is what is published.
+	head := v[:min(len(v), 16*(limit+(limit/len(redacted)+2)*r.maxLen))]
+	if strings.IndexByte(head, '\\') < 0 {
+		return out
+	}
+	d := unescape([]byte(head))
+	if len(d) == len(head) {
+		return out // no escape
+	}
+	if dout, hit := r.redact(string(d), limit); hit {
+		return dout
+	}
 	return out
 }
 

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firebreak-sec/firebreak/ingest/detect"
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/ingest/logsink"
 	"github.com/firebreak-sec/firebreak/ingest/logsink/lokitest"
@@ -159,3 +160,129 @@ func TestLabelsAreRedactedBeforeTheyAreCut(t *testing.T) {
 }
 
 func jsonQuote(s string) string { b, _ := json.Marshal(s); return string(b) }
+
+// awsPair returns a random AWS access key id and secret access key in the
+// real formats, the secret holding '+' at byte 4 and (unless plusOnly) '/'
+// at byte 21 — the bytes JSON encoders escape: .NET's System.Text.Json
+// writes '+' as \u002B, PHP's json_encode writes '/' as \/ — both checked
+// against the detectors. With '+' alone, the escaped key holds a bogus
+// 40-character run, "u002B" and the 35 characters after the '+'.
+func awsPair(t *testing.T, plusOnly bool) (id, sec string) {
+	t.Helper()
+	sc := detect.New()
+	for range 100 {
+		id = "AKIA" + randStr("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+		b := []byte(randStr(alnum, 40))
+		b[4] = '+'
+		if !plusOnly {
+			b[21] = '/'
+		}
+		sec = string(b)
+		var types []string
+		sc.Scan([]byte("id="+id+" secret="+sec), func(f detect.Finding) { types = append(types, f.Type) })
+		if len(types) == 2 {
+			return id, sec
+		}
+	}
+	t.Fatal("no random AWS key pair passes the detectors")
+	return "", ""
+}
+
+// jsonEscape writes s as the inside of a JSON string the way some encoders
+// do: every '+' as \u002B (.NET), every '/' as \/ (PHP).
+func jsonEscape(s string) string {
+	return strings.NewReplacer("+", `\u002B`, "/", `\/`).Replace(s)
+}
+
+// TestJSONEscapedKeysAreSealedDecodedAndRedacted: a key written with JSON
+// escapes (\u002B for '+', \/ for '/') is found, the key sealed is the real
+// (decoded) key, and neither the key nor a piece of it reaches the labels —
+// whether it sits in an NDJSON field, a HEC field or event, a Loki line that
+// is itself JSON, or a label whose value is JSON text. (The detectors used to
+// read the raw bytes: the escaped key was not found, or a bogus run starting
+// "u002B" was sealed, while labels, decoded from JSON, carried the plain
+// key.)
+func TestJSONEscapedKeysAreSealedDecodedAndRedacted(t *testing.T) {
+	js := hdr("Content-Type", "application/json")
+	hec := []string{"Authorization", "Splunk " + hecToken}
+	for _, c := range []struct {
+		name string
+		send func(h *harness, id, esc string) response
+		want int
+		// label is where the key sat (empty: the message): it must now be
+		// redacted.
+		label    string
+		plusOnly bool
+	}{
+		{"ndjson fields", func(h *harness, id, esc string) response {
+			line := `{"msg":"boto3 session created","service":"billing","aws_access_key_id":"` + id + `","aws_secret_access_key":"` + esc + `"}`
+			return h.post("/v1/ingest/logs", []byte(line+"\n"), hdr("Content-Type", "application/x-ndjson")...)
+		}, http.StatusAccepted, "aws_secret_access_key", false},
+		{"ndjson fields, '+' escaped only", func(h *harness, id, esc string) response {
+			line := `{"msg":"boto3 session created","service":"billing","aws_access_key_id":"` + id + `","aws_secret_access_key":"` + esc + `"}`
+			return h.post("/v1/ingest/logs", []byte(line+"\n"), hdr("Content-Type", "application/x-ndjson")...)
+		}, http.StatusAccepted, "aws_secret_access_key", true},
+		{"ndjson nested fields", func(h *harness, id, esc string) response {
+			line := `{"message":"config","context":{"aws":{"key_id":"` + id + `","secret":"` + esc + `"}}}`
+			return h.post("/v1/ingest/logs", []byte(line), js...)
+		}, http.StatusAccepted, "context.aws.secret", false},
+		{"ndjson message", func(h *harness, id, esc string) response {
+			line := `{"msg":"credentials: ` + id + ` secret ` + esc + `","service":"billing"}`
+			return h.post("/v1/ingest/logs", []byte(line), js...)
+		}, http.StatusAccepted, "", false},
+		{"ndjson field holding json text", func(h *harness, id, esc string) response {
+			inner := `{"AccessKeyId":"` + id + `","SecretAccessKey":"` + esc + `"}`
+			b, _ := json.Marshal(map[string]string{"msg": "assumed role", "response": inner})
+			return h.post("/v1/ingest/logs", b, js...)
+		}, http.StatusAccepted, "response", false},
+		{"hec fields", func(h *harness, id, esc string) response {
+			ev := `{"event":"boto3 session created","host":"web-1","fields":{"aws_access_key_id":"` + id + `","aws_secret_access_key":"` + esc + `"}}`
+			return h.post("/services/collector/event", []byte(ev), hec...)
+		}, http.StatusOK, "aws_secret_access_key", false},
+		{"hec fields, '+' escaped only", func(h *harness, id, esc string) response {
+			ev := `{"event":"boto3 session created","host":"web-1","fields":{"aws_access_key_id":"` + id + `","aws_secret_access_key":"` + esc + `"}}`
+			return h.post("/services/collector/event", []byte(ev), hec...)
+		}, http.StatusOK, "aws_secret_access_key", true},
+		{"hec event object", func(h *harness, id, esc string) response {
+			ev := `{"event":{"message":"config","aws_access_key_id":"` + id + `","aws_secret_access_key":"` + esc + `"},"host":"web-1"}`
+			return h.post("/services/collector/event", []byte(ev), hec...)
+		}, http.StatusOK, "aws_secret_access_key", false},
+		{"hec event string", func(h *harness, id, esc string) response {
+			ev := `{"event":"using ` + id + ` aws_secret_access_key=` + esc + `","host":"web-1"}`
+			return h.post("/services/collector/event", []byte(ev), hec...)
+		}, http.StatusOK, "", false},
+		{"loki json line that is json", func(h *harness, id, esc string) response {
+			line := `{"level":"info","aws_access_key_id":"` + id + `","aws_secret_access_key":"` + esc + `"}`
+			push := fmt.Sprintf(`{"streams":[{"stream":{"app":"billing"},"values":[["1764237600000000000",%s]]}]}`, jsonQuote(line))
+			return h.post("/loki/api/v1/push", []byte(push), js...)
+		}, http.StatusNoContent, "", false},
+		{"loki json structured metadata holding json text", func(h *harness, id, esc string) response {
+			md := `{"AccessKeyId":"` + id + `","SecretAccessKey":"` + esc + `"}`
+			push := fmt.Sprintf(`{"streams":[{"stream":{"app":"billing"},"values":[["1764237600000000000","assumed role",{"response":%s}]]}]}`, jsonQuote(md))
+			return h.post("/loki/api/v1/push", []byte(push), js...)
+		}, http.StatusNoContent, "response", false},
+		{"loki protobuf line that is json", func(h *harness, id, esc string) response {
+			line := `{"level":"info","aws_access_key_id":"` + id + `","aws_secret_access_key":"` + esc + `"}`
+			push := lokitest.Push(lokitest.Stream{Labels: `{app="billing"}`, Entries: []lokitest.Entry{{Sec: 1764237600, Line: line}}})
+			return h.post("/loki/api/v1/push", push, hdr("Content-Type", "application/x-protobuf")...)
+		}, http.StatusNoContent, "", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			h := newHarness(t, time.Minute)
+			id, sec := awsPair(t, c.plusOnly)
+			if r := c.send(h, id, jsonEscape(sec)); r.code != c.want {
+				t.Fatalf("answer %d %s", r.code, r.body)
+			}
+			h.assertNoPiece(sec)
+			e := h.only(sec, id)
+			if e.Secret.Type != "aws_secret_access_key" {
+				t.Errorf("type %s", e.Secret.Type)
+			}
+			if c.label != "" {
+				if v, ok := e.Location.Labels[c.label]; !ok || !strings.Contains(v, "[REDACTED]") {
+					t.Errorf("label %s (present: %v): redacted: %v", c.label, ok, strings.Contains(v, "[REDACTED]"))
+				}
+			}
+		})
+	}
+}
