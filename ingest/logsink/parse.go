@@ -221,7 +221,8 @@ func ParseHECEvents(body []byte) ([]Record, error) {
 			for k, v := range ev.Fields {
 				s, ok := fieldValue(v)
 				if !ok {
-					return nil, parseErr(i, 6, "event %d: fields.%s must be a string, a number or an array of them", i, truncate(k, maxLabelKey))
+					// Not named: a field's name may be the very key being reported.
+					return nil, parseErr(i, 6, "event %d: a value in fields is not a string, a number or an array of them", i)
 				}
 				extra[k] = s
 			}

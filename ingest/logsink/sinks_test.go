@@ -379,6 +379,8 @@ func TestHECErrorsInHECShape(t *testing.T) {
 		{"event missing", []string{"Authorization", "Splunk " + hecToken}, ok + `{"host":"a"}`, 400, 12, "Event field is required", 1},
 		{"event blank", []string{"Authorization", "Splunk " + hecToken}, ok + `{"event":""}`, 400, 13, "Event field cannot be blank", 1},
 		{"host not a string", []string{"Authorization", "Splunk " + hecToken}, `{"event":"x","host":7}`, 400, 6, "Invalid data format", 0},
+		// The error does not name the field: its name is a key.
+		{"field named by a key", []string{"Authorization", "Splunk " + hecToken}, `{"event":"x","fields":{"` + key + `":{"a":1}}}`, 400, 6, "Invalid data format", 0},
 	} {
 		r := h.post("/services/collector/event", []byte(c.body), c.headers...)
 		m := r.json(t)
