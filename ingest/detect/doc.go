@@ -88,7 +88,9 @@
 // # Limits
 //
 // An AWS secret access key containing '/' or '+' that was URL-encoded (%2F, %2B) or
-// JSON-escaped (\/) is not found: its bytes in the text are not the key. ScanReader
+// JSON-escaped (\/, \u002B) is not found: its bytes in the text are not the key. The
+// log sinks (ingest/logsink) decode JSON string escapes before they scan, so there the key
+// is found as itself; other callers that scan JSON text should do the same. ScanReader
 // reports a finding once the following few lines (or 1.6 KiB) have arrived, or at end of
 // stream.
 package detect

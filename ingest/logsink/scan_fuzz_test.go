@@ -29,7 +29,7 @@ func FuzzParseScan(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		recs, err := ParseScan(body, sc)
 		if err != nil {
-			// (An unknown field's name is echoed: names are not secrets.)
+			// (An unknown field's name is echoed up to 32 bytes: web.FieldName.)
 			var req ScanRequest
 			if json.Unmarshal(body, &req) == nil && !strings.Contains(err.Error(), "unknown field") {
 				for _, fd := range req.Findings {

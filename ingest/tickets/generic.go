@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -84,8 +85,11 @@ func ParseGeneric(body []byte) (*GenericTicket, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&g); err != nil {
-		if strings.HasPrefix(err.Error(), "json: unknown field") {
-			return nil, fmt.Errorf("unknown field %s (known: system, id, url, title, body, reporter, labels, comments)", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+			if n, uerr := strconv.Unquote(name); uerr == nil {
+				name = n
+			}
+			return nil, fmt.Errorf("unknown field %s (known: system, id, url, title, body, reporter, labels, comments)", web.FieldName(name))
 		}
 		return nil, errors.New(web.JSONError(err))
 	}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,12 +107,33 @@ func JSONError(err error) string {
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return fmt.Sprintf("malformed JSON: field %q must be %s, got %s (byte %d)", te.Field, jsonKind(te.Type), te.Value, te.Offset)
+		return fmt.Sprintf("malformed JSON: field %s must be %s, got %s (byte %d)", FieldName(te.Field), jsonKind(te.Type), te.Value, te.Offset)
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return "malformed JSON: unexpected end of input"
 	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		if n, uerr := strconv.Unquote(name); uerr == nil {
+			name = n
+		}
+		return "malformed JSON: unknown field " + FieldName(name)
+	}
 	return "malformed JSON: " + err.Error()
+}
+
+// maxFieldName is the longest field name an error quotes: the names of the
+// documents Firebreak reads are short, and a longer one (a key pasted as a
+// name, a map key holding one) is a sender's content, not echoed.
+const maxFieldName = 32
+
+// FieldName quotes a field name (or path) from a sender's document for an
+// error message, or, when it is longer than 32 bytes, says only how long
+// it is: a name may be a pasted secret.
+func FieldName(name string) string {
+	if len(name) > maxFieldName {
+		return fmt.Sprintf("(a %d-byte name, not shown)", len(name))
+	}
+	return strconv.Quote(name)
 }
 
 // jsonKind names the JSON value a Go type decodes from, in the words of the

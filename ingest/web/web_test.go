@@ -35,3 +35,29 @@ func TestJSONErrorNamesTheFieldInJSONTerms(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONErrorDoesNotEchoLongNames: an unknown or wrongly typed field whose
+// name is longer than any of Firebreak's (a key pasted as a name) is
+// described by its length only.
+func TestJSONErrorDoesNotEchoLongNames(t *testing.T) {
+	const key = "sk-proj-CANARYcanaryCANARYcanaryCANARYcanary0123"
+	var doc struct {
+		Labels map[string]int `json:"labels"`
+		Line   string         `json:"line"`
+	}
+	for _, tc := range []struct{ in, want string }{
+		{`{"line":"x","nosuch":1}`, `malformed JSON: unknown field "nosuch"`},
+		{`{"` + key + `":1}`, `malformed JSON: unknown field (a 48-byte name, not shown)`},
+		{`{"labels":{"` + key + `":"v"}}`, `malformed JSON: field "labels" must be an integer, got string (byte 65)`},
+	} {
+		dec := json.NewDecoder(strings.NewReader(tc.in))
+		dec.DisallowUnknownFields()
+		got := JSONError(dec.Decode(&doc))
+		if strings.Contains(got, "CANARY") {
+			t.Errorf("the error echoes the name: %d bytes", len(got))
+		}
+		if got != tc.want {
+			t.Errorf("%.20s…:\n got  %s\n want %s", tc.in, got, tc.want)
+		}
+	}
+}
