@@ -125,7 +125,13 @@ type Notifier struct {
 	secret  secret.Source
 	client  *http.Client
 	headers http.Header
+	// headerValues are the configured header values long enough to be
+	// credentials (an API gateway's key): scrubbed from receivers' errors.
+	headerValues []secret.Value
 }
+
+// minHeaderSecret is the shortest header value treated as a credential.
+const minHeaderSecret = 12
 
 var _ notify.Notifier = (*Notifier)(nil)
 
@@ -139,6 +145,7 @@ func New(c Config) (*Notifier, error) {
 		return nil, errors.New("webhook: Secret is required (deliveries are always signed)")
 	}
 	h := http.Header{}
+	var hv []secret.Value
 	for k, v := range c.Headers {
 		ck := http.CanonicalHeaderKey(k)
 		if ck == "Content-Type" || ck == "Content-Length" || ck == "Host" || strings.HasPrefix(ck, "Firebreak-") {
@@ -148,6 +155,9 @@ func New(c Config) (*Notifier, error) {
 			return nil, fmt.Errorf("webhook: header %q has an invalid name or value", ck)
 		}
 		h.Set(ck, v)
+		if len(strings.TrimSpace(v)) >= minHeaderSecret {
+			hv = append(hv, secret.New(v))
+		}
 	}
 	var client http.Client
 	if c.HTTPClient != nil {
@@ -158,7 +168,7 @@ func New(c Config) (*Notifier, error) {
 	// A redirect would send the signed body where it was not configured to
 	// go (or drop it, for 301/302); report it instead.
 	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return &Notifier{url: c.URL, secret: c.Secret, client: &client, headers: h}, nil
+	return &Notifier{url: c.URL, secret: c.Secret, client: &client, headers: h, headerValues: hv}, nil
 }
 
 func validHeader(k, v string) bool {
@@ -225,7 +235,7 @@ func (n *Notifier) Notify(ctx context.Context, m notify.Message) (bool, error) {
 		return false, &providers.Error{Provider: Name, Op: notify.OpNotify, Class: providers.Permanent,
 			Status: resp.StatusCode, Message: "the receiver redirected; redirects are not followed, configure the final URL"}
 	}
-	msg := notify.ErrorTextScrubbed(b, n.url, key)
+	msg := notify.ErrorTextScrubbed(b, n.url, append([]secret.Value{key}, n.headerValues...)...)
 	pe := providers.StatusError(Name, notify.OpNotify, resp, msg)
 	return pe.Class == providers.Retryable, pe
 }

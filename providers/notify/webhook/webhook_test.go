@@ -295,6 +295,20 @@ func TestErrorEchoAcrossTheCutIsScrubbed(t *testing.T) {
 	}
 }
 
+// TestHeaderValuesAreScrubbedFromErrors: a receiver (or the gateway in
+// front of it) that echoes a configured header's value, an API key say,
+// does not get it into Firebreak's error.
+func TestHeaderValuesAreScrubbedFromErrors(t *testing.T) {
+	const gatewayKey = "gw-CANARY-5c1d9e7a3b2f"
+	f := setup(t, webhookemu.Config{}, webhook.Config{Headers: map[string]string{"X-Api-Key": gatewayKey, "X-Team": "payments"}})
+	f.rcv.Inject(emulator.Fault{Count: 1, Status: 403, Body: `{"error":"api key ` + gatewayKey + ` is not allowed for team payments"}`})
+	_, err := f.n.Notify(context.Background(), message())
+	if err == nil || !strings.Contains(err.Error(), "is not allowed for team payments") {
+		t.Fatalf("Notify = %v; want the receiver's message, short header values kept", err)
+	}
+	providertest.AssertNoSecretRun(t, gatewayKey, scrub.MinRun, err.Error(), fmt.Sprintf("%+v %#v", err, err))
+}
+
 func TestRetryable(t *testing.T) {
 	ctx := context.Background()
 	t.Run("429 carries Retry-After", func(t *testing.T) {
