@@ -32,6 +32,13 @@ func DeadSubject(e *Event) string {
 	return "firebreak.dead." + Token(e.Source.Kind) + "." + Token(e.Secret.Provider)
 }
 
+// MaxIDLen is the longest id (an incident's, an approval's, an audit
+// chain's) looked up on the bus. Firebreak's ids are under 40 bytes; a key or
+// subject filter from a request goes into a NATS subject, and one longer
+// than the server's control line (4 KiB) makes the server close the
+// connection every component shares. A longer id is refused as unknown.
+const MaxIDLen = 128
+
 // AuditSubject is the audit subject of an incident.
 func AuditSubject(incident string) string { return "firebreak.audit." + Token(incident) }
 

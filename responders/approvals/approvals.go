@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/firebreak-sec/firebreak/ingest/bus"
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
 )
 
 // On-timeout policies.
@@ -176,6 +177,9 @@ func (s *Store) Create(ctx context.Context, r *Request) error {
 
 // Get returns a Request and its revision.
 func (s *Store) Get(ctx context.Context, id string) (*Request, uint64, error) {
+	if len(id) > exposure.MaxIDLen {
+		return nil, 0, fmt.Errorf("%w: an id of %d bytes", ErrNotFound, len(id)) // never put it on the bus
+	}
 	e, err := s.KV.Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
 		return nil, 0, fmt.Errorf("%w: %s", ErrNotFound, id)

@@ -38,6 +38,9 @@ type ReadOptions struct {
 func Read(ctx context.Context, js jetstream.JetStream, o ReadOptions, fn func(Stored) error) error {
 	filter := exposure.SubjectAudit
 	if o.Chain != "" {
+		if len(o.Chain) > exposure.MaxIDLen {
+			return fmt.Errorf("audit chain id of %d bytes: not a chain (at most %d)", len(o.Chain), exposure.MaxIDLen)
+		}
 		filter = exposure.AuditSubject(o.Chain)
 	}
 	return bus.Scan(ctx, js, exposure.StreamAudit, filter, bus.ScanFrom{Time: o.Since}, func(m jetstream.Msg, meta *jetstream.MsgMetadata) error {

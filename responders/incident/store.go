@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/firebreak-sec/firebreak/ingest/bus"
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
 )
 
 // Store errors.
@@ -32,6 +33,9 @@ type Store struct {
 
 // Get returns the incident and its revision. It returns ErrNotFound when absent.
 func (s *Store) Get(ctx context.Context, id string) (*Incident, uint64, error) {
+	if len(id) > exposure.MaxIDLen {
+		return nil, 0, ErrNotFound // no incident has such an id; never put it on the bus
+	}
 	e, err := s.KV.Get(ctx, id)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrInvalidKey) {
 		return nil, 0, ErrNotFound

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/ingest/web"
 	"github.com/firebreak-sec/firebreak/responders"
 	"github.com/firebreak-sec/firebreak/responders/approvals"
@@ -322,6 +323,9 @@ func decisionError(err error) (int, string) {
 // exportAudit writes audit records as JSON lines (application/x-ndjson).
 func (a *App) exportAudit(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	if !chainParam(w, q.Get("incident")) {
+		return
+	}
 	o := audit.ReadOptions{Chain: q.Get("incident")}
 	now := time.Now()
 	for name, dst := range map[string]*time.Time{"since": &o.Since, "until": &o.Until} {
@@ -347,6 +351,16 @@ func (a *App) exportAudit(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// chainParam answers 400, and reports false, when the incident query
+// parameter cannot name an audit chain (it is longer than any id).
+func chainParam(w http.ResponseWriter, chain string) bool {
+	if len(chain) > exposure.MaxIDLen {
+		web.Error(w, http.StatusBadRequest, fmt.Sprintf("incident: %d bytes, longer than any incident id (at most %d)", len(chain), exposure.MaxIDLen))
+		return false
+	}
+	return true
+}
+
 // VerifyReport answers GET /v1/audit/verify.
 type VerifyReport struct {
 	OK     bool                `json:"ok"`
@@ -355,6 +369,9 @@ type VerifyReport struct {
 
 func (a *App) verifyAudit(w http.ResponseWriter, r *http.Request) {
 	chain := r.URL.Query().Get("incident")
+	if !chainParam(w, chain) {
+		return
+	}
 	byChain := map[string][]audit.Stored{}
 	var order []string
 	err := audit.Read(r.Context(), a.JS, audit.ReadOptions{Chain: chain}, func(s audit.Stored) error {
