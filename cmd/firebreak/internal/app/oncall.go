@@ -318,7 +318,13 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		web.Error(w, http.StatusBadRequest, "invalid JSON body: "+err.Error())
+		// web.JSONError names the problem without echoing the body (a long
+		// unknown field name may be a pasted secret) or Firebreak's Go types.
+		web.Error(w, http.StatusBadRequest, "invalid JSON body: "+web.JSONError(err))
+		return false
+	}
+	if off := dec.InputOffset(); len(strings.TrimSpace(string(b[off:]))) != 0 {
+		web.Error(w, http.StatusBadRequest, fmt.Sprintf("invalid JSON body: data after the JSON object (byte %d)", off))
 		return false
 	}
 	return true

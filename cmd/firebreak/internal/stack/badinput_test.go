@@ -66,3 +66,36 @@ func TestLongIDsDoNotBreakTheBus(t *testing.T) {
 		}
 	}
 }
+
+// The control API's JSON bodies: a body that is not one JSON object of the
+// route's fields is a 400 that names the problem in JSON terms, without the
+// body's content (a long unknown field name may be a pasted key) or
+// Firebreak's Go types; data after the object is refused, not ignored.
+func TestControlJSONBodies(t *testing.T) {
+	e := start(t, stack.Options{})
+	admin := adminToken(t, e)
+	const key = "sk-proj-CANARYcanaryCANARYcanaryCANARYcanary0123"
+	for _, c := range []struct {
+		path, body, want string
+	}{
+		{"/v1/incidents/inc_x/replay", `{"` + key + `":1}`, "unknown field (a 48-byte name, not shown)"},
+		{"/v1/incidents/inc_x/replay", `{"dry_run":"yes"}`, `field "dry_run" must be true or false, got string`},
+		{"/v1/tokens", `{"name":"x","scopes":"read"}`, `field "scopes" must be an array, got string`},
+		{"/v1/tokens", `{"name":"x","scopes":["read"]} {"name":"y"}`, "data after the JSON object"},
+		{"/v1/tokens", `{"name":"x","scopes":["read"]}` + key, "data after the JSON object"},
+		{"/v1/incidents/inc_x/approve", `{"comment":"ok"}]`, "data after the JSON object"},
+	} {
+		code, _, msg := raw(t, e, "POST", c.path, admin, c.body)
+		if code != http.StatusBadRequest || !strings.Contains(msg, c.want) {
+			t.Errorf("POST %s %.40s: %d %q, want 400 with %q", c.path, c.body, code, msg, c.want)
+		}
+		if strings.Contains(msg, "CANARY") || strings.Contains(msg, "Go struct") || strings.Contains(msg, "app.") {
+			t.Errorf("POST %s: the error echoes the body or Go types: %q", c.path, msg)
+		}
+	}
+	// Nothing was created by the refused bodies.
+	_, body := api(t, e, "GET", "/v1/tokens", admin, nil)
+	if strings.Contains(string(body), `"name":"x"`) {
+		t.Fatalf("a token was created from a body with trailing data: %s", body)
+	}
+}
