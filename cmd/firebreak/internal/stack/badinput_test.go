@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
+	"github.com/firebreak-sec/firebreak/responders/tokens"
 )
 
 // raw sends body as is (nil: none) with a bearer token ("" for none) and
@@ -97,5 +98,40 @@ func TestControlJSONBodies(t *testing.T) {
 	_, body := api(t, e, "GET", "/v1/tokens", admin, nil)
 	if strings.Contains(string(body), `"name":"x"`) {
 		t.Fatalf("a token was created from a body with trailing data: %s", body)
+	}
+}
+
+// A route called with the wrong method answers 405 with an Allow header and
+// Firebreak's error shape, not a 404 that says the route does not exist.
+func TestWrongMethodIs405(t *testing.T) {
+	e := start(t, stack.Options{})
+	admin := adminToken(t, e)
+	reader := newToken(t, e, "dash", tokens.Read)
+	for _, c := range []struct{ method, path, allow string }{
+		{"POST", "/v1/incidents", "GET, HEAD"},
+		{"DELETE", "/v1/incidents/inc_x", "GET, HEAD"},
+		{"GET", "/v1/replay", "POST"},
+		{"GET", "/v1/incidents/inc_x/approve", "POST"},
+		{"PUT", "/v1/tokens", "GET, HEAD, POST"},
+		{"GET", "/v1/tokens/tok_0123456789ab", "DELETE"},
+		{"DELETE", "/v1/audit", "GET, HEAD"},
+		{"GET", "/v1/github/backfill", "POST"},
+		{"POST", "/healthz", "GET, HEAD"},
+		{"POST", "/readyz", "GET, HEAD"},
+		{"POST", "/metrics", "GET, HEAD"},
+		{"POST", "/ready", "GET, HEAD"},
+		{"DELETE", "/ui/login", "GET, HEAD, POST"},
+	} {
+		code, allow, msg := raw(t, e, c.method, c.path, admin, "")
+		if code != http.StatusMethodNotAllowed || allow != c.allow || !strings.Contains(msg, "use "+c.allow) {
+			t.Errorf("%s %s: %d Allow %q %q, want 405 Allow %q", c.method, c.path, code, allow, msg, c.allow)
+		}
+	}
+	// An unknown path is still a 404 in the same shape; routes still work.
+	if code, _, msg := raw(t, e, "GET", "/v1/nosuch", admin, ""); code != 404 || !strings.Contains(msg, "no route for GET /v1/nosuch") {
+		t.Errorf("unknown path: %d %q", code, msg)
+	}
+	if code, _, _ := raw(t, e, "GET", "/v1/incidents", reader, ""); code != 200 {
+		t.Errorf("GET /v1/incidents: %d", code)
 	}
 }
