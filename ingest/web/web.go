@@ -107,6 +107,9 @@ func JSONError(err error) string {
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
+		if te.Field == "" { // the document itself, not one of its fields
+			return fmt.Sprintf("malformed JSON: the document must be %s, got %s (byte %d)", jsonKind(te.Type), te.Value, te.Offset)
+		}
 		return fmt.Sprintf("malformed JSON: field %s must be %s, got %s (byte %d)", FieldName(te.Field), jsonKind(te.Type), te.Value, te.Offset)
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {

@@ -61,3 +61,21 @@ func TestJSONErrorDoesNotEchoLongNames(t *testing.T) {
 		}
 	}
 }
+
+// TestJSONErrorNamesAWrongDocument: a document of the wrong kind (an array
+// where an object is read) is described as the document, not as a field
+// with an empty name.
+func TestJSONErrorNamesAWrongDocument(t *testing.T) {
+	var doc struct {
+		Name string `json:"name"`
+	}
+	for _, tc := range []struct{ in, want string }{
+		{`[1]`, `malformed JSON: the document must be an object, got array (byte 1)`},
+		{`"sk-canary"`, `malformed JSON: the document must be an object, got string (byte 11)`},
+	} {
+		got := JSONError(json.Unmarshal([]byte(tc.in), &doc))
+		if got != tc.want {
+			t.Errorf("%s:\n got  %s\n want %s", tc.in, got, tc.want)
+		}
+	}
+}
