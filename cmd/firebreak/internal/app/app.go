@@ -102,6 +102,10 @@ type App struct {
 	deps         []*dependency
 	shuttingDown atomic.Bool
 	closers      []func()
+	// lost carries the first bus connection closed for good while running
+	// (see watch); closing marks the closes Close makes itself.
+	lost    chan error
+	closing atomic.Bool
 	gh           *ghDepth // GitHub App, poller, partner, tickets (ghdepth.go)
 	oncall       *oncall  // tokens, approvals, replay, audit of control requests (oncall.go)
 }
@@ -110,7 +114,7 @@ type App struct {
 // (when configured) and creates the bus topology, but runs no HTTP server
 // and no responder until Run.
 func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Options) (*App, error) {
-	a := &App{Cfg: cfg, Log: log, Registry: prometheus.NewRegistry()}
+	a := &App{Cfg: cfg, Log: log, Registry: prometheus.NewRegistry(), lost: make(chan error, 1)}
 	built := false
 	defer func() {
 		if !built {
@@ -318,8 +322,32 @@ func (a *App) dial(_ context.Context, name string) (jetstream.JetStream, error) 
 	if err != nil {
 		return nil, err
 	}
+	a.watch(nc)
 	a.closers = append(a.closers, nc.Close)
 	return jetstream.New(nc)
+}
+
+// watch makes a connection closed for good (not by Close) stop Run with an
+// error. nats.go reconnects after a disconnection, but closes a connection
+// for good after a protocol error the server reports (a subject over the
+// server's control line limit, say), and nothing it carries would work again:
+// ingest would answer 503 and the responders would stop while the process
+// looked alive. Stopping lets the supervisor restart Firebreak; the
+// exposures and the incidents' progress are on the bus, so nothing is lost.
+func (a *App) watch(nc *nats.Conn) {
+	nc.SetClosedHandler(func(c *nats.Conn) {
+		if a.closing.Load() {
+			return
+		}
+		err := fmt.Errorf("the NATS connection %q was closed for good", c.Opts.Name)
+		if last := c.LastError(); last != nil {
+			err = fmt.Errorf("%w: %v", err, last)
+		}
+		select {
+		case a.lost <- err:
+		default:
+		}
+	})
 }
 
 // connect starts the embedded server or dials the external one, then ensures
@@ -346,6 +374,7 @@ func (a *App) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	a.watch(a.Conn)
 	a.closers = append(a.closers, a.Conn.Close)
 	if a.JS, err = jetstream.New(a.Conn); err != nil {
 		return err
@@ -389,6 +418,10 @@ func (a *App) Handler() http.Handler { return a.handler }
 // stops taking requests, in-flight requests finish, responders finish or nak
 // their in-flight steps.
 func (a *App) Run(ctx context.Context, l net.Listener) error {
+	// stop ends the components as ctx would: when ctx is done, and when one
+	// of them fails or the bus connection is lost.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	if l == nil {
 		var err error
 		l, err = net.Listen("tcp", a.Cfg.HTTP.Listen)
@@ -451,7 +484,10 @@ func (a *App) Run(ctx context.Context, l net.Listener) error {
 	select {
 	case <-ctx.Done():
 	case runErr = <-errc:
+	case runErr = <-a.lost:
+		a.Log.WithError(runErr).Error("stopping: the bus connection is gone; restart Firebreak")
 	}
+	stop()
 	// Graceful stop: /readyz answers 503 at once; after http.shutdown_delay
 	// (time for a load balancer to notice) the listener closes and in-flight
 	// requests finish; the responders (stopped by ctx) finish or hand back
@@ -471,6 +507,7 @@ func (a *App) Run(ctx context.Context, l net.Listener) error {
 
 // Close releases everything New opened, in reverse order.
 func (a *App) Close() {
+	a.closing.Store(true)
 	for i := len(a.closers) - 1; i >= 0; i-- {
 		a.closers[i]()
 	}

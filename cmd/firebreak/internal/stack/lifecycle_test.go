@@ -84,3 +84,23 @@ func TestBusDownAnswers503(t *testing.T) {
 		t.Fatalf("%d exposures stored, want exactly the accepted one", n)
 	}
 }
+
+// TestBusConnectionClosedForGoodStopsFirebreak: the server closes one of
+// Firebreak's bus connections for good (here after a subject over its
+// control-line limit; nats.go does not reconnect after such a protocol
+// error). Firebreak stops with an error naming the connection, so that its
+// supervisor restarts it, rather than running on with ingest answering 503
+// or the responders stopped.
+func TestBusConnectionClosedForGoodStopsFirebreak(t *testing.T) {
+	e := start(t, stack.Options{})
+	nc := e.App.Conn
+	if err := nc.Publish("x."+strings.Repeat("a", 8<<10), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	_ = nc.Flush()
+	err := e.Exited(ctxT(t, 30*time.Second))
+	if err == nil || !strings.Contains(err.Error(), `the NATS connection "firebreak" was closed for good`) ||
+		!strings.Contains(strings.ToLower(err.Error()), "maximum control line") {
+		t.Fatalf("Run returned %v; want the lost connection named, with the server's reason", err)
+	}
+}

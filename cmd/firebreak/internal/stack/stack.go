@@ -85,7 +85,8 @@ type Stack struct {
 	addr            string
 	mu              sync.Mutex
 	cancel          context.CancelFunc
-	done            chan error
+	done            chan struct{} // closed when App.Run returned (runErr: its error)
+	runErr          error
 	clients         *http.Client
 	// Breadth holds the other providers' and notifiers' emulators.
 	Breadth *Breadth
@@ -212,8 +213,14 @@ func (s *Stack) startApp(ctx context.Context, l net.Listener) error {
 		return err
 	}
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx, l) }()
+	done := make(chan struct{})
+	go func() {
+		err := a.Run(runCtx, l)
+		s.mu.Lock()
+		s.runErr = err
+		s.mu.Unlock()
+		close(done)
+	}()
 	s.mu.Lock()
 	s.App, s.cancel, s.done = a, cancel, done
 	s.mu.Unlock()
@@ -241,6 +248,22 @@ func (s *Stack) waitReady(ctx context.Context) error {
 		}
 	}
 	return errors.New("firebreak did not become ready")
+}
+
+// Exited waits until Firebreak's Run returns on its own (not through
+// StopApp) or ctx ends, and returns Run's error.
+func (s *Stack) Exited(ctx context.Context) error {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	select {
+	case <-done:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.runErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // StopApp stops Firebreak gracefully (the emulators keep running).
