@@ -102,12 +102,13 @@ type App struct {
 	deps         []*dependency
 	shuttingDown atomic.Bool
 	closers      []func()
+	gh           *ghDepth // GitHub App, poller, partner, tickets (ghdepth.go)
+	oncall       *oncall  // tokens, approvals, replay, audit of control requests (oncall.go)
+
 	// lost carries the first bus connection closed for good while running
 	// (see watch); closing marks the closes Close makes itself.
 	lost    chan error
 	closing atomic.Bool
-	gh           *ghDepth // GitHub App, poller, partner, tickets (ghdepth.go)
-	oncall       *oncall  // tokens, approvals, replay, audit of control requests (oncall.go)
 }
 
 // New builds the application from cfg. It starts the embedded nats-server
