@@ -228,6 +228,25 @@ func (s *session) lease() *incident.Lease {
 	return &incident.Lease{Holder: s.holder, Until: s.r.now().Add(s.r.cfg.LeaseTTL)}
 }
 
+// create stores inc as the session's new incident, holding its lease when it
+// has one, and records its creation with detail. exists: another session
+// created the incident first (read it again).
+func (s *session) create(ctx context.Context, inc *incident.Incident, detail string) (exists bool, err error) {
+	rev, err := s.r.store.Create(ctx, inc)
+	if errors.Is(err, incident.ErrExists) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	s.inc, s.rev = inc, rev
+	if inc.Lease != nil {
+		s.leased, s.leaseUntil = true, inc.Lease.Until
+	}
+	s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentCreated, Exposure: s.ev.ID, Detail: detail})
+	return false, nil
+}
+
 // acquire merges the exposure into its incident and takes the incident's lease
 // when there is work to do.
 func (s *session) acquire(ctx context.Context) (acquireResult, error) {
@@ -242,19 +261,11 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 				inc.Resolution = "resolved on GitHub before Firebreak acted: " + s.ev.Alert.Resolution
 				inc.ClosedAt = &now
 			}
-			rev, err = s.r.store.Create(ctx, inc)
-			if errors.Is(err, incident.ErrExists) {
+			if exists, err := s.create(ctx, inc, fmt.Sprintf("%s %s from %s", s.ev.Secret.Provider, s.ev.Secret.Redacted, s.ev.Source.Kind)); exists {
 				continue
-			}
-			if err != nil {
+			} else if err != nil {
 				return 0, err
 			}
-			s.inc, s.rev = inc, rev
-			if inc.Lease != nil {
-				s.leased, s.leaseUntil = true, inc.Lease.Until
-			}
-			s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentCreated, Exposure: s.ev.ID,
-				Detail: fmt.Sprintf("%s %s from %s", s.ev.Secret.Provider, s.ev.Secret.Redacted, s.ev.Source.Kind)})
 			if inc.State == incident.Resolved {
 				s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentResolved, Detail: inc.Resolution, Actor: s.ev.Alert.ResolvedBy})
 				s.count("resolved")

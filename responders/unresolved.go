@@ -64,19 +64,13 @@ func (s *session) acquireUnresolved(ctx context.Context) (acquireResult, error) 
 		now := s.r.now()
 		inc, rev, err := s.r.store.Get(ctx, s.id)
 		if errors.Is(err, incident.ErrNotFound) {
-			inc = s.newIncident(now)
-			rev, err = s.r.store.Create(ctx, inc)
-			if errors.Is(err, incident.ErrExists) {
+			detail := fmt.Sprintf("%s alert %s#%d from %s; its secret could not be fetched",
+				nonEmpty(s.ev.Secret.Provider, "unknown"), s.ev.Alert.Repository, s.ev.Alert.Number, s.ev.Source.Kind)
+			if exists, err := s.create(ctx, s.newIncident(now), detail); exists {
 				continue
-			}
-			if err != nil {
+			} else if err != nil {
 				return 0, err
 			}
-			s.inc, s.rev = inc, rev
-			s.leased, s.leaseUntil = true, inc.Lease.Until
-			s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentCreated, Exposure: s.ev.ID,
-				Detail: fmt.Sprintf("%s alert %s#%d from %s; its secret could not be fetched",
-					nonEmpty(s.ev.Secret.Provider, "unknown"), s.ev.Alert.Repository, s.ev.Alert.Number, s.ev.Source.Kind)})
 			return acquired, nil
 		}
 		if err != nil {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -85,10 +84,7 @@ func ParseGeneric(body []byte) (*GenericTicket, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&g); err != nil {
-		if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-			if n, uerr := strconv.Unquote(name); uerr == nil {
-				name = n
-			}
+		if name, ok := web.UnknownField(err); ok {
 			return nil, fmt.Errorf("unknown field %s (known: system, id, url, title, body, reporter, labels, comments)", web.FieldName(name))
 		}
 		return nil, errors.New(web.JSONError(err))

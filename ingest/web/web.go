@@ -115,13 +115,24 @@ func JSONError(err error) string {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return "malformed JSON: unexpected end of input"
 	}
-	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
-		if n, uerr := strconv.Unquote(name); uerr == nil {
-			name = n
-		}
+	if name, ok := UnknownField(err); ok {
 		return "malformed JSON: unknown field " + FieldName(name)
 	}
 	return "malformed JSON: " + err.Error()
+}
+
+// UnknownField reports the name of the field a json.Decoder with
+// DisallowUnknownFields refused (encoding/json has no error type for it).
+// Quote it with FieldName.
+func UnknownField(err error) (string, bool) {
+	name, ok := strings.CutPrefix(err.Error(), "json: unknown field ")
+	if !ok {
+		return "", false
+	}
+	if n, uerr := strconv.Unquote(name); uerr == nil {
+		name = n
+	}
+	return name, true
 }
 
 // maxFieldName is the longest field name an error quotes: the names of the
