@@ -15,7 +15,11 @@ package githubemu
 //   - "Update a secret scanning alert": PATCH …/secret-scanning/alerts/{n}
 //     {"state","resolution","resolution_comment"}; 422 for a resolved state
 //     without a valid resolution (false_positive, wont_fix, revoked,
-//     used_in_tests).
+//     used_in_tests). Resolving sets resolution, resolved_at, resolved_by
+//     (the token's user, a simple-user) and resolution_comment; reopening
+//     (state open) sets them all to null again, as GitHub's reopened
+//     webhook payload shows them; updated_at ("the time that the alert was
+//     last updated") moves with each change, created_at never.
 //   - Rate limits ("Rate limits for the REST API"): every alert and issue
 //     response carries X-RateLimit-Limit/Remaining/Used/Reset/Resource; with
 //     WithCoreRateLimit a token past its budget gets 403 {"message":"API rate
@@ -348,21 +352,25 @@ func (e *Emulator) list(w http.ResponseWriter, r *http.Request, doc string, with
 	writeJSON(w, http.StatusOK, out)
 }
 
-// alertBody renders an alert as the listings do. Callers hold e.mu.
+// alertBody renders an alert as "Get a secret scanning alert" and the
+// listings do. Callers hold e.mu.
 func alertBody(base string, a *alert, withRepo bool) map[string]any {
 	api := base + "/repos/" + a.owner + "/" + a.repo + "/secret-scanning/alerts/" + strconv.FormatInt(a.number, 10)
-	var resolution, resolvedAt, comment any
+	var resolution, resolvedAt, resolvedBy, comment any
 	if a.state == "resolved" {
 		resolution, resolvedAt = a.resolution, a.resolvedAt.Format(time.RFC3339)
 		if a.resolutionComment != "" {
 			comment = a.resolutionComment
 		}
+		if a.resolvedBy != nil {
+			resolvedBy = simpleUser(base, a.resolvedBy)
+		}
 	}
 	body := map[string]any{
-		"number": a.number, "created_at": a.created.Format(time.RFC3339), "updated_at": a.created.Format(time.RFC3339),
+		"number": a.number, "created_at": a.created.Format(time.RFC3339), "updated_at": a.updated.Format(time.RFC3339),
 		"url": api, "html_url": "https://github.com/" + a.owner + "/" + a.repo + "/security/secret-scanning/" + strconv.FormatInt(a.number, 10),
 		"locations_url": api + "/locations", "state": a.state, "resolution": resolution, "resolved_at": resolvedAt,
-		"resolved_by": nil, "resolution_comment": comment, "secret_type": a.secretType, "secret_type_display_name": a.display,
+		"resolved_by": resolvedBy, "resolution_comment": comment, "secret_type": a.secretType, "secret_type_display_name": a.display,
 		"secret": a.raw, "validity": a.validity, "publicly_leaked": a.publiclyLeaked, "multi_repo": false,
 		"push_protection_bypassed": false, "push_protection_bypassed_by": nil, "push_protection_bypassed_at": nil,
 	}
@@ -376,11 +384,19 @@ func alertBody(base string, a *alert, withRepo bool) map[string]any {
 	return body
 }
 
+// simpleUser renders a token's user as the reference's simple-user.
+func simpleUser(base string, t *token) map[string]any {
+	return map[string]any{"login": t.login, "id": t.userID, "node_id": "U_" + strconv.FormatInt(t.userID, 36),
+		"type": "User", "site_admin": false, "url": base + "/users/" + t.login, "html_url": "https://github.com/" + t.login}
+}
+
 // AddAlertAt is AddAlert with a creation time (for --since backfills).
 func (e *Emulator) AddAlertAt(owner, repo, secretType, raw string, created time.Time) int64 {
 	n := e.AddAlert(owner, repo, secretType, raw)
 	e.mu.Lock()
-	e.alerts[owner+"/"+repo][n].created = created.UTC().Truncate(time.Second)
+	a := e.alerts[owner+"/"+repo][n]
+	a.created = created.UTC().Truncate(time.Second)
+	a.updated = a.created
 	e.mu.Unlock()
 	return n
 }
@@ -408,7 +424,7 @@ func writeValidation(w http.ResponseWriter, doc, field, msg string) {
 
 func (e *Emulator) patchAlert(w http.ResponseWriter, r *http.Request) {
 	doc := docsBase + "/secret-scanning/secret-scanning#update-a-secret-scanning-alert"
-	a := e.findAlert(w, r, doc)
+	a, by := e.findAlertAs(w, r, doc)
 	if a == nil {
 		return
 	}
@@ -441,15 +457,14 @@ func (e *Emulator) patchAlert(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.mu.Lock()
-	a.state = body.State
-	if body.State == "resolved" {
-		a.resolution, a.resolvedAt = *body.Resolution, time.Now().UTC().Truncate(time.Second)
-		if body.ResolutionComment != nil {
-			a.resolutionComment = *body.ResolutionComment
-		}
-	} else {
-		a.resolution, a.resolutionComment = "", ""
+	var resolution, comment string
+	if body.Resolution != nil {
+		resolution = *body.Resolution
 	}
+	if body.ResolutionComment != nil {
+		comment = *body.ResolutionComment
+	}
+	a.setState(body.State, resolution, comment, by, e.alertNow())
 	out := alertBody("http://"+r.Host, a, false)
 	e.mu.Unlock()
 	writeJSON(w, http.StatusOK, out)

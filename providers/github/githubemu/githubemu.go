@@ -69,6 +69,13 @@ func WithRevokeSpamGap(gap time.Duration) Option {
 	return func(e *Emulator) { e.spamGap = gap }
 }
 
+// WithAlertClock makes now the clock of alert timestamps (created_at,
+// updated_at, resolved_at), so that a test can step time between an alert's
+// changes without waiting: GitHub's timestamps have one-second precision.
+func WithAlertClock(now func() time.Time) Option {
+	return func(e *Emulator) { e.clock = now }
+}
+
 // Revocation is one token the emulator revoked.
 type Revocation struct {
 	Hint string // redacted hint of the token
@@ -91,6 +98,7 @@ type Emulator struct {
 	spamGap      time.Duration
 	lastRevoke   map[string]time.Time // client IP → its previous credentials/revoke request
 	nextUserID   int64
+	clock        func() time.Time // alert timestamps (WithAlertClock); time.Now when nil
 
 	depth                        // backfill listing, write-back, issues, App tokens, partner keys (depth.go)
 	repos map[string]*repository // "owner/repo"
@@ -116,6 +124,8 @@ type alert struct {
 	seq                      int64 // creation order, for listings (newest first)
 	resolutionComment        string
 	resolvedAt               time.Time
+	resolvedBy               *token    // who resolved it through the API (nil: null)
+	updated                  time.Time // updated_at: creation, then every change of state
 }
 
 type window struct {
@@ -270,21 +280,56 @@ func (e *Emulator) AddAlertNumber(owner, repo string, n int64, secretType, raw s
 			}
 		}
 	}
+	now := e.alertNow()
 	e.alerts[key][n] = &alert{
 		number: n, owner: owner, repo: repo, secretType: secretType, display: displayName(secretType), raw: raw,
-		state: "open", validity: "unknown", created: time.Now().UTC().Truncate(time.Second), locations: locs,
+		state: "open", validity: "unknown", created: now, updated: now, locations: locs,
 		seq: e.nextSeq(),
 	}
 	return n
 }
 
-// ResolveAlert resolves an alert with a resolution (e.g. "revoked").
+// ResolveAlert resolves an alert with a resolution (e.g. "revoked"), as if
+// from GitHub's own UI by nobody the emulator knows (resolved_by null).
 func (e *Emulator) ResolveAlert(owner, repo string, number int64, resolution string) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if a := e.alerts[owner+"/"+repo][number]; a != nil {
-		a.state, a.resolution, a.resolvedAt = "resolved", resolution, time.Now().UTC().Truncate(time.Second)
+		a.setState("resolved", resolution, "", nil, e.alertNow())
 	}
+}
+
+// setState moves an alert to state (open or resolved) at now, as "Update a
+// secret scanning alert" does: resolving sets resolution, resolved_at,
+// resolved_by and resolution_comment; reopening clears them all (null again,
+// as in GitHub's reopened webhook payload). updated_at moves with every
+// change. Callers hold e.mu.
+func (a *alert) setState(state, resolution, comment string, by *token, now time.Time) {
+	if state == "resolved" {
+		if a.state == state && a.resolution == resolution && (comment == "" || comment == a.resolutionComment) {
+			return
+		}
+		a.resolution, a.resolvedAt, a.resolvedBy = resolution, now, by
+		if comment != "" {
+			a.resolutionComment = comment
+		}
+	} else {
+		if a.state == state {
+			return
+		}
+		a.resolution, a.resolutionComment, a.resolvedAt, a.resolvedBy = "", "", time.Time{}, nil
+	}
+	a.state, a.updated = state, now
+}
+
+// alertNow is the time alert changes are stamped with (GitHub's timestamps
+// have one-second precision).
+func (e *Emulator) alertNow() time.Time {
+	now := time.Now
+	if e.clock != nil {
+		now = e.clock
+	}
+	return now().UTC().Truncate(time.Second)
 }
 
 // SetValidity sets an alert's validity (active, inactive or unknown, the
@@ -541,9 +586,16 @@ func (e *Emulator) revokeCredentials(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) findAlert(w http.ResponseWriter, r *http.Request, doc string) *alert {
+	a, _ := e.findAlertAs(w, r, doc)
+	return a
+}
+
+// findAlertAs is findAlert that also returns the token the request
+// authenticated with.
+func (e *Emulator) findAlertAs(w http.ResponseWriter, r *http.Request, doc string) (*alert, *token) {
 	t := e.authenticate(w, r, doc)
 	if t == nil || !e.coreLimit(w, t) {
-		return nil
+		return nil, nil
 	}
 	n, err := strconv.ParseInt(r.PathValue("number"), 10, 64)
 	e.mu.Lock()
@@ -551,9 +603,9 @@ func (e *Emulator) findAlert(w http.ResponseWriter, r *http.Request, doc string)
 	e.mu.Unlock()
 	if err != nil || a == nil {
 		writeError(w, http.StatusNotFound, "Not Found", doc)
-		return nil
+		return nil, nil
 	}
-	return a
+	return a, t
 }
 
 func (e *Emulator) getAlert(w http.ResponseWriter, r *http.Request) {
@@ -561,38 +613,8 @@ func (e *Emulator) getAlert(w http.ResponseWriter, r *http.Request) {
 	if a == nil {
 		return
 	}
-	api := "http://" + r.Host + "/repos/" + a.owner + "/" + a.repo + "/secret-scanning/alerts/" + strconv.FormatInt(a.number, 10)
 	e.mu.Lock()
-	var resolution, resolvedAt any
-	var resolutionComment any
-	if a.state == "resolved" {
-		resolution, resolvedAt = a.resolution, a.resolvedAt.Format(time.RFC3339)
-		if a.resolutionComment != "" {
-			resolutionComment = a.resolutionComment
-		}
-	}
-	body := map[string]any{
-		"number":                      a.number,
-		"created_at":                  a.created.Format(time.RFC3339),
-		"updated_at":                  a.created.Format(time.RFC3339),
-		"url":                         api,
-		"html_url":                    "https://github.com/" + a.owner + "/" + a.repo + "/security/secret-scanning/" + strconv.FormatInt(a.number, 10),
-		"locations_url":               api + "/locations",
-		"state":                       a.state,
-		"resolution":                  resolution,
-		"resolved_at":                 resolvedAt,
-		"resolved_by":                 nil,
-		"resolution_comment":          resolutionComment,
-		"secret_type":                 a.secretType,
-		"secret_type_display_name":    a.display,
-		"secret":                      a.raw,
-		"push_protection_bypassed":    false,
-		"push_protection_bypassed_by": nil,
-		"push_protection_bypassed_at": nil,
-		"validity":                    a.validity,
-		"publicly_leaked":             a.publiclyLeaked,
-		"multi_repo":                  false,
-	}
+	body := alertBody("http://"+r.Host, a, false)
 	e.mu.Unlock()
 	writeJSON(w, http.StatusOK, body)
 }
