@@ -67,6 +67,10 @@ type ListedAlert struct {
 	SecretType string
 	HTMLURL    string
 	CreatedAt  time.Time
+	// UpdatedAt is GitHub's updated_at: when the alert last changed (zero
+	// when GitHub gives none). It moves on a reopen, but on other changes
+	// too; an open alert carries no trace of an earlier resolution.
+	UpdatedAt time.Time
 }
 
 // Page is one page of a listing.
@@ -124,6 +128,7 @@ func (s *AlertSource) ListAlerts(ctx context.Context, scope Scope, cur Cursor, p
 		la := ListedAlert{
 			Number: int64(a.GetNumber()), State: a.GetState(), Resolution: a.GetResolution(),
 			SecretType: a.GetSecretType(), HTMLURL: a.GetHTMLURL(), CreatedAt: a.GetCreatedAt().Time,
+			UpdatedAt: a.GetUpdatedAt().Time,
 		}
 		a.Secret = nil
 		switch {

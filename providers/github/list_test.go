@@ -1,9 +1,12 @@
 package github_test
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/firebreak-sec/firebreak/providers/github"
+	"github.com/firebreak-sec/firebreak/providers/github/githubemu"
 )
 
 // TestScopeValidate: a backfill scope names a repository, organization or
@@ -34,5 +37,40 @@ func TestScopeValidate(t *testing.T) {
 		if (err == nil) != tc.ok {
 			t.Errorf("%s %q: error %v, want ok=%v", tc.kind, tc.name, err, tc.ok)
 		}
+	}
+}
+
+// TestListAlertsUpdatedAt: a listed alert carries GitHub's updated_at, which
+// a resolution and a reopening move; reopened, the alert lists as open with
+// no resolution, like one never resolved.
+func TestListAlertsUpdatedAt(t *testing.T) {
+	now := time.Date(2026, 11, 26, 9, 14, 3, 0, time.UTC)
+	emu := githubemu.New(githubemu.WithAlertClock(func() time.Time { return now }))
+	emu.Start()
+	t.Cleanup(emu.Close)
+	src := alertSource(t, emu, emu.AddToken(github.PrefixPAT, "security-bot"))
+	n := emu.AddAlert("acme", "web", "openai_api_key", "sk-list-updated")
+	list := func() []github.ListedAlert {
+		t.Helper()
+		p, err := src.ListAlerts(context.Background(), github.Scope{Kind: github.ScopeRepo, Name: "acme/web"}, github.Cursor{}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Alerts
+	}
+	if got := list(); len(got) != 1 || got[0].Number != n || !got[0].UpdatedAt.Equal(now) || !got[0].CreatedAt.Equal(now) {
+		t.Fatalf("new alert listed as %+v", got)
+	}
+	created := now
+	now = now.Add(time.Hour)
+	emu.ResolveAlert("acme", "web", n, "false_positive")
+	if got := list(); len(got) != 0 {
+		t.Fatalf("resolved alert listed as open: %+v", got)
+	}
+	now = now.Add(time.Hour)
+	emu.ReopenAlert("acme", "web", n)
+	got := list()
+	if len(got) != 1 || got[0].State != "open" || got[0].Resolution != "" || !got[0].UpdatedAt.Equal(now) || !got[0].CreatedAt.Equal(created) {
+		t.Fatalf("reopened alert listed as %+v, want open, updated at %s", got, now)
 	}
 }

@@ -299,6 +299,17 @@ func (e *Emulator) ResolveAlert(owner, repo string, number int64, resolution str
 	}
 }
 
+// ReopenAlert reopens a resolved alert, as a person does in GitHub's UI:
+// resolution, resolved_at and resolved_by are null again, updated_at moves.
+// No webhook is sent (the emulator sends none).
+func (e *Emulator) ReopenAlert(owner, repo string, number int64) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if a := e.alerts[owner+"/"+repo][number]; a != nil {
+		a.setState("open", "", "", nil, e.alertNow())
+	}
+}
+
 // setState moves an alert to state (open or resolved) at now, as "Update a
 // secret scanning alert" does: resolving sets resolution, resolved_at,
 // resolved_by and resolution_comment; reopening clears them all (null again,
