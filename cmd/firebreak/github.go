@@ -32,13 +32,14 @@ func backfillCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "backfill",
-		Short: "List open secret-scanning alerts and respond to those Firebreak has not seen",
+		Short: "List open secret-scanning alerts and respond to those Firebreak has not seen open",
 		Long: `Ask a running 'firebreak serve' to list the open secret-scanning alerts of
 organizations, repositories or enterprises (through its GitHub token or App)
-and publish an exposure for every alert it has not seen before. It resumes an
-interrupted backfill where it stopped, waits out GitHub's rate limits, and
-never makes a second exposure of an alert. Without --org/--repo/--enterprise
-it backfills github.poll's scopes.
+and publish an exposure for every alert it has not seen before, and again
+(as "reopened") for an alert it saw resolved that is open again. It resumes
+an interrupted backfill where it stopped, waits out GitHub's rate limits, and
+otherwise never makes a second exposure of an alert. Without
+--org/--repo/--enterprise it backfills github.poll's scopes.
 
   firebreak github backfill --org acme --since 2026-11-01`,
 		Args: cobra.NoArgs,
@@ -80,6 +81,9 @@ it backfills github.poll's scopes.
 			st := out.Stats
 			fmt.Fprintf(cmd.OutOrStdout(), "backfill: %d scope(s), %d page(s), %d alert(s) listed: published %d, already seen %d, older than --since %d",
 				st.Scopes, st.Pages, st.Listed, st.Published, st.Skipped, st.Older)
+			if st.Reopened > 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), ", reopened %d (of those published)", st.Reopened)
+			}
 			if st.Resumed > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), ", resumed %d", st.Resumed)
 			}

@@ -20,15 +20,36 @@ import (
 // repositories, organizations and enterprises, and publishes an exposure for
 // every alert not seen before — so that alerts whose webhooks were missed
 // (Firebreak down, webhook not yet configured, alerts older than the
-// deployment) are acted on. An exposure names the alert; the responder
-// fetches its secret and locations, as for a webhook.
+// deployment) are acted on — and again for an alert it knows as resolved
+// that GitHub lists open: one reopened while its `reopened` webhook was
+// missed. An exposure names the alert; the responder fetches its secret and
+// locations, as for a webhook.
 //
 // State lives in the KV bucket BucketGitHub: per scope, the cursor of the
 // next page (saved after every page, so a restart resumes where the last
-// run stopped), and per alert (repository + number), a marker that it was
-// published (by the poller or by a webhook), so that an alert never makes a
-// second exposure. A pass that reaches the last page clears its cursor; the
-// next pass starts from the newest alert again and skips what it has seen.
+// run stopped), and per alert (repository + number), a marker of the
+// alert's state as Firebreak last learnt it (AlertMark: open or resolved,
+// written by the poller and by the webhook handler). A pass that reaches
+// the last page clears its cursor; the next pass starts from the newest
+// alert again.
+//
+// Per listed (open) alert a pass:
+//   - with no marker: publishes it (action "created") and marks it open;
+//   - with a resolved marker: publishes it again (action "reopened") and
+//     marks it open — unless the listing's updated_at is older than the
+//     marker's, a page listed before the resolution was recorded;
+//   - with an open marker: skips it.
+//
+// Left out, on purpose: an alert resolved and reopened while both webhooks
+// were missed. Its marker still says open, and GitHub lists a reopened alert
+// exactly as one never resolved (resolution, resolved_at and resolved_by
+// null; no reopen count or history). Only updated_at moves, and GitHub
+// documents it as "the time that the alert was last updated": any update,
+// not only a reopen. A later updated_at is no honest sign of a reopen.
+// Republished as "reopened" (an acting action), it would reopen incidents
+// people resolved whenever GitHub updated the alert; under a truthful
+// non-acting action it would reopen nothing the responder would not merge
+// anyway, only add sightings. The poller does not guess.
 //
 // Rate limits (docs.github.com, "Rate limits for the REST API") are waited
 // out, never retried through: a primary limit (403/429 with
@@ -87,6 +108,7 @@ type ListedAlert struct {
 	SecretType string
 	HTMLURL    string
 	CreatedAt  time.Time
+	UpdatedAt  time.Time // GitHub's updated_at; zero when unknown
 }
 
 // Page is one page of a listing.
@@ -123,7 +145,7 @@ type Lister interface {
 }
 
 // Ledger is the poller's state in the KV bucket; the webhook handler marks
-// alerts seen through it too.
+// alerts through it too.
 type Ledger struct{ KV jetstream.KeyValue }
 
 func hashKey(prefix, s string) string {
@@ -131,28 +153,63 @@ func hashKey(prefix, s string) string {
 	return prefix + "." + hex.EncodeToString(h[:16])
 }
 
-type seenRecord struct {
-	Repo   string    `json:"repo"`
-	Number int64     `json:"number"`
-	At     time.Time `json:"at"`
+// Alert states a marker records.
+const (
+	AlertOpen     = "open"
+	AlertResolved = "resolved"
+)
+
+// AlertMark is the ledger's record of one alert: its state as Firebreak last
+// learnt it, GitHub's updated_at for that state when known, and when the
+// marker was written. A marker exists only for an alert that was published.
+type AlertMark struct {
+	Repo      string    `json:"repo"`
+	Number    int64     `json:"number"`
+	State     string    `json:"state"`
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
+	At        time.Time `json:"at"`
 }
 
-// Seen reports whether the alert was already published.
-func (l *Ledger) Seen(ctx context.Context, repo string, number int64) (bool, error) {
-	_, err := l.KV.Get(ctx, hashKey("alert", fmt.Sprintf("%s#%d", repo, number)))
+// parseAlertMark decodes a stored marker. A marker from before states were
+// recorded ({"repo","number","at"}), one with a state this version does not
+// know and one that does not decode all read as open with updated_at
+// unknown: each was written for an alert that was published.
+func parseAlertMark(b []byte) AlertMark {
+	var m AlertMark
+	if err := json.Unmarshal(b, &m); err != nil {
+		return AlertMark{State: AlertOpen}
+	}
+	if m.State != AlertResolved {
+		m.State = AlertOpen
+	}
+	return m
+}
+
+func alertKey(repo string, number int64) string {
+	return hashKey("alert", fmt.Sprintf("%s#%d", repo, number))
+}
+
+// Alert returns the alert's marker; ok is false when there is none (the
+// alert was never published).
+func (l *Ledger) Alert(ctx context.Context, repo string, number int64) (m AlertMark, ok bool, err error) {
+	e, err := l.KV.Get(ctx, alertKey(repo, number))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return false, nil
+		return AlertMark{}, false, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("%w: read alert marker: %v", bus.ErrUnavailable, err)
+		return AlertMark{}, false, fmt.Errorf("%w: read alert marker: %w", bus.ErrUnavailable, err)
 	}
-	return true, nil
+	return parseAlertMark(e.Value()), true, nil
 }
 
-// MarkSeen records that the alert was published.
-func (l *Ledger) MarkSeen(ctx context.Context, repo string, number int64) error {
-	b, _ := json.Marshal(seenRecord{Repo: repo, Number: number, At: time.Now().UTC()})
-	_, err := l.KV.Put(ctx, hashKey("alert", fmt.Sprintf("%s#%d", repo, number)), b)
+// MarkAlert records the alert's state (AlertOpen or AlertResolved) with
+// GitHub's updated_at (zero when unknown); the last write wins.
+func (l *Ledger) MarkAlert(ctx context.Context, repo string, number int64, state string, updatedAt time.Time) error {
+	if state != AlertOpen && state != AlertResolved {
+		return fmt.Errorf("alert state %q is not %s or %s", state, AlertOpen, AlertResolved)
+	}
+	b, _ := json.Marshal(AlertMark{Repo: repo, Number: number, State: state, UpdatedAt: updatedAt.UTC(), At: time.Now().UTC()})
+	_, err := l.KV.Put(ctx, alertKey(repo, number), b)
 	return err
 }
 
@@ -217,8 +274,9 @@ type Stats struct {
 	Pages     int           `json:"pages"`
 	Listed    int           `json:"listed"`
 	Published int           `json:"published"`
-	Skipped   int           `json:"skipped"` // already seen
-	Older     int           `json:"older"`   // created before Since
+	Reopened  int           `json:"reopened"` // of Published: known resolved, listed open again
+	Skipped   int           `json:"skipped"`  // marked open (or listed before its resolution)
+	Older     int           `json:"older"`    // created before Since
 	Waits     int           `json:"rate_limit_waits"`
 	Waited    time.Duration `json:"rate_limit_waited_ns"`
 	Resumed   int           `json:"resumed"` // scopes resumed from a saved cursor
@@ -268,7 +326,7 @@ func (p *Poller) Run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
-		lg := p.log.WithFields(logrus.Fields{"published": st.Published, "skipped": st.Skipped, "pages": st.Pages})
+		lg := p.log.WithFields(logrus.Fields{"published": st.Published, "reopened": st.Reopened, "skipped": st.Skipped, "pages": st.Pages})
 		if err != nil {
 			lg.WithError(err).Warn("GitHub alert poll incomplete; the next pass resumes")
 		} else {
@@ -333,18 +391,22 @@ func (p *Poller) scope(ctx context.Context, s Scope, since time.Time, st *Stats)
 			if a.State != "" && a.State != "open" {
 				continue
 			}
-			seen, err := p.ledger.Seen(ctx, a.Repo, a.Number)
+			m, marked, err := p.ledger.Alert(ctx, a.Repo, a.Number)
 			if err != nil {
 				return err
 			}
-			if seen {
+			action, msgID := republish(a, m, marked)
+			if action == "" {
 				st.Skipped++
 				continue
 			}
-			if err := p.publish(ctx, s, a); err != nil {
+			if err := p.publish(ctx, s, a, action, msgID); err != nil {
 				return err
 			}
 			st.Published++
+			if action == "reopened" {
+				st.Reopened++
+			}
 		}
 		if page.Done || older {
 			return p.ledger.clearCursor(ctx, s)
@@ -383,7 +445,36 @@ func (p *Poller) wait(ctx context.Context, s Scope, d time.Duration, secondary b
 	return p.Sleep(ctx, d)
 }
 
-func (p *Poller) publish(ctx context.Context, s Scope, a ListedAlert) error {
+// republish decides what to publish for a listed open alert given its
+// marker: "created" with the alert's first message id when there is none;
+// "reopened" when the marker says resolved and the listing is not older than
+// the resolution; "" (nothing) otherwise.
+//
+// A reopening's message id names the resolved marker it ends (the time it
+// was written), so it differs from the first publish's and from every other
+// reopening's: JetStream's duplicate window swallows none of them. It is
+// stable across a retry: the marker changes only after the publish, so a
+// pass that published but could not mark (a crash, a KV error) publishes
+// again under the same id, and JetStream drops that within its duplicate
+// window.
+func republish(a ListedAlert, m AlertMark, marked bool) (action, msgID string) {
+	ref := fmt.Sprintf("%s#%d", a.Repo, a.Number)
+	switch {
+	case !marked:
+		return "created", "github-alert:" + ref
+	case m.State != AlertResolved:
+		return "", ""
+	case !a.UpdatedAt.IsZero() && !m.UpdatedAt.IsZero() && a.UpdatedAt.Before(m.UpdatedAt):
+		return "", "" // listed before the resolution was recorded
+	}
+	epoch := m.At
+	if epoch.IsZero() {
+		epoch = m.UpdatedAt
+	}
+	return "reopened", fmt.Sprintf("github-alert:%s:reopened:%d", ref, epoch.UnixNano())
+}
+
+func (p *Poller) publish(ctx context.Context, s Scope, a ListedAlert, action, msgID string) error {
 	now := time.Now().UTC()
 	ref := fmt.Sprintf("%s#%d", a.Repo, a.Number)
 	e := &exposure.Event{
@@ -393,20 +484,20 @@ func (p *Poller) publish(ctx context.Context, s Scope, a ListedAlert) error {
 		Location:    exposure.Location{Repo: a.Repo, URL: a.HTMLURL},
 		Environment: exposure.EnvUnknown, ObservedAt: a.CreatedAt, ReceivedAt: now,
 		Correlation: "gh-poll-" + ref,
-		Alert:       &exposure.Alert{Repository: a.Repo, Number: a.Number, Action: "created"},
+		Alert:       &exposure.Alert{Repository: a.Repo, Number: a.Number, Action: action},
 	}
 	if e.ObservedAt.IsZero() {
 		e.ObservedAt = now
 	}
-	if _, err := p.pub.Publish(ctx, e, "github-alert:"+ref); err != nil {
+	if _, err := p.pub.Publish(ctx, e, msgID); err != nil {
 		return err
 	}
 	// Published before marked: a crash in between republishes on the next
-	// pass (caught by JetStream's duplicate window and the incident's
-	// fingerprint), never loses the alert.
-	if err := p.ledger.MarkSeen(ctx, a.Repo, a.Number); err != nil {
-		return fmt.Errorf("%w: mark alert seen: %v", bus.ErrUnavailable, err)
+	// pass under the same message id (caught by JetStream's duplicate
+	// window and the incident's fingerprint), never loses the alert.
+	if err := p.ledger.MarkAlert(ctx, a.Repo, a.Number, AlertOpen, a.UpdatedAt); err != nil {
+		return fmt.Errorf("%w: mark alert open: %w", bus.ErrUnavailable, err)
 	}
-	p.log.WithFields(logrus.Fields{"alert": ref, "exposure": e.ID, "scope": s.String()}).Info("backfilled alert")
+	p.log.WithFields(logrus.Fields{"alert": ref, "action": action, "exposure": e.ID, "scope": s.String()}).Info("backfilled alert")
 	return nil
 }

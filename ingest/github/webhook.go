@@ -49,15 +49,17 @@ type Config struct {
 	// Tickets, when set, scans the titles, bodies and comments of `issues`
 	// and `issue_comment` events for secrets; nil ignores those events.
 	Tickets *tickets.Scanner
-	// Alerts, when set, records every alert a webhook announced as seen, so
-	// that the backfill poller does not make a second exposure of it.
-	Alerts SeenAlerts
+	// Alerts, when set, records the state of every alert a
+	// secret_scanning_alert webhook announced (see alertState), so that the
+	// backfill poller neither makes a second exposure of it nor misses it
+	// reopened while its webhook was lost.
+	Alerts AlertLedger
 }
 
-// SeenAlerts remembers alerts (repository + number) already turned into an
-// exposure (*Poller implements it over the KV bucket).
-type SeenAlerts interface {
-	MarkSeen(ctx context.Context, repo string, number int64) error
+// AlertLedger records alerts' states (AlertOpen, AlertResolved) with
+// GitHub's updated_at, zero when unknown (*Ledger, over the KV bucket).
+type AlertLedger interface {
+	MarkAlert(ctx context.Context, repo string, number int64, state string, updatedAt time.Time) error
 }
 
 // Handler serves POST /v1/ingest/github.
@@ -188,9 +190,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.unavailable(w)
 		return
 	}
-	if h.cfg.Alerts != nil && event == "secret_scanning_alert" && p.Action != "resolved" {
-		if err := h.cfg.Alerts.MarkSeen(ctx, p.Repository.FullName, p.Alert.Number); err != nil {
-			log.WithError(err).Warn("could not mark the alert seen for the poller")
+	if h.cfg.Alerts != nil && event == "secret_scanning_alert" {
+		// The exposure is durable: a marker not written is a warning. The
+		// poller then publishes the alert once more (never published:
+		// "created") or misses its reopening (a resolution not recorded).
+		if err := h.cfg.Alerts.MarkAlert(ctx, p.Repository.FullName, p.Alert.Number, p.alertState(), p.Alert.UpdatedAt); err != nil {
+			log.WithError(err).Warn("could not record the alert's state for the poller")
 		}
 	}
 	if err := h.pub.RememberDelivery(ctx, source, delivery, []string{e.ID}); err != nil {
@@ -320,6 +325,7 @@ type alertPayload struct {
 		Validity              string     `json:"validity"`
 		PubliclyLeaked        bool       `json:"publicly_leaked"`
 		ResolvedAt            *time.Time `json:"resolved_at"`
+		UpdatedAt             time.Time  `json:"updated_at"` // null: zero
 	} `json:"alert"`
 	Location   *alertLocation `json:"location"`
 	Repository struct {
@@ -348,6 +354,18 @@ type alertLocation struct {
 		DiscussionBodyURL     string `json:"discussion_body_url"`
 		DiscussionCommentURL  string `json:"discussion_comment_url"`
 	} `json:"details"`
+}
+
+// alertState is the alert's state a secret_scanning_alert webhook tells:
+// resolved for the resolved action, and for an acting action (created,
+// reopened, publicly_leaked, validated) open — unless the payload's alert
+// says resolved (should GitHub report a resolved alert leaked or
+// validated, the alert is still resolved).
+func (p *alertPayload) alertState() string {
+	if p.Action == "resolved" || p.Alert.State == AlertResolved {
+		return AlertResolved
+	}
+	return AlertOpen
 }
 
 func (p *alertPayload) validate(event string) string {

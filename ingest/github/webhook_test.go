@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -133,7 +134,8 @@ func TestWebhookSecretUnavailable(t *testing.T) {
 
 // FuzzWebhook throws arbitrary events, bodies and signatures at the handler
 // (signed correctly or not): it must answer with one of its documented
-// statuses and a JSON body, never panic, and publish only valid exposures.
+// statuses and a JSON body, never panic, publish only valid exposures, and
+// record an alert's state (open or resolved) only for an alert it accepted.
 func FuzzWebhook(f *testing.F) {
 	for _, name := range []string{"alert-created-openai.json", "alert-resolved-false-positive.json", "ping.json"} {
 		b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "github", name))
@@ -147,9 +149,10 @@ func FuzzWebhook(f *testing.F) {
 	// An in-memory publisher: fuzzing wants thousands of executions a second,
 	// and the bus's own behaviour is tested above with a real JetStream.
 	pub := &memPublisher{}
+	marks := &memLedger{}
 	l := logrus.New()
 	l.SetOutput(io.Discard)
-	h, err := New(Config{Secret: secret.Static(key), MaxBody: 1 << 20}, pub, l, nil)
+	h, err := New(Config{Secret: secret.Static(key), MaxBody: 1 << 20, Alerts: marks}, pub, l, nil)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -163,7 +166,12 @@ func FuzzWebhook(f *testing.F) {
 			sig = SignatureHeader(key, body)
 		}
 		n++
+		before := len(marks.states)
 		w := do(h, event, "fuzz-"+strings.Repeat("x", n%7)+string(rune('a'+n%26)), sig, body)
+		if got := marks.states[before:]; len(got) > 0 &&
+			(len(got) != 1 || w.Code != http.StatusAccepted || event != "secret_scanning_alert" || (got[0] != AlertOpen && got[0] != AlertResolved)) {
+			t.Fatalf("marked %v for event %q answered %d", got, event, w.Code)
+		}
 		if !allowed[w.Code] {
 			t.Fatalf("status %d for event %q: %s", w.Code, event, w.Body)
 		}
@@ -174,6 +182,14 @@ func FuzzWebhook(f *testing.F) {
 			t.Fatalf("unsigned request answered %d", w.Code)
 		}
 	})
+}
+
+// memLedger records the alert states the handler marks.
+type memLedger struct{ states []string }
+
+func (m *memLedger) MarkAlert(_ context.Context, _ string, _ int64, state string, _ time.Time) error {
+	m.states = append(m.states, state)
+	return nil
 }
 
 // memPublisher validates and counts what would be published.

@@ -211,7 +211,7 @@ func (l alertLister) ListAlerts(ctx context.Context, s ghingest.Scope, cur ghing
 	out := ghingest.Page{Next: ghingest.Cursor{Page: p.Next.Page, After: p.Next.After}, Done: p.Done, Remaining: p.Remaining, Reset: p.Reset}
 	for _, a := range p.Alerts {
 		out.Alerts = append(out.Alerts, ghingest.ListedAlert{Repo: a.Repo, Number: a.Number, State: a.State, SecretType: a.SecretType,
-			HTMLURL: a.HTMLURL, CreatedAt: a.CreatedAt})
+			HTMLURL: a.HTMLURL, CreatedAt: a.CreatedAt, UpdatedAt: a.UpdatedAt})
 	}
 	return out, nil
 }
