@@ -101,7 +101,7 @@ func (e *pollEnv) mark(t *testing.T, number int64) AlertMark {
 
 var t0 = time.Date(2026, 11, 26, 9, 14, 3, 0, time.UTC)
 
-func open(n int64, updated time.Time) ListedAlert {
+func listedOpen(n int64, updated time.Time) ListedAlert {
 	return ListedAlert{Repo: "acme/api", Number: n, State: "open", SecretType: "openai_api_key", CreatedAt: t0, UpdatedAt: updated}
 }
 
@@ -123,7 +123,7 @@ func TestPollRepublishesAResolvedAlertListedOpen(t *testing.T) {
 	}
 	must(e.ledger.MarkAlert(ctx, "acme/api", 1, AlertOpen, t0))
 	must(e.ledger.MarkAlert(ctx, "acme/api", 2, AlertResolved, t0.Add(time.Minute)))
-	e.alerts = []ListedAlert{open(3, t0), open(2, t0.Add(time.Hour)), open(1, t0)}
+	e.alerts = []ListedAlert{listedOpen(3, t0), listedOpen(2, t0.Add(time.Hour)), listedOpen(1, t0)}
 
 	st, err := e.pass(t)
 	if err != nil || st.Published != 2 || st.Reopened != 1 || st.Skipped != 1 {
@@ -148,7 +148,7 @@ func TestPollRepublishesAResolvedAlertListedOpen(t *testing.T) {
 	// Resolved again (a resolved webhook), reopened again while the webhook
 	// was missed: a second reopening, not a duplicate of the first.
 	must(e.ledger.MarkAlert(ctx, "acme/api", 2, AlertResolved, t0.Add(2*time.Hour)))
-	e.alerts[1] = open(2, t0.Add(3*time.Hour))
+	e.alerts[1] = listedOpen(2, t0.Add(3*time.Hour))
 	if st, err = e.pass(t); err != nil || st.Reopened != 1 {
 		t.Fatalf("pass after the second reopening: %+v %v", st, err)
 	}
@@ -166,7 +166,7 @@ func TestPollSkipsAListingOlderThanTheResolution(t *testing.T) {
 	if err := e.ledger.MarkAlert(context.Background(), "acme/api", 4, AlertResolved, t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	e.alerts = []ListedAlert{open(4, t0)}
+	e.alerts = []ListedAlert{listedOpen(4, t0)}
 	if st, err := e.pass(t); err != nil || st.Published != 0 || st.Skipped != 1 {
 		t.Fatalf("pass: %+v %v, want the stale listing skipped", st, err)
 	}
@@ -184,7 +184,7 @@ func TestPollRetryAfterPublishedNotMarked(t *testing.T) {
 	if err := e.ledger.MarkAlert(context.Background(), "acme/api", 5, AlertResolved, t0); err != nil {
 		t.Fatal(err)
 	}
-	e.alerts = []ListedAlert{open(6, t0), open(5, t0.Add(time.Hour))}
+	e.alerts = []ListedAlert{listedOpen(6, t0), listedOpen(5, t0.Add(time.Hour))}
 	e.kv.failOnce = map[string]bool{alertKey("acme/api", 5): true, alertKey("acme/api", 6): true}
 	for range 2 { // #6 is not marked; on the retry #6 is, #5 is not
 		if _, err := e.pass(t); !errors.Is(err, errCrash) || !errors.Is(err, bus.ErrUnavailable) {
@@ -225,7 +225,7 @@ func TestPollReadsMarkersOfEarlierVersions(t *testing.T) {
 	if m := e.mark(t, 7); m.State != AlertOpen || !m.UpdatedAt.IsZero() || m.Number != 7 || m.At.IsZero() {
 		t.Fatalf("old marker read as %+v, want open with updated_at unknown", m)
 	}
-	e.alerts = []ListedAlert{open(8, t0.Add(time.Hour)), open(7, t0.Add(time.Hour))}
+	e.alerts = []ListedAlert{listedOpen(8, t0.Add(time.Hour)), listedOpen(7, t0.Add(time.Hour))}
 	if st, err := e.pass(t); err != nil || st.Published != 0 || st.Skipped != 2 {
 		t.Fatalf("pass: %+v %v, want both skipped", st, err)
 	}
