@@ -11,10 +11,14 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/firebreak-sec/firebreak/ingest/detect"
 )
 
 // DefaultMaxBody is the default request body limit (GitHub caps webhook
@@ -49,7 +53,7 @@ func ReadBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, erro
 		defer zr.Close()
 		rd = zr
 	default:
-		return nil, fmt.Errorf("%w: %q", ErrEncoding, enc)
+		return nil, fmt.Errorf("%w: %s", ErrEncoding, Quote(enc, "value"))
 	}
 	// Bound the decompressed size too (a gzip bomb).
 	b, err := io.ReadAll(io.LimitReader(rd, limit+1))
@@ -118,6 +122,10 @@ func JSONError(err error) string {
 	if name, ok := UnknownField(err); ok {
 		return "malformed JSON: unknown field " + FieldName(name)
 	}
+	var pe *time.ParseError
+	if errors.As(err, &pe) { // its message repeats the value
+		return "malformed JSON: a time must be RFC 3339 (2006-01-02T15:04:05Z), got " + Quote(pe.Value, "value")
+	}
 	return "malformed JSON: " + err.Error()
 }
 
@@ -135,19 +143,94 @@ func UnknownField(err error) (string, bool) {
 	return name, true
 }
 
-// maxFieldName is the longest field name an error quotes: the names of the
-// documents Firebreak reads are short, and a longer one (a key pasted as a
-// name, a map key holding one) is a sender's content, not echoed.
-const maxFieldName = 32
+// maxQuoted is the longest value from a request that an error message
+// quotes: the names, ids and words a caller types are short (Firebreak's own
+// ids are under 32 bytes), and a longer value is more likely a key pasted in
+// the wrong place than anything worth repeating.
+const maxQuoted = 32
+
+// keys finds provider keys in a value before it is quoted. A Scanner is
+// immutable and safe for concurrent use; test-mode keys count too.
+var keys = detect.New(detect.WithTestKeys())
+
+// ownID matches Firebreak's own ids (incidents, approvals, replays, token
+// ids, exposures, requests): public names that are quoted although their
+// hex or base32 part would otherwise look generated.
+var ownID = regexp.MustCompile(`^(inc|apr|rpl|tok|exp|req)_[0-9a-z]+$`)
+
+// Quotable reports whether an error message (a response body, a log line,
+// an audit record) may repeat v, a value from a request: a field name, an id
+// in a path, a query parameter or its value, a header. It may when v is at
+// most 32 bytes, holds no key Firebreak's detectors recognise, and does not
+// look generated — no run of 12 or more letters and digits holding at least
+// two of each (a hex or base62 token), unless v is one of Firebreak's own
+// ids. Anything else may be a secret a caller pasted where an id or a name
+// goes, and is described without being repeated (Quote).
+func Quotable(v string) bool {
+	if len(v) > maxQuoted {
+		return false
+	}
+	found := false
+	keys.Scan([]byte(v), func(detect.Finding) { found = true })
+	if found {
+		return false
+	}
+	return ownID.MatchString(v) || !looksGenerated(v)
+}
+
+// looksGenerated reports whether s holds a run of 12 or more ASCII letters
+// and digits with at least two of each: the shape of a random token, not of
+// a word, a number or a duration.
+func looksGenerated(s string) bool {
+	run, letters, digits := 0, 0, 0
+	for i := 0; i <= len(s); i++ {
+		var c byte
+		if i < len(s) {
+			c = s[i]
+		}
+		switch {
+		case c >= '0' && c <= '9':
+			run, digits = run+1, digits+1
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			run, letters = run+1, letters+1
+		default:
+			if run >= 12 && letters >= 2 && digits >= 2 {
+				return true
+			}
+			run, letters, digits = 0, 0, 0
+		}
+	}
+	return false
+}
+
+// Quote returns v quoted (strconv.Quote) for an error message when it is
+// Quotable, and otherwise only what it is and how long, "(a 97-byte id, not
+// shown)", noun naming what v was ("id", "name", "value", "path segment").
+func Quote(v, noun string) string {
+	if !Quotable(v) {
+		return fmt.Sprintf("(a %d-byte %s, not shown)", len(v), noun)
+	}
+	return strconv.Quote(v)
+}
 
 // FieldName quotes a field name (or path) from a sender's document for an
-// error message, or, when it is longer than 32 bytes, says only how long
-// it is: a name may be a pasted secret.
-func FieldName(name string) string {
-	if len(name) > maxFieldName {
-		return fmt.Sprintf("(a %d-byte name, not shown)", len(name))
+// error message, or describes it without repeating it when it is not
+// Quotable: Quote(name, "name").
+func FieldName(name string) string { return Quote(name, "name") }
+
+// Path is a request's URL path for an error message or a log line: each
+// segment that is not Quotable is replaced by its description, so
+// "/v1/incidents/<a pasted key>/timeline" reads
+// "/v1/incidents/(a 164-byte segment, not shown)/timeline". The segments
+// shown are not quoted.
+func Path(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if !Quotable(s) {
+			segs[i] = fmt.Sprintf("(a %d-byte segment, not shown)", len(s))
+		}
 	}
-	return strconv.Quote(name)
+	return strings.Join(segs, "/")
 }
 
 // jsonKind names the JSON value a Go type decodes from, in the words of the
