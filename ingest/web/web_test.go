@@ -90,8 +90,8 @@ func TestJSONErrorNamesAWrongDocument(t *testing.T) {
 func TestQuoteShowsOnlyWhatIsPlainlyNoSecret(t *testing.T) {
 	// Canaries are built here, never written whole in the source.
 	stripe := "sk_live_" + strings.Repeat("qWeRtYuIoPaS", 2) // 32 bytes, a Stripe live key's shape
-	awsID := "AKIA" + "QWERTYUIOPASDFGH"                  // 20 bytes, an AWS access key id
-	signing := strings.Repeat("8f74", 8)                    // 32 hex digits: a Slack signing secret's shape
+	awsID := "AKIA" + "QWERTYUIOPASDFGH"                     // 20 bytes, an AWS access key id
+	signing := strings.Repeat("8f74", 8)                     // 32 hex digits: a Slack signing secret's shape
 	openai := "sk-proj-" + strings.Repeat("CANARYcanary", 4) + "T3BlbkFJ"
 	for _, c := range []struct{ in, want string }{
 		{"state", `"state"`},
