@@ -303,6 +303,9 @@ func (a *App) ghDepthRoutes(mux *http.ServeMux) {
 }
 
 func (a *App) serveBackfill(w http.ResponseWriter, r *http.Request) {
+	if _, ok := query(w, r); !ok {
+		return
+	}
 	var req BackfillRequest
 	if r.ContentLength != 0 {
 		body, err := web.ReadBody(w, r, 1<<20)

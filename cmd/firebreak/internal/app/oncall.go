@@ -215,7 +215,8 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 // audited records every control request in the control chain of the audit
 // trail: who (token name and id, never the token), what (method and path,
-// never the query: links carry signatures there), the answer, and the
+// never the query: links carry signatures there; a path segment that may be
+// a secret is described, web.Path), the answer, and the
 // request id, which is also sent back as X-Request-Id and carried into the
 // replays and decisions the request makes.
 func (a *App) audited(what string, next http.Handler) http.Handler {
@@ -240,11 +241,17 @@ func (a *App) audited(what string, next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK
 		}
+		// The path and its id as web.Path shows them: a key pasted where
+		// an id goes is described, never kept in the trail.
+		path := web.Path(r.URL.Path)
 		rec := audit.Record{Kind: audit.KindControlRequest, Actor: actor, Correlation: rid,
-			Detail: fmt.Sprintf("%s %s → %d", r.Method, r.URL.Path, status), Outcome: strconv.Itoa(status),
-			Data: map[string]string{"method": r.Method, "path": r.URL.Path, "status": strconv.Itoa(status), "what": what,
+			Detail: fmt.Sprintf("%s %s → %d", r.Method, path, status), Outcome: strconv.Itoa(status),
+			Data: map[string]string{"method": r.Method, "path": path, "status": strconv.Itoa(status), "what": what,
 				"token": tokenID, "remote": r.RemoteAddr}}
 		if inc := r.PathValue("id"); inc != "" {
+			if !knownID(inc) {
+				inc = web.Quote(inc, "id")
+			}
 			rec.Data["target"] = inc
 		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 5*time.Second)

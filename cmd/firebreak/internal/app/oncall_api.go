@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/ingest/web"
 	"github.com/firebreak-sec/firebreak/responders"
 	"github.com/firebreak-sec/firebreak/responders/approvals"
@@ -28,20 +27,28 @@ type IncidentFilter struct {
 	Limit                                int
 }
 
+// filterParams are the query parameters of GET /v1/incidents, each single.
+var filterParams = []string{"state", "provider", "source", "environment", "since", "limit"}
+
+// parseFilter reads the filter of a request's query string (queryParams:
+// each parameter of filterParams at most once, no other).
 func parseFilter(r *http.Request) (IncidentFilter, error) {
-	q := r.URL.Query()
-	f := IncidentFilter{State: q.Get("state"), Provider: q.Get("provider"), Source: q.Get("source"), Environment: q.Get("environment")}
-	if s := q.Get("since"); s != "" {
+	q, err := queryParams(r, filterParams...)
+	if err != nil {
+		return IncidentFilter{}, err
+	}
+	f := IncidentFilter{State: q["state"], Provider: q["provider"], Source: q["source"], Environment: q["environment"]}
+	if s := q["since"]; s != "" {
 		t, err := ParseSince(s, time.Now())
 		if err != nil {
 			return f, fmt.Errorf("since: %w", err)
 		}
 		f.Since = t
 	}
-	if s := q.Get("limit"); s != "" {
+	if s := q["limit"]; s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {
-			return f, fmt.Errorf("limit must be a positive integer, got %q", s)
+			return f, fmt.Errorf("limit must be a positive integer, got %s", web.Quote(s, "value"))
 		}
 		f.Limit = n
 	}
@@ -65,7 +72,8 @@ var durationSyntax = regexp.MustCompile(`^\+?(([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|Â
 // ParseSince reads "90m", "24h", "7d" (that long before now; any
 // time.ParseDuration form, or whole days) or an RFC 3339 time. A duration ago
 // is never negative and reaches back at most MaxAgoDays: beyond that it
-// would overflow. Its errors wrap ErrTimeSyntax or ErrTimeRange.
+// would overflow. Its errors wrap ErrTimeSyntax or ErrTimeRange and quote s
+// only when it is web.Quotable (s may come from a query string).
 func ParseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
 		return t, nil
@@ -74,7 +82,7 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 		if digits := strings.TrimPrefix(d, "+"); digits != "" && strings.Trim(digits, "0123456789") == "" {
 			n, err := strconv.ParseInt(digits, 10, 64)
 			if err != nil || n > MaxAgoDays { // only a range error: digits are all digits
-				return time.Time{}, fmt.Errorf("%q is %w: a time ago reaches back at most %dd (about 292 years)", s, ErrTimeRange, MaxAgoDays)
+				return time.Time{}, fmt.Errorf("%s is %w: a time ago reaches back at most %dd (about 292 years)", web.Quote(s, "value"), ErrTimeRange, MaxAgoDays)
 			}
 			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
 		}
@@ -82,9 +90,9 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 	d, err := time.ParseDuration(s)
 	switch {
 	case err != nil && durationSyntax.MatchString(s):
-		return time.Time{}, fmt.Errorf("%q is %w: a time ago reaches back at most %dd (about 292 years)", s, ErrTimeRange, MaxAgoDays)
+		return time.Time{}, fmt.Errorf("%s is %w: a time ago reaches back at most %dd (about 292 years)", web.Quote(s, "value"), ErrTimeRange, MaxAgoDays)
 	case err != nil || d < 0:
-		return time.Time{}, fmt.Errorf("%q is %w", s, ErrTimeSyntax)
+		return time.Time{}, fmt.Errorf("%s is %w", web.Quote(s, "value"), ErrTimeSyntax)
 	}
 	return now.Add(-d), nil
 }
@@ -143,9 +151,17 @@ type IncidentView struct {
 }
 
 func (a *App) getIncident(w http.ResponseWriter, r *http.Request) {
-	in, _, err := a.Incidents.Get(r.Context(), r.PathValue("id"))
+	if _, ok := query(w, r); !ok {
+		return
+	}
+	id := r.PathValue("id")
+	if !knownID(id) {
+		web.Error(w, http.StatusNotFound, "no incident "+web.Quote(id, "id"))
+		return
+	}
+	in, _, err := a.Incidents.Get(r.Context(), id)
 	if errors.Is(err, incident.ErrNotFound) {
-		web.Error(w, http.StatusNotFound, "no incident "+r.PathValue("id"))
+		web.Error(w, http.StatusNotFound, "no incident "+web.Quote(id, "id"))
 		return
 	}
 	if err != nil {
@@ -163,17 +179,29 @@ type replayBody struct {
 }
 
 func (a *App) replayIncident(w http.ResponseWriter, r *http.Request) {
+	q, ok := query(w, r, "dry_run")
+	if !ok {
+		return
+	}
 	var b replayBody
 	if !decodeJSON(w, r, &b) {
 		return
 	}
-	if v := r.URL.Query().Get("dry_run"); v == "true" || v == "1" {
+	switch v, given := q["dry_run"]; {
+	case v == "true" || v == "1":
 		b.DryRun = true
+	case given && v != "false" && v != "0":
+		// Read as false, a misspelt value would replay for real.
+		web.Error(w, http.StatusBadRequest, "dry_run must be true or false, got "+web.Quote(v, "value"))
+		return
 	}
 	a.runReplay(w, r, responders.ReplayRequest{Incident: r.PathValue("id"), DryRun: b.DryRun, Playbook: b.Playbook, PlaybookName: b.PlaybookName})
 }
 
 func (a *App) replay(w http.ResponseWriter, r *http.Request) {
+	if _, ok := query(w, r); !ok {
+		return
+	}
 	var req responders.ReplayRequest
 	if !decodeJSON(w, r, &req) {
 		return
@@ -182,6 +210,10 @@ func (a *App) replay(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) runReplay(w http.ResponseWriter, r *http.Request, req responders.ReplayRequest) {
+	if req.Incident != "" && !knownID(req.Incident) {
+		web.Error(w, http.StatusNotFound, "no incident "+web.Quote(req.Incident, "id"))
+		return
+	}
 	p := principalOf(r)
 	req.By = p.Name + " (" + r.Header.Get("X-Request-Id") + ")"
 	res, err := a.oncall.replayer.Replay(r.Context(), req)
@@ -190,7 +222,7 @@ func (a *App) runReplay(w http.ResponseWriter, r *http.Request, req responders.R
 		web.Error(w, http.StatusBadRequest, err.Error())
 		return
 	case errors.Is(err, incident.ErrNotFound):
-		web.Error(w, http.StatusNotFound, "no incident "+req.Incident)
+		web.Error(w, http.StatusNotFound, "no incident "+web.Quote(req.Incident, "id"))
 		return
 	case err != nil:
 		web.Error(w, http.StatusServiceUnavailable, "replay failed: "+err.Error())
@@ -219,6 +251,9 @@ type DecisionAnswer struct {
 
 func (a *App) decideIncident(outcome string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := query(w, r); !ok {
+			return
+		}
 		var b decideBody
 		if !decodeJSON(w, r, &b) {
 			return
@@ -228,9 +263,17 @@ func (a *App) decideIncident(outcome string) http.HandlerFunc {
 			return
 		}
 		id := r.PathValue("id")
+		if !knownID(id) {
+			web.Error(w, http.StatusNotFound, "no incident "+web.Quote(id, "id"))
+			return
+		}
+		if b.Approval != "" && !knownID(b.Approval) {
+			web.Error(w, http.StatusNotFound, "no such approval: "+web.Quote(b.Approval, "id"))
+			return
+		}
 		in, _, err := a.Incidents.Get(r.Context(), id)
 		if errors.Is(err, incident.ErrNotFound) {
-			web.Error(w, http.StatusNotFound, "no incident "+id)
+			web.Error(w, http.StatusNotFound, "no incident "+web.Quote(id, "id"))
 			return
 		}
 		if err != nil {
@@ -322,14 +365,18 @@ func decisionError(err error) (int, string) {
 
 // exportAudit writes audit records as JSON lines (application/x-ndjson).
 func (a *App) exportAudit(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if !chainParam(w, q.Get("incident")) {
+	q, ok := query(w, r, "incident", "since", "until")
+	if !ok || !chainParam(w, q["incident"]) {
 		return
 	}
-	o := audit.ReadOptions{Chain: q.Get("incident")}
+	o := audit.ReadOptions{Chain: q["incident"]}
 	now := time.Now()
-	for name, dst := range map[string]*time.Time{"since": &o.Since, "until": &o.Until} {
-		if s := q.Get(name); s != "" {
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"since", &o.Since}, {"until", &o.Until}} {
+		name, dst := p.name, p.dst
+		if s := q[name]; s != "" {
 			t, err := ParseSince(s, now)
 			if err != nil {
 				web.Error(w, http.StatusBadRequest, name+": "+err.Error())
@@ -352,10 +399,11 @@ func (a *App) exportAudit(w http.ResponseWriter, r *http.Request) {
 }
 
 // chainParam answers 400, and reports false, when the incident query
-// parameter cannot name an audit chain (it is longer than any id).
+// parameter cannot name an audit chain (knownID: it may be a pasted secret,
+// or is longer than any id).
 func chainParam(w http.ResponseWriter, chain string) bool {
-	if len(chain) > exposure.MaxIDLen {
-		web.Error(w, http.StatusBadRequest, fmt.Sprintf("incident: %d bytes, longer than any incident id (at most %d)", len(chain), exposure.MaxIDLen))
+	if !knownID(chain) {
+		web.Error(w, http.StatusBadRequest, "incident: "+web.Quote(chain, "value")+" is not an incident id")
 		return false
 	}
 	return true
@@ -368,7 +416,11 @@ type VerifyReport struct {
 }
 
 func (a *App) verifyAudit(w http.ResponseWriter, r *http.Request) {
-	chain := r.URL.Query().Get("incident")
+	q, ok := query(w, r, "incident")
+	if !ok {
+		return
+	}
+	chain := q["incident"]
 	if !chainParam(w, chain) {
 		return
 	}
@@ -388,7 +440,7 @@ func (a *App) verifyAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	if chain != "" && len(order) == 0 {
 		if _, _, err := a.Incidents.Get(r.Context(), chain); errors.Is(err, incident.ErrNotFound) {
-			web.Error(w, http.StatusNotFound, "no incident "+chain)
+			web.Error(w, http.StatusNotFound, "no incident "+web.Quote(chain, "id"))
 			return
 		}
 		order = append(order, chain)
@@ -421,6 +473,9 @@ type CreatedToken struct {
 }
 
 func (a *App) createToken(w http.ResponseWriter, r *http.Request) {
+	if _, ok := query(w, r); !ok {
+		return
+	}
 	var b tokenBody
 	if !decodeJSON(w, r, &b) {
 		return
@@ -440,6 +495,9 @@ func (a *App) createToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) listTokens(w http.ResponseWriter, r *http.Request) {
+	if _, ok := query(w, r); !ok {
+		return
+	}
 	l, err := a.oncall.tokens.List(r.Context())
 	if err != nil {
 		web.Error(w, http.StatusServiceUnavailable, err.Error())
@@ -452,7 +510,15 @@ func (a *App) listTokens(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) revokeToken(w http.ResponseWriter, r *http.Request) {
-	t, err := a.oncall.tokens.Revoke(r.Context(), r.PathValue("id"))
+	if _, ok := query(w, r); !ok {
+		return
+	}
+	id := r.PathValue("id")
+	if !knownID(id) {
+		web.Error(w, http.StatusNotFound, "no such token: "+web.Quote(id, "id"))
+		return
+	}
+	t, err := a.oncall.tokens.Revoke(r.Context(), id)
 	if errors.Is(err, tokens.ErrNotFound) {
 		web.Error(w, http.StatusNotFound, err.Error())
 		return

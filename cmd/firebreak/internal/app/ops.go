@@ -253,11 +253,7 @@ func (a *App) ready(w http.ResponseWriter, r *http.Request) {
 				continue
 			}
 			if !slices.Contains(known, x) {
-				shown := x
-				if len(shown) > 64 {
-					shown = shown[:64] + "…"
-				}
-				msg := fmt.Sprintf("exclude=%q names no readiness check; known: %s", shown, strings.Join(known, ", "))
+				msg := fmt.Sprintf("exclude=%s names no readiness check; known: %s", web.Quote(x, "name"), strings.Join(known, ", "))
 				if x == "shutdown" {
 					msg = "the shutdown check cannot be excluded: a stopping instance is not ready"
 				}

@@ -27,7 +27,7 @@ func (a *App) routes(github http.Handler) http.Handler {
 
 // unrouted answers what mux has no route for in Firebreak's error shape: a
 // 405 with the Allow header the mux computes when the path has routes for
-// other methods, a 404 otherwise. (A catch-all "/" route would turn every
+// other methods, a 404 otherwise. Both name the path as web.Path shows it. (A catch-all "/" route would turn every
 // wrong method into a 404.)
 func unrouted(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -52,13 +52,22 @@ func (u *unroutedWriter) WriteHeader(code int) {
 	switch code {
 	case http.StatusNotFound:
 		u.swallow = true
-		web.Error(u.ResponseWriter, code, "no route for "+u.r.Method+" "+u.r.URL.Path)
+		web.Error(u.ResponseWriter, code, "no route for "+method(u.r)+" "+web.Path(u.r.URL.Path))
 	case http.StatusMethodNotAllowed:
 		u.swallow = true
-		web.Error(u.ResponseWriter, code, u.r.Method+" is not allowed on "+u.r.URL.Path+"; use "+u.Header().Get("Allow"))
+		web.Error(u.ResponseWriter, code, method(u.r)+" is not allowed on "+web.Path(u.r.URL.Path)+"; use "+u.Header().Get("Allow"))
 	default:
 		u.ResponseWriter.WriteHeader(code)
 	}
+}
+
+// method is a request's method for an answer: any token is a method to
+// net/http, so one that may be a secret is described (web.Quotable).
+func method(r *http.Request) string {
+	if !web.Quotable(r.Method) {
+		return web.Quote(r.Method, "method")
+	}
+	return r.Method
 }
 
 func (u *unroutedWriter) Write(b []byte) (int, error) {
@@ -77,7 +86,7 @@ func (a *App) recoverer(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				a.Log.WithField("path", r.URL.Path).WithField("stack", string(debug.Stack())).Error("handler panic (a bug)")
+				a.Log.WithField("path", web.Path(r.URL.Path)).WithField("stack", string(debug.Stack())).Error("handler panic (a bug)")
 				web.Error(w, http.StatusInternalServerError, "internal error")
 			}
 		}()

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/firebreak-sec/firebreak/ingest/web"
 	"github.com/firebreak-sec/firebreak/responders/incident"
 	"github.com/firebreak-sec/firebreak/responders/tokens"
 )
@@ -100,9 +101,18 @@ func (a *App) uiList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *App) uiIncident(w http.ResponseWriter, r *http.Request) {
-	in, _, err := a.Incidents.Get(r.Context(), r.PathValue("id"))
+	if _, err := queryParams(r); err != nil {
+		uiError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	id := r.PathValue("id")
+	if !knownID(id) {
+		uiError(w, http.StatusNotFound, "no incident "+web.Quote(id, "id"))
+		return
+	}
+	in, _, err := a.Incidents.Get(r.Context(), id)
 	if errors.Is(err, incident.ErrNotFound) {
-		uiError(w, http.StatusNotFound, "no incident "+r.PathValue("id"))
+		uiError(w, http.StatusNotFound, "no incident "+web.Quote(id, "id"))
 		return
 	}
 	if err != nil {

@@ -3,12 +3,15 @@ package stack_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
+	"github.com/firebreak-sec/firebreak/providers/openai/openaiemu"
 	"github.com/firebreak-sec/firebreak/responders/tokens"
 )
 
@@ -133,5 +136,139 @@ func TestWrongMethodIs405(t *testing.T) {
 	}
 	if code, _, _ := raw(t, e, "GET", "/v1/incidents", reader, ""); code != 200 {
 		t.Errorf("GET /v1/incidents: %d", code)
+	}
+}
+
+// A key pasted where an id, a query value, a parameter name or a path
+// segment goes is not echoed: not in the answer, not in Firebreak's log, not
+// in the control audit chain. The answer says what is wrong without it; a
+// short word or one of Firebreak's own ids is still named (web.Quote).
+func TestControlErrorsDoNotEchoPastedKeys(t *testing.T) {
+	e := start(t, stack.Options{})
+	admin := adminToken(t, e)
+	key := openaiemu.NewKeyValue("sk-proj-")                // 164 bytes, an OpenAI key's shape
+	short := "sk_live_" + strings.Repeat("qWeRtYuIoPaS", 2) // 32 bytes, a Stripe live key's shape
+	n := func(what string) string { return fmt.Sprintf("(a %d-byte %s, not shown)", len(key), what) }
+	for _, c := range []struct {
+		method, path, body string
+		code               int
+		want               string
+	}{
+		{"GET", "/v1/incidents/" + key, "", 404, "no incident " + n("id")},
+		{"GET", "/v1/incidents/" + short, "", 404, "no incident (a 32-byte id, not shown)"},
+		{"GET", "/v1/incidents/inc_nosuch", "", 404, `no incident "inc_nosuch"`},
+		{"POST", "/v1/incidents/" + key + "/replay", "", 404, "no incident " + n("id")},
+		{"POST", "/v1/replay", `{"incident":"` + key + `"}`, 404, "no incident " + n("id")},
+		{"POST", "/v1/replay", `{"since":"` + key + `"}`, 400,
+			"invalid JSON body: malformed JSON: a time must be RFC 3339 (2006-01-02T15:04:05Z), got " + n("value")},
+		{"POST", "/v1/incidents/" + key + "/approve", "", 404, "no incident " + n("id")},
+		{"POST", "/v1/incidents/inc_nosuch/deny", `{"approval":"` + key + `"}`, 404, "no such approval: " + n("id")},
+		{"DELETE", "/v1/tokens/" + key, "", 404, "no such token: " + n("id")},
+		{"DELETE", "/v1/tokens/tok_nosuch", "", 404, `no such token: "tok_nosuch" is not a token id (tok_ and 12 hex digits)`},
+		{"GET", "/v1/audit?incident=" + key, "", 400, "incident: " + n("value") + " is not an incident id"},
+		{"GET", "/v1/audit/verify?incident=" + key, "", 400, "incident: " + n("value") + " is not an incident id"},
+		{"GET", "/v1/audit/verify?incident=inc_nosuch", "", 404, `no incident "inc_nosuch"`},
+		{"GET", "/v1/audit?since=" + key, "", 400, "since: " + n("value") + " is neither a duration ago (90m, 24h, 7d) nor an RFC 3339 time"},
+		{"GET", "/v1/incidents?since=" + key, "", 400, "since: " + n("value") + " is neither a duration ago (90m, 24h, 7d) nor an RFC 3339 time"},
+		{"GET", "/v1/incidents?limit=" + key, "", 400, "limit must be a positive integer, got " + n("value")},
+		{"GET", "/v1/incidents?" + key + "=open", "", 400,
+			"unknown query parameter " + n("name") + "; GET /v1/incidents takes state, provider, source, environment, since, limit"},
+		{"POST", "/v1/incidents/inc_nosuch/replay?dry_run=" + key, "", 400, "dry_run must be true or false, got " + n("value")},
+		{"GET", "/v1/incidents/" + key + "/timeline", "", 404, "no route for GET /v1/incidents/" + n("segment") + "/timeline"},
+		{"PUT", "/v1/incidents/" + key, "", 405, "PUT is not allowed on /v1/incidents/" + n("segment") + "; use GET, HEAD"},
+		{"GET", "/readyz?exclude=" + key, "", 400, "exclude=" + n("name") + " names no readiness check; known: "},
+	} {
+		code, _, msg := raw(t, e, c.method, c.path, admin, c.body)
+		if strings.Contains(msg, key[8:40]) || strings.Contains(msg, short[8:]) {
+			t.Errorf("%s %.30s…: the answer echoes the key", c.method, c.path)
+		}
+		if code != c.code || !strings.HasPrefix(msg, c.want) || !strings.HasSuffix(c.want, ": ") && msg != c.want {
+			t.Errorf("%s %.30s…:\n got  %d %s\n want %d %s", c.method, c.path, code, tail(msg, 200), c.code, c.want)
+		}
+	}
+	// The incident page says the same in HTML.
+	req, err := http.NewRequest("GET", e.URL+"/ui/incidents/"+key, nil)
+	must(t, err)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 404 || !strings.Contains(string(page), "no incident "+n("id")) || strings.Contains(string(page), key[8:40]) {
+		t.Errorf("GET /ui/incidents/<key>: %d %s", resp.StatusCode, tail(string(page), 300))
+	}
+	// Nor is the key in the log or the control audit chain.
+	if strings.Contains(e.logs.String(), key[8:40]) || strings.Contains(e.logs.String(), short[8:]) {
+		t.Error("the log holds the key")
+	}
+	recs := auditRecords(t, e, exposure.ControlAuditID)
+	b, _ := json.Marshal(recs)
+	if strings.Contains(string(b), key[8:40]) || strings.Contains(string(b), short[8:]) {
+		t.Error("the control audit chain holds the key")
+	}
+	var described bool
+	for _, r := range recs {
+		described = described || r.Data["target"] == n("id") && r.Data["path"] == "/v1/incidents/"+n("segment")
+	}
+	if !described {
+		t.Errorf("no control record describes GET /v1/incidents/<key>: %s", tail(string(b), 600))
+	}
+}
+
+// The control API's query strings: a single-valued parameter given twice is
+// a 400 naming it (which one would count is a guess), an unknown parameter
+// is a 400 naming it and the route's parameters (a typo such as ?stat=open
+// would otherwise list everything), and so is a malformed query string or a
+// dry_run that is neither true nor false. Nothing is listed or run.
+func TestControlQueryParameters(t *testing.T) {
+	e := start(t, stack.Options{})
+	admin := adminToken(t, e)
+	const list = "state, provider, source, environment, since, limit"
+	for _, c := range []struct {
+		method, path string
+		code         int
+		want         string
+	}{
+		{"GET", "/v1/incidents?state=open&state=failed", 400, `query parameter "state" given 2 times; give it once`},
+		{"GET", "/v1/incidents?since=1h&since=2d", 400, `query parameter "since" given 2 times; give it once`},
+		{"GET", "/v1/incidents?limit=1&limit=1&limit=1", 400, `query parameter "limit" given 3 times; give it once`},
+		{"GET", "/v1/incidents?stat=open", 400, `unknown query parameter "stat"; GET /v1/incidents takes ` + list},
+		{"GET", "/v1/incidents?state=%zz", 400, "malformed query string: use name=value pairs joined by & (with %XX escapes)"},
+		{"GET", "/v1/incidents?state=open;limit=1", 400, "malformed query string: use name=value pairs joined by & (with %XX escapes)"},
+		{"GET", "/v1/incidents/inc_nosuch?verbose=1", 400, `unknown query parameter "verbose"; GET /v1/incidents/{id} takes none`},
+		{"GET", "/v1/audit?since=1h&since=2d", 400, `query parameter "since" given 2 times; give it once`},
+		{"GET", "/v1/audit?incidnet=inc_x", 400, `unknown query parameter "incidnet"; GET /v1/audit takes incident, since, until`},
+		{"GET", "/v1/audit/verify?incident=inc_a&incident=inc_b", 400, `query parameter "incident" given 2 times; give it once`},
+		{"POST", "/v1/incidents/inc_nosuch/replay?dry_run=true&dry_run=false", 400, `query parameter "dry_run" given 2 times; give it once`},
+		{"POST", "/v1/incidents/inc_nosuch/replay?dryrun=true", 400, `unknown query parameter "dryrun"; POST /v1/incidents/{id}/replay takes dry_run`},
+		{"POST", "/v1/incidents/inc_nosuch/replay?dry_run=yes", 400, `dry_run must be true or false, got "yes"`},
+		{"POST", "/v1/incidents/inc_nosuch/replay?dry_run=true", 404, `no incident "inc_nosuch"`},
+		{"POST", "/v1/replay?dry_run=true", 400, `unknown query parameter "dry_run"; POST /v1/replay takes none`},
+		{"POST", "/v1/incidents/inc_nosuch/approve?comment=ok", 400, `unknown query parameter "comment"; POST /v1/incidents/{id}/approve takes none`},
+		{"GET", "/v1/tokens?all=1", 400, `unknown query parameter "all"; GET /v1/tokens takes none`},
+		{"DELETE", "/v1/tokens/tok_nosuch?force=1", 400, `unknown query parameter "force"; DELETE /v1/tokens/{id} takes none`},
+		{"POST", "/v1/github/backfill?repo=acme/x", 400, `unknown query parameter "repo"; POST /v1/github/backfill takes none`},
+	} {
+		code, _, msg := raw(t, e, c.method, c.path, admin, "")
+		if code != c.code || msg != c.want {
+			t.Errorf("%s %s:\n got  %d %s\n want %d %s", c.method, c.path, code, msg, c.code, c.want)
+		}
+	}
+	// Each parameter once, and an empty query, still work.
+	for _, path := range []string{"/v1/incidents?state=contained&since=1h&limit=5", "/v1/incidents", "/v1/audit/verify?incident=control", "/v1/tokens"} {
+		if code, _, msg := raw(t, e, "GET", path, admin, ""); code != 200 {
+			t.Errorf("GET %s: %d %s", path, code, msg)
+		}
+	}
+	// The incident pages read the list's parameters by the same rule.
+	req, err := http.NewRequest("GET", e.URL+"/ui/incidents?stat=open", nil)
+	must(t, err)
+	req.Header.Set("Authorization", "Bearer "+admin)
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if want := `unknown query parameter &#34;stat&#34;; GET /ui/incidents takes ` + list; resp.StatusCode != 400 || !strings.Contains(string(page), want) {
+		t.Errorf("GET /ui/incidents?stat=open: %d %s, want 400 with %s", resp.StatusCode, tail(string(page), 300), want)
 	}
 }
