@@ -2,7 +2,6 @@ package logsink
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -14,7 +13,8 @@ import (
 
 // Tokens are the accepted ingest tokens of one sink. Each is read from its
 // source at every check (so a rotated file or variable takes effect without a
-// restart) and compared in constant time. No tokens accepts nothing.
+// restart) and compared in constant time, lengths included (secret.Value.Matches).
+// No tokens accepts nothing.
 type Tokens []secret.Source
 
 // authProblem classifies a failed authentication.
@@ -41,8 +41,8 @@ func (ts Tokens) check(ctx context.Context, presented string) (authProblem, erro
 			errs = append(errs, err)
 			continue
 		}
-		if !v.IsZero() {
-			match |= subtle.ConstantTimeCompare([]byte(presented), []byte(v.Reveal()))
+		if v.Matches([]byte(presented)) { // every token is compared: no early exit
+			match = 1
 		}
 	}
 	if match == 1 {

@@ -164,6 +164,52 @@ func TestLogsAuth(t *testing.T) {
 	h.assertClean(key)
 }
 
+// TestSinkTokensComparedWhole: every sink accepts its own token under each
+// of its schemes and refuses one of the same length that differs in one
+// byte, a prefix of it and a longer value that starts with it (403 in each
+// protocol's shape), and publishes nothing for them. Timing is not tested:
+// the tokens are compared as SHA-256 digests (secret.Value.Matches), so a
+// length never shows.
+func TestSinkTokensComparedWhole(t *testing.T) {
+	h := newHarness(t, time.Minute)
+	basic := func(pass string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte("fluent-bit:"+pass))
+	}
+	routes := []struct {
+		path, scheme, token, ctype string
+		body                       string
+		ok                         int
+	}{
+		{"/v1/ingest/logs", "Bearer ", token, "text/plain", "nothing secret here", http.StatusAccepted},
+		{"/services/collector/event", "Splunk ", hecToken, "application/json", `{"event":"nothing secret here"}`, http.StatusOK},
+		{"/loki/api/v1/push", "Bearer ", token, "application/json", `{"streams":[{"stream":{"app":"a"},"values":[["1","nothing secret here"]]}]}`, http.StatusNoContent},
+	}
+	for _, rt := range routes {
+		tok := rt.token
+		for _, c := range []struct {
+			name, auth string
+			want       int
+		}{
+			{"the token", rt.scheme + tok, rt.ok},
+			{"the token as the Basic password", basic(tok), rt.ok},
+			{"same length, last byte differs", rt.scheme + tok[:len(tok)-1] + "x", http.StatusForbidden},
+			{"same length, as the Basic password", basic("x" + tok[1:]), http.StatusForbidden},
+			{"a prefix", rt.scheme + tok[:len(tok)-1], http.StatusForbidden},
+			{"longer", rt.scheme + tok + "x", http.StatusForbidden},
+			{"longer, as the Basic password", basic(tok + "x"), http.StatusForbidden},
+		} {
+			before := len(h.exposures())
+			r := h.post(rt.path, []byte(rt.body), "Authorization", c.auth, "Content-Type", rt.ctype)
+			if r.code != c.want {
+				t.Errorf("%s, %s: %d %s, want %d", rt.path, c.name, r.code, r.body, c.want)
+			}
+			if c.want == http.StatusForbidden && len(h.exposures()) != before {
+				t.Errorf("%s, %s: published", rt.path, c.name)
+			}
+		}
+	}
+}
+
 func TestLogsMalformedPublishesNothing(t *testing.T) {
 	h := newHarness(t, time.Minute)
 	key := anthropicKey()

@@ -8,6 +8,7 @@
 package secret
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
@@ -46,8 +47,27 @@ func (v Value) IsZero() bool { return len(v.b) == 0 }
 // Len returns the length of the plaintext in bytes.
 func (v Value) Len() int { return len(v.b) }
 
-// Equal compares two secrets in constant time.
-func (v Value) Equal(o Value) bool { return subtle.ConstantTimeCompare(v.b, o.b) == 1 }
+// Equal compares two secrets in constant time, lengths included (equalDigests).
+func (v Value) Equal(o Value) bool { return equalDigests(v.b, o.b) }
+
+// Matches reports whether presented — a credential a request carries: a
+// bearer token, an HEC token, a Basic password — is v, the one configured.
+// It takes the same time whatever either holds, their lengths included
+// (equalDigests): subtle.ConstantTimeCompare alone answers at once when the
+// lengths differ, which tells a caller the configured token's length. A zero
+// Value matches nothing.
+func (v Value) Matches(presented []byte) bool {
+	return !v.IsZero() && equalDigests(presented, v.b)
+}
+
+// equalDigests compares the SHA-256 digests of a and b in constant time:
+// equal digests mean equal bytes, and the time taken depends on neither
+// content nor length (hashing is linear in the length of what a caller
+// sent, which the caller knows).
+func equalDigests(a, b []byte) bool {
+	da, db := sha256.Sum256(a), sha256.Sum256(b)
+	return subtle.ConstantTimeCompare(da[:], db[:]) == 1
+}
 
 // Wipe overwrites the plaintext in place. Copies made by Reveal are not affected.
 func (v *Value) Wipe() {

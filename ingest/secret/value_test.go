@@ -77,3 +77,35 @@ func TestHint(t *testing.T) {
 		}
 	}
 }
+
+// TestMatchesComparesWholeCredentials: Matches accepts exactly the
+// configured credential; one of the same length that differs anywhere, a
+// prefix of it, a longer value that starts with it, and an empty one are
+// refused, and a zero Value matches nothing. (Timing is not tested: the
+// comparison of digests is what makes it independent of length.)
+func TestMatchesComparesWholeCredentials(t *testing.T) {
+	const tok = "ingest-token-0123456789abcdef"
+	v := New(tok)
+	for _, c := range []struct {
+		name, presented string
+		want            bool
+	}{
+		{"the token", tok, true},
+		{"same length, last byte differs", tok[:len(tok)-1] + "0", false},
+		{"same length, first byte differs", "J" + tok[1:], false},
+		{"a prefix", tok[:len(tok)-1], false},
+		{"longer", tok + "0", false},
+		{"with a newline", tok + "\n", false},
+		{"empty", "", false},
+	} {
+		if got := v.Matches([]byte(c.presented)); got != c.want {
+			t.Errorf("%s: Matches = %v, want %v", c.name, got, c.want)
+		}
+		if got := v.Equal(New(c.presented)); got != c.want {
+			t.Errorf("%s: Equal = %v, want %v", c.name, got, c.want)
+		}
+	}
+	if (Value{}).Matches(nil) || (Value{}).Matches([]byte("")) {
+		t.Error("a zero Value matches an empty credential")
+	}
+}

@@ -167,3 +167,41 @@ func TestJiraTicketMetadataIsRedacted(t *testing.T) {
 		})
 	}
 }
+
+// TestGenericTokenComparedWhole: POST /v1/ingest/tickets accepts its bearer
+// token and refuses, with 401 "unknown token", one of the same length that
+// differs in one byte, a prefix and a longer value, publishing nothing.
+// Timing is not tested: the tokens are compared as SHA-256 digests
+// (secret.Value.Matches), so a length never shows.
+func TestGenericTokenComparedWhole(t *testing.T) {
+	const tok = "bridge-token-0123456789"
+	pub := &memPub{}
+	log, _ := providertest.NewLogger()
+	h, err := tickets.NewGeneric(tickets.GenericConfig{Token: secret.Static(secret.New(tok))}, newScanner(t), pub, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"system":"servicenow","id":"INC1","title":"t","body":"nothing secret here"}`
+	for _, c := range []struct {
+		name, presented string
+		code            int
+		want            string
+	}{
+		{"the token", tok, http.StatusAccepted, ""},
+		{"same length, last byte differs", tok[:len(tok)-1] + "x", http.StatusUnauthorized, `{"error":"unknown token"}`},
+		{"same length, first byte differs", "x" + tok[1:], http.StatusUnauthorized, `{"error":"unknown token"}`},
+		{"a prefix", tok[:len(tok)-1], http.StatusUnauthorized, `{"error":"unknown token"}`},
+		{"longer", tok + "x", http.StatusUnauthorized, `{"error":"unknown token"}`},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/v1/ingest/tickets", strings.NewReader(body))
+		r.Header.Set("Authorization", "Bearer "+c.presented)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != c.code || c.want != "" && strings.TrimSpace(w.Body.String()) != c.want {
+			t.Errorf("%s: %d %s, want %d %s", c.name, w.Code, w.Body, c.code, c.want)
+		}
+	}
+	if len(pub.events) != 0 {
+		t.Errorf("%d exposures from a ticket with no key", len(pub.events))
+	}
+}

@@ -8,7 +8,6 @@ package app
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -180,7 +179,9 @@ func (a *App) authenticate(r *http.Request, cookie bool) (*principal, int, strin
 		a.Log.WithError(err).Error("admin token unavailable")
 		return nil, http.StatusServiceUnavailable, "control API token unavailable"
 	}
-	if subtle.ConstantTimeCompare([]byte(got), []byte(strings.TrimSpace(want.Reveal()))) == 1 {
+	admin := secret.New(strings.TrimSpace(want.Reveal())) // the file ends with a newline
+	defer admin.Wipe()
+	if admin.Matches([]byte(got)) { // constant time, lengths included
 		return &principal{Name: "admin", TokenID: "admin-token", token: tokens.Token{Name: "admin", Scopes: []tokens.Scope{tokens.Admin}}}, 0, ""
 	}
 	t, err := a.oncall.tokens.Lookup(r.Context(), got)

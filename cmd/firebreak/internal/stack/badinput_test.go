@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -270,5 +271,43 @@ func TestControlQueryParameters(t *testing.T) {
 	resp.Body.Close()
 	if want := `unknown query parameter &#34;stat&#34;; GET /ui/incidents takes ` + list; resp.StatusCode != 400 || !strings.Contains(string(page), want) {
 		t.Errorf("GET /ui/incidents?stat=open: %d %s, want 400 with %s", resp.StatusCode, tail(string(page), 300), want)
+	}
+}
+
+// The admin token (http.admin_token) is accepted whole and only whole: one of
+// the same length that differs in one byte, a prefix of it and a longer
+// value that starts with it are 401s, as through the incident pages' sign-in.
+// Timing is not tested: the tokens are compared as SHA-256 digests
+// (secret.Value.Matches), so the admin token's length never shows.
+func TestAdminTokenComparedWhole(t *testing.T) {
+	e := start(t, stack.Options{})
+	admin := adminToken(t, e)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	flip := func(c byte) string {
+		if c == 'x' {
+			return "y"
+		}
+		return "x"
+	}
+	for _, c := range []struct {
+		name, token string
+		want        int
+	}{
+		{"the admin token", admin, 200},
+		{"same length, last byte differs", admin[:len(admin)-1] + flip(admin[len(admin)-1]), 401},
+		{"same length, first byte differs", flip(admin[0]) + admin[1:], 401},
+		{"a prefix", admin[:len(admin)-1], 401},
+		{"longer", admin + "x", 401},
+	} {
+		code, _, msg := raw(t, e, "GET", "/v1/tokens", c.token, "")
+		if code != c.want || c.want == 401 && msg != "unknown token" {
+			t.Errorf("%s: %d %s, want %d", c.name, code, msg, c.want)
+		}
+		resp, err := noRedirect.PostForm(e.URL+"/ui/login", url.Values{"token": {c.token}})
+		must(t, err)
+		resp.Body.Close()
+		if signedIn := resp.StatusCode == http.StatusSeeOther && resp.Header.Get("Location") == "/ui/incidents"; signedIn != (c.want == 200) {
+			t.Errorf("%s: the sign-in answered %d (Location %q)", c.name, resp.StatusCode, resp.Header.Get("Location"))
+		}
 	}
 }
