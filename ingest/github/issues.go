@@ -54,7 +54,7 @@ func ParseIssue(event string, body []byte) (p *IssuePayload, ignored string, err
 		return nil, "", errors.New("payload is missing action")
 	}
 	if !issueActions[event][p.Action] {
-		return p, fmt.Sprintf("%s action %q adds no text to scan", event, p.Action), nil
+		return p, fmt.Sprintf("%s action %s adds no text to scan", event, web.Quote(p.Action, "value")), nil
 	}
 	var missing []string
 	if p.Issue.Number <= 0 {

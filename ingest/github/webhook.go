@@ -142,12 +142,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.metrics.Requests.WithLabelValues(source, "ignored").Inc()
 		web.JSON(w, http.StatusAccepted, map[string]any{"ignored": true,
-			"reason": fmt.Sprintf("event %q is not scanned (tickets scanning is off)", event)})
+			"reason": fmt.Sprintf("event %s is not scanned (tickets scanning is off)", web.Quote(event, "name"))})
 		return
 	default:
 		h.metrics.Requests.WithLabelValues(source, "ignored").Inc()
 		web.JSON(w, http.StatusAccepted, map[string]any{"ignored": true,
-			"reason": fmt.Sprintf("event %q is not handled by this ingester", event)})
+			"reason": fmt.Sprintf("event %s is not handled by this ingester", web.Quote(event, "name"))})
 		return
 	}
 	if delivery == "" {
@@ -166,7 +166,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if event == "secret_scanning_alert" && !alertActions[p.Action] {
 		h.metrics.Requests.WithLabelValues(source, "ignored").Inc()
 		web.JSON(w, http.StatusAccepted, map[string]any{"ignored": true,
-			"reason": fmt.Sprintf("secret_scanning_alert action %q needs no response", p.Action)})
+			"reason": fmt.Sprintf("secret_scanning_alert action %s needs no response", web.Quote(p.Action, "value"))})
 		return
 	}
 

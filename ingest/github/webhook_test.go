@@ -209,3 +209,31 @@ func (m *memPublisher) SeenDelivery(context.Context, string, string) (*bus.Deliv
 }
 
 func (m *memPublisher) RememberDelivery(context.Context, string, string, []string) error { return nil }
+
+// TestIgnoredReasonsDoNotEchoKeys: the reason an ignored delivery is given
+// names its event or action when that is a word, and only its length when
+// it may be a key pasted in its place.
+func TestIgnoredReasonsDoNotEchoKeys(t *testing.T) {
+	h, _ := handler(t)
+	pasted := "sk-proj-" + strings.Repeat("CANARYcanary", 4) + "T3BlbkFJ" + strings.Repeat("CANARYcanary", 4)
+	alert := func(action string) []byte {
+		return []byte(`{"action":"` + action + `","alert":{"number":1,"secret_type":"openai_api_key"},"repository":{"full_name":"acme/app"}}`)
+	}
+	for _, c := range []struct {
+		event string
+		body  []byte
+		want  string
+	}{
+		{"push", []byte(`{}`), `event "push" is not handled by this ingester`},
+		{pasted, []byte(`{}`), `event (a 112-byte name, not shown) is not handled by this ingester`},
+		{"secret_scanning_alert", alert("assigned"), `secret_scanning_alert action "assigned" needs no response`},
+		{"secret_scanning_alert", alert(pasted), `secret_scanning_alert action (a 112-byte value, not shown) needs no response`},
+	} {
+		w := do(h, c.event, "d-ignored", SignatureHeader(key, c.body), c.body)
+		var resp struct{ Reason string }
+		_ = json.Unmarshal(w.Body.Bytes(), &resp)
+		if w.Code != http.StatusAccepted || resp.Reason != c.want || strings.Contains(w.Body.String(), "CANARY") {
+			t.Errorf("%.24s: %d %s, want 202 with %q", c.event, w.Code, w.Body, c.want)
+		}
+	}
+}

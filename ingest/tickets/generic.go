@@ -99,7 +99,7 @@ func ParseGeneric(body []byte) (*GenericTicket, error) {
 		return nil, errors.New("ticket is missing " + strings.Join(missing, ", "))
 	}
 	if !validToken(strings.ToLower(g.System)) {
-		return nil, fmt.Errorf("system %q must be letters, digits, '-' or '_'", g.System)
+		return nil, fmt.Errorf("system %s must be letters, digits, '-' or '_'", web.Quote(g.System, "value"))
 	}
 	for i, c := range g.Comments {
 		if c.ID == "" {

@@ -108,7 +108,7 @@ func ParseJira(body []byte) (p *JiraPayload, ignored string, err error) {
 		return nil, "", errors.New("payload is missing webhookEvent")
 	}
 	if !jiraEvents[p.WebhookEvent] {
-		return p, fmt.Sprintf("webhookEvent %q is not scanned", p.WebhookEvent), nil
+		return p, fmt.Sprintf("webhookEvent %s is not scanned", web.Quote(p.WebhookEvent, "value")), nil
 	}
 	if p.Issue == nil || p.Issue.Key == "" {
 		return nil, "", errors.New("payload is missing issue.key")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"hash/crc32"
 	"net/http"
 	"net/http/httptest"
@@ -203,5 +204,46 @@ func TestGenericTokenComparedWhole(t *testing.T) {
 	}
 	if len(pub.events) != 0 {
 		t.Errorf("%d exposures from a ticket with no key", len(pub.events))
+	}
+}
+
+// TestGenericSystemErrorDoesNotEchoKeys: a system name that is not a word
+// is refused (400) naming it when it is short and plain, and giving only
+// its length when it may be a key pasted in its place.
+func TestGenericSystemErrorDoesNotEchoKeys(t *testing.T) {
+	pub := &memPub{}
+	log, logs := providertest.NewLogger()
+	h, err := tickets.NewGeneric(tickets.GenericConfig{Token: secret.Static(secret.New("bridge-token"))}, newScanner(t), pub, log, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ system, want string }{
+		{"service now", `{"error":"system \"service now\" must be letters, digits, '-' or '_'"}`},
+		{key + " ", fmt.Sprintf(`{"error":"system (a %d-byte value, not shown) must be letters, digits, '-' or '_'"}`, len(key)+1)},
+	} {
+		body, _ := json.Marshal(map[string]string{"system": c.system, "id": "INC1", "body": "nothing here"})
+		r := httptest.NewRequest(http.MethodPost, "/v1/ingest/tickets", bytes.NewReader(body))
+		r.Header.Set("Authorization", "Bearer bridge-token")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusBadRequest || strings.TrimSpace(w.Body.String()) != c.want {
+			t.Errorf("system %.12q…: %d %s, want 400 %s", c.system, w.Code, w.Body, c.want)
+		}
+		assertClean(t, w.Body.String(), logs.String())
+	}
+}
+
+// TestJiraIgnoredEventDoesNotEchoKeys: the reason a Jira webhook is ignored
+// names its webhookEvent when that is a word, its length when it may be a key.
+func TestJiraIgnoredEventDoesNotEchoKeys(t *testing.T) {
+	for _, c := range []struct{ event, want string }{
+		{"jira:worklog_updated", `webhookEvent "jira:worklog_updated" is not scanned`},
+		{key, fmt.Sprintf("webhookEvent (a %d-byte value, not shown) is not scanned", len(key))},
+	} {
+		body, _ := json.Marshal(map[string]string{"webhookEvent": c.event})
+		_, ignored, err := tickets.ParseJira(body)
+		if err != nil || ignored != c.want {
+			t.Errorf("webhookEvent %.12q…: ignored %q, %v; want %q", c.event, ignored, err, c.want)
+		}
 	}
 }
