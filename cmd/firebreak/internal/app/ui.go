@@ -97,7 +97,11 @@ func (a *App) uiList(w http.ResponseWriter, r *http.Request) {
 		rows = append(rows, uiRow{ID: in.ID, State: string(in.State), Provider: in.Provider, Key: in.Redacted,
 			Where: strings.Join(in.Where(), "; "), Age: Ago(now, in.CreatedAt), TTR: ttr(in), Steps: StepSummary(in)})
 	}
-	render(w, http.StatusOK, "list", map[string]any{"Title": "Incidents", "Rows": rows, "State": f.State})
+	state := f.State // "No incidents in state …" repeats it
+	if !web.Quotable(state) {
+		state = web.Quote(state, "value")
+	}
+	render(w, http.StatusOK, "list", map[string]any{"Title": "Incidents", "Rows": rows, "State": state})
 }
 
 func (a *App) uiIncident(w http.ResponseWriter, r *http.Request) {

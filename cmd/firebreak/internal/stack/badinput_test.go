@@ -187,16 +187,24 @@ func TestControlErrorsDoNotEchoPastedKeys(t *testing.T) {
 			t.Errorf("%s %.30s…:\n got  %d %s\n want %d %s", c.method, c.path, code, tail(msg, 200), c.code, c.want)
 		}
 	}
-	// The incident page says the same in HTML.
-	req, err := http.NewRequest("GET", e.URL+"/ui/incidents/"+key, nil)
-	must(t, err)
-	req.Header.Set("Authorization", "Bearer "+admin)
-	resp, err := http.DefaultClient.Do(req)
-	must(t, err)
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 404 || !strings.Contains(string(page), "no incident "+n("id")) || strings.Contains(string(page), key[8:40]) {
-		t.Errorf("GET /ui/incidents/<key>: %d %s", resp.StatusCode, tail(string(page), 300))
+	// The incident pages say the same in HTML.
+	for _, c := range []struct {
+		path, want string
+		code       int
+	}{
+		{"/ui/incidents/" + key, "no incident " + n("id"), 404},
+		{"/ui/incidents?state=" + key, "No incidents in state " + n("value"), 200},
+	} {
+		req, err := http.NewRequest("GET", e.URL+c.path, nil)
+		must(t, err)
+		req.Header.Set("Authorization", "Bearer "+admin)
+		resp, err := http.DefaultClient.Do(req)
+		must(t, err)
+		page, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.code || !strings.Contains(string(page), c.want) || strings.Contains(string(page), key[8:40]) {
+			t.Errorf("GET %.30s…: %d %s, want %d with %s", c.path, resp.StatusCode, tail(string(page), 300), c.code, c.want)
+		}
 	}
 	// Nor is the key in the log or the control audit chain.
 	if strings.Contains(e.logs.String(), key[8:40]) || strings.Contains(e.logs.String(), short[8:]) {
