@@ -66,7 +66,7 @@ type PlaybookPlan struct {
 // What a planned step would do.
 const (
 	WillRun  = "run"  // runs (the calls it would make are listed)
-	WillSkip = "skip" // its if is false
+	WillSkip = "skip" // its if is false, or its action has nothing to do for this exposure (step.Result.Skipped)
 	WillDone = "done" // already done in the incident: not run again
 	WillWait = "wait" // an approval: waits for a decision (later steps assume approval)
 	WillFail = "fail" // cannot run (render error, action not available)
@@ -214,6 +214,11 @@ func (p *Planner) planStep(ctx context.Context, pb *playbooks.Playbook, st *play
 	res, err := a.Run(ctx, in)
 	if err != nil {
 		sp.Will, sp.Why = WillFail, providers.ScrubError(err, cred.Secret).Error()
+		return sp
+	}
+	if res.Skipped {
+		sp.Will, sp.Why = WillSkip, sp.Why+res.Detail
+		views[st.ID] = playbooks.StepView{Outcome: string(incident.StepSkipped), Outputs: res.Outputs}
 		return sp
 	}
 	sp.Will, sp.Calls = WillRun, res.Calls

@@ -834,8 +834,11 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 		}
 		rec.State, rec.Outputs, rec.Detail, rec.Calls = incident.StepSucceeded, res.Outputs, res.Detail, res.Calls
 		kind := audit.KindStepSucceeded
-		if res.DryRun {
+		switch {
+		case res.DryRun:
 			rec.State, kind = incident.StepDryRun, audit.KindStepDryRun
+		case res.Skipped:
+			rec.State, kind = incident.StepSkipped, audit.KindStepSkipped
 		}
 		switch res.Effect {
 		case step.EffectVerified:
@@ -1008,6 +1011,8 @@ func (s *session) runFailureStep(ctx context.Context, pb *playbooks.Playbook, st
 		rec.State, rec.Error, kind = incident.StepFailed, err.Error(), audit.KindStepFailed
 	case res.DryRun:
 		rec.State, rec.Detail, kind = incident.StepDryRun, res.Detail, audit.KindStepDryRun
+	case res.Skipped:
+		rec.State, rec.Detail, rec.Outputs, kind = incident.StepSkipped, res.Detail, res.Outputs, audit.KindStepSkipped
 	default:
 		rec.State, rec.Detail, rec.Outputs = incident.StepSucceeded, res.Detail, res.Outputs
 		if res.Effect == step.EffectNotified {

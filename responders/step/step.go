@@ -53,6 +53,11 @@ type Result struct {
 	Outputs map[string]any
 	Detail  string
 	DryRun  bool
+	// Skipped says the action found nothing it could do for this exposure
+	// (a redaction step facing a secret that is in no text it can edit):
+	// the step is recorded as skipped (audit step.skipped), with Detail as
+	// the reason, not as succeeded. It did nothing at the provider.
+	Skipped bool
 	Calls   []providers.Call // the plan, for dry-run results
 	Effect  Effect
 	// Blast, when set, is the secret's blast radius as a search found it

@@ -103,7 +103,7 @@ func StepIntervals(recs []audit.Record) []Interval {
 			}
 			out = append(out, Interval{Step: key, Attempt: r.Attempt, Actor: r.Actor, Start: r.At})
 			open[key] = len(out) - 1
-		case audit.KindStepSucceeded, audit.KindStepFailed, audit.KindStepRetrying, audit.KindStepDryRun:
+		case audit.KindStepSucceeded, audit.KindStepFailed, audit.KindStepRetrying, audit.KindStepDryRun, audit.KindStepSkipped:
 			if i, ok := open[key]; ok {
 				out[i].End = r.At
 				delete(open, key)

@@ -65,6 +65,15 @@ func TestCheckExclusive(t *testing.T) {
 	if err := CheckExclusive("inc_4", retried, nil); err != nil {
 		t.Fatalf("records stored out of chain order: %v", err)
 	}
+	// An action that found nothing to do ends its attempt with step.skipped
+	// (a redaction step for a key only in a ticket's metadata).
+	skipped := []audit.Record{
+		rec(audit.KindStepStarted, "redact", "r1", 0), rec(audit.KindStepSkipped, "redact", "r1", 0.5),
+		rec(audit.KindStepStarted, "notify", "r2", 1), rec(audit.KindStepSucceeded, "notify", "r2", 2),
+	}
+	if err := CheckExclusive("inc_5", skipped, nil); err != nil {
+		t.Fatalf("an attempt ended by step.skipped: %v", err)
+	}
 	// The same responder's next step is no proof: two sessions of one
 	// process may hold the same incident if its lease failed.
 	movedOn := []audit.Record{
