@@ -265,7 +265,21 @@ func (p *Pairs) Add(f Finding) {
 // Covers reports whether f is an access key id (long-term or temporary) whose
 // secret access key was found paired with it.
 func (p Pairs) Covers(f Finding) bool {
-	return (f.Type == detectorTable[dAWSID].Type || f.Type == detectorTable[dAWSTempID].Type) && p[f.KeyID]
+	return IsAWSKeyID(f) && p[f.KeyID]
+}
+
+// IsAWSKeyID reports whether f is an AWS access key id (long-term or
+// temporary); its KeyID is the id itself.
+func IsAWSKeyID(f Finding) bool {
+	return f.Type == detectorTable[dAWSID].Type || f.Type == detectorTable[dAWSTempID].Type
+}
+
+// IsLoneAWSSecret reports whether f is an AWS secret access key found with no
+// access key id near it (reported after a label such as
+// aws_secret_access_key): its KeyID is empty, and the key cannot be checked
+// or deactivated until something names its id.
+func IsLoneAWSSecret(f Finding) bool {
+	return f.Type == detectorTable[dAWSSecret].Type && f.KeyID == ""
 }
 
 // awsNear reports whether a secret key starting at start, on line line, is in the

@@ -1,11 +1,18 @@
 package tickets
 
 import (
+	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/firebreak-sec/firebreak/ingest/detect"
+	"github.com/firebreak-sec/firebreak/ingest/exposure"
+	"github.com/firebreak-sec/firebreak/ingest/sealer"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
+	"github.com/firebreak-sec/firebreak/ingest/secret/scrub"
+	"github.com/firebreak-sec/firebreak/providers/providertest"
 )
 
 func FuzzParseJira(f *testing.F) {
@@ -76,6 +83,82 @@ func FuzzRichText(f *testing.F) {
 			if err != nil || text != s {
 				t.Fatalf("the string's text is %d bytes (err %v), want its %d-byte value", len(text), err, len(s))
 			}
+		}
+	})
+}
+
+// FuzzExposuresMetadata plants a GitHub token, between spaces, in one part of
+// a ticket's metadata chosen by the fuzzer (system, ref, URL, project, owner,
+// a label's key or value, a comment's id or URL), with fuzzed text around it,
+// in every other part and in the body. Whatever the text: the token is an
+// exposure, every exposure says where it was found, no exposure's location
+// or source holds a run of scrub.MinRun characters of the token, and the
+// redact label names a text only if that text holds the token.
+func FuzzExposuresMetadata(f *testing.F) {
+	const tok = "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"
+	kr, _, err := secret.LoadOrCreateKeyring(filepath.Join(f.TempDir(), "keyring.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	s := &Scanner{Detector: detect.New(), Sealer: &sealer.Sealer{Keyring: kr}}
+	f.Add(uint8(0), "a", "b", "nothing here")
+	f.Add(uint8(5), "env", "prod", "")
+	f.Add(uint8(6), "token", tok[:12], "the key is "+tok)
+	f.Add(uint8(8), "https://h/?t=", "&x=1", "see "+tok[4:])
+	f.Add(uint8(7), "c1-", tok[10:30], "AKIAQ3EGRT5YKZ4MNW7X")
+	f.Fuzz(func(t *testing.T, slot uint8, a, b, text string) {
+		planted := a + " " + tok + " " + b
+		part := func(i uint8, def string) string {
+			if slot%9 == i {
+				return planted
+			}
+			return def
+		}
+		labels := map[string]string{"env": b}
+		switch slot % 9 {
+		case 5:
+			labels[planted] = b
+		case 6:
+			labels[a] = planted
+		}
+		tk := Ticket{System: part(0, "servicenow"), Ref: part(1, a), URL: part(2, "https://t/"+b), Project: part(3, b), Owner: part(4, a),
+			Labels: labels,
+			Fields: []Field{{Name: "body", Text: text}, {Name: "comment", CommentID: part(7, "c"+a), Text: b, URL: part(8, "https://t/c/"+a)}}}
+		src := exposure.Source{Kind: exposure.SourceTicket, Ref: tk.System + ":" + tk.Ref, URL: tk.URL, DeliveryID: "d"}
+		items, err := s.Exposures(context.Background(), tk, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var found bool
+		for _, it := range items {
+			e := it.Event
+			loc, _ := json.Marshal(e.Location)
+			srcJSON, _ := json.Marshal(e.Source)
+			providertest.AssertNoSecretRun(t, tok, scrub.MinRun, string(loc), string(srcJSON))
+			if e.Location.Labels[LabelFoundIn] == "" {
+				t.Errorf("an exposure (%s) says nowhere where it was found", e.Secret.Type)
+			}
+			if e.Secret.Redacted != secret.Hint(secret.New(tok)) {
+				continue
+			}
+			found = true
+			for _, r := range strings.Split(e.Location.Labels[LabelRedact], ";") {
+				if r == "" {
+					continue
+				}
+				var holds bool
+				for _, fld := range tk.Fields {
+					if strings.HasPrefix(r, fld.Name) && strings.Contains(fld.Text, tok) {
+						holds = true
+					}
+				}
+				if !holds {
+					t.Errorf("the redact label names %q, which does not hold the token", r)
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("the token planted in part %d is no exposure (%d exposures)", slot%9, len(items))
 		}
 	})
 }

@@ -44,7 +44,8 @@ type JiraConfig struct {
 // and jira:issue_updated (summary, description) and comment_created and
 // comment_updated (the comment body). Descriptions and bodies arrive as
 // plain text (the webhook's REST v2 rendering) or as Atlassian Document
-// Format; both are scanned. A delivery is identified by
+// Format; both are scanned, and so is the issue's metadata: its key, project,
+// labels (fields.labels, carried in the jira_labels label) and comment id. A delivery is identified by
 // X-Atlassian-Webhook-Identifier, which Jira keeps across its retries; a
 // repeated identifier is answered 200 {"duplicate":true} and publishes
 // nothing. With a secret configured, X-Hub-Signature ("sha256=<hex>" HMAC of
@@ -85,6 +86,9 @@ type JiraPayload struct {
 			Project     struct {
 				Key string `json:"key"`
 			} `json:"project"`
+			// Labels is a JSON array of strings in Jira Cloud; anything
+			// else is kept as its JSON text (still scanned, not refused).
+			Labels json.RawMessage `json:"labels"`
 		} `json:"fields"`
 	} `json:"issue"`
 	Comment *struct {
@@ -155,6 +159,9 @@ func (p *JiraPayload) Ticket(site string, hints map[string]ProjectHint) (Ticket,
 	if h, ok := hints[t.Project]; ok {
 		t.Environment, t.Owner = h.Environment, h.Owner
 	}
+	if l := jiraLabels(is.Fields.Labels); l != "" {
+		t.Labels[LabelJiraLabels] = l
+	}
 	if strings.HasPrefix(p.WebhookEvent, "comment_") {
 		text, err := RichText(p.Comment.Body)
 		if err != nil {
@@ -173,6 +180,21 @@ func (p *JiraPayload) Ticket(site string, hints map[string]ProjectHint) (Ticket,
 	}
 	t.Fields = append(t.Fields, Field{Name: "summary", Text: is.Fields.Summary}, Field{Name: "description", Text: desc})
 	return t, nil
+}
+
+// jiraLabels returns an issue's labels (fields.labels) separated by spaces,
+// "" for none; a value that is not an array of strings is returned as its
+// JSON text, so that what it holds is still scanned.
+func jiraLabels(raw json.RawMessage) string {
+	t := strings.TrimSpace(string(raw))
+	if t == "" || t == "null" {
+		return ""
+	}
+	var ls []string
+	if err := json.Unmarshal(raw, &ls); err != nil {
+		return t
+	}
+	return strings.TrimSpace(strings.Join(ls, " "))
 }
 
 const sourceJira = exposure.SourceJira

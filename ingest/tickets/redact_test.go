@@ -86,9 +86,10 @@ func assertClean(t *testing.T, texts ...string) {
 // TestGenericTicketMetadataIsRedacted: a bridge that copies the ticket's text
 // into a label, puts the key in the ticket id, the URLs or a comment id, or
 // sends a second key only in a label, gets one exposure for the key in the
-// text — and none of that metadata carries either key: not the exposure's
-// JSON (labels, ticket, URLs, display, source, redact label), not the HTTP
-// answer, not the log. What is not secret stays.
+// text and one for the key in the label — and none of that metadata carries
+// either key: not the exposures' JSON (labels, ticket, URLs, display, source,
+// redact and found_in labels), not the HTTP answer, not the log. What is not
+// secret stays.
 func TestGenericTicketMetadataIsRedacted(t *testing.T) {
 	pub := &memPub{}
 	log, logs := providertest.NewLogger()
@@ -118,16 +119,26 @@ func TestGenericTicketMetadataIsRedacted(t *testing.T) {
 	if w.Code != http.StatusAccepted {
 		t.Fatalf("%d %s", w.Code, w.Body)
 	}
-	if len(pub.events) != 1 {
-		t.Fatalf("%d exposures; want 1 (the key in the text)", len(pub.events))
+	if len(pub.events) != 2 {
+		t.Fatalf("%d exposures; want 2 (the key in the text, the key only in a label)", len(pub.events))
 	}
 	assertClean(t, append([]string{w.Body.String(), logs.String()}, pub.json...)...)
-	e := pub.events[0]
+	byKey := map[string]*exposure.Event{}
+	for _, e := range pub.events {
+		byKey[e.Secret.Redacted] = e
+	}
+	e, o := byKey[secret.Hint(secret.New(key))], byKey[secret.Hint(secret.New(other))]
+	if e == nil || o == nil {
+		t.Fatalf("exposures %v; want one for each key", pub.json)
+	}
 	if e.Secret.Type == "" || e.Secret.Sealed == "" || e.Location.Labels["env"] != "prod" || e.Location.Labels["team"] != "payments" ||
 		e.Environment != exposure.EnvProd || e.Location.Labels[tickets.LabelOwner] != "payments" ||
 		!strings.HasPrefix(e.Location.Ticket, "INC0012345-") || !strings.HasPrefix(e.Location.URL, "https://acme.service-now.com/incident.do?sys_id=") ||
 		!strings.HasPrefix(e.Location.Labels[tickets.LabelRedact], "body;comment:c1-") {
-		t.Errorf("exposure lost what is not secret: %s", pub.json[0])
+		t.Errorf("exposure lost what is not secret: %+v", e.Location)
+	}
+	if o.Location.Labels[tickets.LabelRedact] != "" || o.Location.Labels[tickets.LabelFoundIn] != "label:other" {
+		t.Errorf("the key only in a label: %+v", o.Location)
 	}
 	if !strings.Contains(logs.String(), "INC0012345-") {
 		t.Errorf("the log no longer names the ticket: %s", logs.String())

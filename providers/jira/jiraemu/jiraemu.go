@@ -171,6 +171,16 @@ func (e *Emulator) AddIssue(project, summary string, description json.RawMessage
 	return key
 }
 
+// SetLabels replaces an issue's labels, as a person editing the issue in
+// Jira would; webhook payloads carry them in fields.labels.
+func (e *Emulator) SetLabels(key string, labels ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if is := e.issues[key]; is != nil {
+		is.Labels = append([]string(nil), labels...)
+	}
+}
+
 // AddComment adds a comment (ADF body) to an issue and returns its id.
 func (e *Emulator) AddComment(key string, body json.RawMessage, author string) string {
 	e.mu.Lock()
@@ -484,10 +494,11 @@ func (e *Emulator) webhookIssue(is *Issue, adfDescription bool) map[string]any {
 			desc = strings.TrimRight(s, "\n")
 		}
 	}
+	labels := append([]string{}, is.Labels...) // Jira sends [] for none
 	return map[string]any{
 		"id": is.ID, "self": e.URL() + "/rest/api/2/issue/" + is.ID, "key": is.Key,
 		"fields": map[string]any{
-			"summary": is.Summary, "description": desc,
+			"summary": is.Summary, "description": desc, "labels": labels,
 			"project":   map[string]any{"id": "10001", "key": is.Project, "name": is.Project},
 			"issuetype": map[string]any{"name": "Task"},
 		},
