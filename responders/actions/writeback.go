@@ -29,7 +29,12 @@ import (
 //     kept — write it back, and add a comment saying what Firebreak did and
 //     under which incident. A text that no longer holds the secret was
 //     redacted already and is not written again; the comment is not posted
-//     twice (existing comments are checked for the incident id).
+//     twice (existing comments are checked for the incident id). An
+//     exposure of the ticket whose secret is in none of its texts (an empty
+//     "redact" label: it was found only in the ticket's metadata — a label,
+//     a URL, the ticket's id) is skipped with the reason and the places
+//     (the "found_in" label): nothing is fetched, edited or commented, for
+//     the actions can edit only those texts.
 
 func incidentID(in *step.Input) string {
 	if in.Incident != nil {
@@ -70,6 +75,21 @@ func redactRefs(in *step.Input) []string {
 		}
 	}
 	return out
+}
+
+// metadataOnly is the skipped result of a redaction step for an exposure of
+// a ticket whose secret is in none of the texts the step can edit (refs is
+// empty): nothing to fetch, replace or comment on. The reason names where
+// the secret was found (tickets.LabelFoundIn, redacted at ingest) and what
+// is left for people to do.
+func metadataOnly(in *step.Input, ticket string) step.Result {
+	where := in.Exposure.Location.Labels[tickets.LabelFoundIn]
+	if where == "" {
+		where = "not named"
+	}
+	return step.Result{Skipped: true,
+		Detail:  fmt.Sprintf("nothing to redact in %s: the secret is in none of its texts, only in its metadata (%s), which this step does not edit; remove it there by hand", ticket, where),
+		Outputs: map[string]any{"redacted": 0, "found_in": in.Exposure.Location.Labels[tickets.LabelFoundIn]}}
 }
 
 func permanent(provider, msg string) error {
@@ -172,8 +192,11 @@ func (a RedactGitHub) Run(ctx context.Context, in *step.Input) (step.Result, err
 	owner, repo, ok := strings.Cut(labels[tickets.LabelRepo], "/")
 	num, err := strconv.Atoi(labels[tickets.LabelIssue])
 	refs := redactRefs(in)
-	if !ok || err != nil || num <= 0 || len(refs) == 0 {
+	if !ok || err != nil || num <= 0 {
 		return step.Result{Detail: "not a GitHub issue exposure: nothing to redact", Outputs: map[string]any{"redacted": 0}}, nil
+	}
+	if len(refs) == 0 {
+		return metadataOnly(in, fmt.Sprintf("%s/%s#%d", owner, repo, num)), nil
 	}
 	marker := in.String("marker", defaultMarker(in))
 	if a.GitHub == nil || in.DryRun || in.Credential.Secret.IsZero() {
@@ -290,8 +313,11 @@ func (RedactJira) Spec() playbooks.ActionSpec {
 func (a RedactJira) Run(ctx context.Context, in *step.Input) (step.Result, error) {
 	key := in.Exposure.Location.Ticket
 	refs := redactRefs(in)
-	if key == "" || len(refs) == 0 || in.Exposure.Location.Labels[tickets.LabelSystem] != "jira" {
+	if key == "" || in.Exposure.Location.Labels[tickets.LabelSystem] != "jira" {
 		return step.Result{Detail: "not a Jira exposure: nothing to redact", Outputs: map[string]any{"redacted": 0}}, nil
+	}
+	if len(refs) == 0 {
+		return metadataOnly(in, key), nil
 	}
 	marker := in.String("marker", defaultMarker(in))
 	if a.Jira == nil || in.DryRun || in.Credential.Secret.IsZero() {
