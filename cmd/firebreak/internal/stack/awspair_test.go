@@ -16,7 +16,8 @@ import (
 
 // TestAWSKeyPairInTextIsOneIncident: an AWS access key id printed with its
 // secret access key, in a log line (NDJSON) or in a ticket (the generic
-// tickets route), is one credential: the route answers one finding, one
+// tickets route; in a ticket, also the id in a label and the secret in the
+// body), is one credential: the route answers one finding, one
 // exposure (the secret's, naming the id) is published, one incident
 // deactivates the key as Firebreak's principal and audits it, and no
 // incident is opened for the id on its own. (Before, the id made a second
@@ -41,6 +42,15 @@ func TestAWSKeyPairInTextIsOneIncident(t *testing.T) {
 		{"generic-ticket", exposure.SourceTicket, func(t *testing.T, akid, sk string) (int, []byte, error) {
 			body, _ := json.Marshal(map[string]any{"system": "servicenow", "id": "INC0042", "title": "batch job fails",
 				"body": "it fails with these credentials:\naws_access_key_id = " + akid + "\naws_secret_access_key = " + sk + "\n"})
+			return e.PostTickets(ctxT(t, 30*time.Second), body)
+		}},
+		// A bridge that maps the key's id into a label of its own and pastes
+		// the secret into the body: the ticket is one document, its one
+		// lone secret and its one unpaired id are one credential.
+		{"generic-ticket-id-in-label", exposure.SourceTicket, func(t *testing.T, akid, sk string) (int, []byte, error) {
+			body, _ := json.Marshal(map[string]any{"system": "servicenow", "id": "INC0043", "title": "batch job fails",
+				"labels": map[string]string{"u_aws_access_key_id": akid},
+				"body":   "it fails with the key in the custom field and\naws_secret_access_key = " + sk + "\n"})
 			return e.PostTickets(ctxT(t, 30*time.Second), body)
 		}},
 	}

@@ -337,6 +337,23 @@ func TestTicketCanariesNeverLeak(t *testing.T) {
 		t.Fatalf("the issue body was not redacted: %q", strings.ReplaceAll(body, ghTok, "<TOKEN>"))
 	}
 
+	texts := ticketCanaryTexts(t, e, responses...)
+	if len(texts) < 30 {
+		t.Fatalf("only %d texts collected", len(texts))
+	}
+	for name, c := range map[string]string{"jira": jiraKey, "github issue": ghTok, "generic": genericKey} {
+		t.Run(name, func(t *testing.T) { providertest.AssertNoSecret(t, c, texts...) })
+	}
+}
+
+// ticketCanaryTexts collects what a ticket's key must appear in none of:
+// Firebreak's log, the given HTTP answers, every message (subject, data,
+// headers) of the exposure, audit and dead-letter streams, every entry (key
+// and value) of the incident, delivery and GitHub buckets, the incident list
+// and the metrics, and every Slack message.
+func ticketCanaryTexts(t *testing.T, e *env, responses ...string) []string {
+	t.Helper()
+	ctx := context.Background()
 	texts := append([]string{e.logs.String()}, responses...)
 	for _, stream := range []string{exposure.StreamExposures, exposure.StreamAudit, exposure.StreamDead} {
 		for _, m := range bustest.StreamMessages(t, e.App.JS, stream) {
@@ -366,12 +383,7 @@ func TestTicketCanariesNeverLeak(t *testing.T) {
 	for _, m := range e.Slack.Messages() {
 		texts = append(texts, m.AllText())
 	}
-	if len(texts) < 30 {
-		t.Fatalf("only %d texts collected", len(texts))
-	}
-	for name, c := range map[string]string{"jira": jiraKey, "github issue": ghTok, "generic": genericKey} {
-		t.Run(name, func(t *testing.T) { providertest.AssertNoSecret(t, c, texts...) })
-	}
+	return texts
 }
 
 // TestPartnerFeedbackAndRevocation: with feedback on, the answer labels a
