@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -149,9 +150,10 @@ func UnknownField(err error) (string, bool) {
 // the wrong place than anything worth repeating.
 const maxQuoted = 32
 
-// keys finds provider keys in a value before it is quoted. A Scanner is
-// immutable and safe for concurrent use; test-mode keys count too.
-var keys = detect.New(detect.WithTestKeys())
+// keys returns the scanner that finds provider keys in a value before it is
+// quoted, built on first use (not at program start). A Scanner is immutable
+// and safe for concurrent use; test-mode keys count too.
+var keys = sync.OnceValue(func() *detect.Scanner { return detect.New(detect.WithTestKeys()) })
 
 // ownID matches Firebreak's own ids (incidents, approvals, replays, token
 // ids, exposures, requests): public names that are quoted although their
@@ -171,7 +173,7 @@ func Quotable(v string) bool {
 		return false
 	}
 	found := false
-	keys.Scan([]byte(v), func(detect.Finding) { found = true })
+	keys().Scan([]byte(v), func(detect.Finding) { found = true })
 	if found {
 		return false
 	}

@@ -130,14 +130,14 @@ func (ResolveAlert) Spec() playbooks.ActionSpec {
 func (a ResolveAlert) Run(ctx context.Context, in *step.Input) (step.Result, error) {
 	al := in.Exposure.Alert
 	if al == nil {
-		return step.Result{Detail: "not a GitHub alert: nothing to resolve", Outputs: map[string]any{"resolved": false}}, nil
+		return step.Result{Skipped: true, Detail: "not a GitHub alert: nothing to resolve", Outputs: map[string]any{"resolved": false}}, nil
 	}
 	owner, repo, err := al.Owner()
 	if err != nil {
 		return step.Result{}, permanent("github", err.Error())
 	}
 	if in.Bool("only_if_revoked", true) && (in.Incident == nil || in.Incident.RevokedAt == nil) {
-		return step.Result{Detail: "the key was not revoked: the alert is left open", Outputs: map[string]any{"resolved": false}}, nil
+		return step.Result{Skipped: true, Detail: "the key was not revoked: the alert is left open", Outputs: map[string]any{"resolved": false}}, nil
 	}
 	resolution := in.String("resolution", "revoked")
 	comment := in.String("comment", "Revoked by Firebreak, incident "+incidentID(in))
@@ -193,7 +193,7 @@ func (a RedactGitHub) Run(ctx context.Context, in *step.Input) (step.Result, err
 	num, err := strconv.Atoi(labels[tickets.LabelIssue])
 	refs := redactRefs(in)
 	if !ok || err != nil || num <= 0 {
-		return step.Result{Detail: "not a GitHub issue exposure: nothing to redact", Outputs: map[string]any{"redacted": 0}}, nil
+		return step.Result{Skipped: true, Detail: "not a GitHub issue exposure: nothing to redact", Outputs: map[string]any{"redacted": 0}}, nil
 	}
 	if len(refs) == 0 {
 		return metadataOnly(in, fmt.Sprintf("%s/%s#%d", owner, repo, num)), nil
@@ -314,7 +314,7 @@ func (a RedactJira) Run(ctx context.Context, in *step.Input) (step.Result, error
 	key := in.Exposure.Location.Ticket
 	refs := redactRefs(in)
 	if key == "" || in.Exposure.Location.Labels[tickets.LabelSystem] != "jira" {
-		return step.Result{Detail: "not a Jira exposure: nothing to redact", Outputs: map[string]any{"redacted": 0}}, nil
+		return step.Result{Skipped: true, Detail: "not a Jira exposure: nothing to redact", Outputs: map[string]any{"redacted": 0}}, nil
 	}
 	if len(refs) == 0 {
 		return metadataOnly(in, key), nil

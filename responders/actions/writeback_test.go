@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
@@ -91,5 +92,69 @@ func TestRedactionSkipsKeyOnlyInMetadata(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestWritebackWithNothingToDoIsSkipped: a write-back step with nothing to
+// act on — github.resolve_alert for an exposure that is no alert or whose
+// key the incident did not revoke, a redaction step for an exposure of
+// another system — ends skipped with its reason, not succeeded, and sends
+// no request. A skipped step runs again when an alert reopens the incident
+// (responders/reopen.go), so an alert reopened and then revoked is still
+// resolved on GitHub; a step recorded as succeeded would not be.
+func TestWritebackWithNothingToDoIsSkipped(t *testing.T) {
+	ge := githubemu.New()
+	ge.Start()
+	t.Cleanup(ge.Close)
+	gc, err := github.NewAlertSource(github.AlertSourceConfig{BaseURL: ge.URL(), Token: secret.Static(secret.New(ge.AddToken("ghp_", "firebreak-bot")))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	je := jiraemu.New()
+	je.Start()
+	t.Cleanup(je.Close)
+	jc, err := jira.New(jira.Config{BaseURL: je.URL(), Email: "bot@example.com", APIToken: secret.Static(secret.New("jira-token"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alert := &exposure.Alert{Repository: "acme/web", Number: 4, Action: "created"}
+	cases := []struct {
+		name   string
+		action step.Action
+		ev     *exposure.Event
+		inc    *incident.Incident
+		reason string
+	}{
+		{"resolve_alert, no alert", actions.ResolveAlert{GitHub: gc, BaseURL: ge.URL()},
+			&exposure.Event{}, &incident.Incident{ID: "inc_1"}, "not a GitHub alert"},
+		{"resolve_alert, key not revoked", actions.ResolveAlert{GitHub: gc, BaseURL: ge.URL()},
+			&exposure.Event{Alert: alert}, &incident.Incident{ID: "inc_1"}, "not revoked"},
+		{"redact_comment, not a GitHub issue", actions.RedactGitHub{GitHub: gc, BaseURL: ge.URL()},
+			&exposure.Event{Alert: alert}, &incident.Incident{ID: "inc_1"}, "not a GitHub issue exposure"},
+		{"jira.redact, not a Jira issue", actions.RedactJira{Jira: jc, BaseURL: je.URL()},
+			&exposure.Event{Alert: alert}, &incident.Incident{ID: "inc_1"}, "not a Jira exposure"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := len(ge.Server().Requests()) + len(je.Server().Requests())
+			res, err := c.action.Run(context.Background(), &step.Input{Exposure: c.ev, Incident: c.inc})
+			if err != nil {
+				t.Fatalf("failed: %v", err)
+			}
+			if !res.Skipped || res.DryRun || !strings.Contains(res.Detail, c.reason) {
+				t.Fatalf("result %+v, want skipped saying %q", res, c.reason)
+			}
+			if n := len(ge.Server().Requests()) + len(je.Server().Requests()) - before; n != 0 {
+				t.Fatalf("%d requests sent", n)
+			}
+		})
+	}
+	// Revoked: the alert is resolved (not skipped).
+	ge.AddAlertNumber("acme", "web", 4, "openai_api_key", "sk-proj-"+strings.Repeat("ab12", 12))
+	now := incident.Incident{ID: "inc_1"}
+	now.RevokedAt = &time.Time{}
+	res, err := actions.ResolveAlert{GitHub: gc, BaseURL: ge.URL()}.Run(context.Background(), &step.Input{Exposure: &exposure.Event{Alert: alert}, Incident: &now})
+	if err != nil || res.Skipped || res.Outputs["resolved"] != true {
+		t.Fatalf("revoked key: %+v, %v", res, err)
 	}
 }

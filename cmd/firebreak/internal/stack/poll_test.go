@@ -218,24 +218,20 @@ func TestScheduledPollReopensAnAlertReopenedWithoutWebhook(t *testing.T) {
 		// detail is in the incident.reopened record: the resolution it
 		// ends, or the steps that run again.
 		detail string
-		// writtenBack: the alert ends resolved as revoked. Not when the
-		// first run's write-back step succeeded without acting (the key was
-		// dead): a reopened incident keeps succeeded side-effect steps done
-		// (responders/reopen.go), so it does not run again — as after a
-		// reopened webhook.
-		writtenBack bool
 		// resolve brings the alert to resolved at GitHub and the incident
 		// to Resolved, and returns the deliveries Firebreak received; the
 		// key is not live yet unless it says so.
 		resolve func(t *testing.T, e *env, raw, person string) (live bool, deliveries []string)
 	}{
-		{"resolved before Firebreak acted", 71, "false_positive", true, func(t *testing.T, e *env, raw, person string) (bool, []string) {
+		{"resolved before Firebreak acted", 71, "false_positive", func(t *testing.T, e *env, raw, person string) (bool, []string) {
 			e.OpenAI.AddKeyValue(e.OpenAI.AddProject("payments"), raw, openaiemu.Owner{Type: "user", Name: "sam", Email: "sam@example.com"})
 			patchGitHubAlert(t, e, person, repo, 71, `{"state":"resolved","resolution":"false_positive"}`)
 			postAlertAction(t, e, "pr-71-resolved", "resolved", repo, 71)
 			return true, []string{"resolved pr-71-resolved"}
 		}},
-		{"resolved after Firebreak found the key dead", 72, "runs again: openai-key-exposed/verify", false, func(t *testing.T, e *env, raw, person string) (bool, []string) {
+		// The first run's write-back found the key not revoked and was
+		// skipped, so the reopened run writes the alert back too.
+		{"resolved after Firebreak found the key dead", 72, "runs again: openai-key-exposed/verify", func(t *testing.T, e *env, raw, person string) (bool, []string) {
 			postAlertAction(t, e, "pr-72-created", "created", repo, 72)
 			in := waitState(t, e, e.IncidentFor(raw), incident.Completed)
 			if s := in.Step("openai-key-exposed/revoke"); s == nil || s.State != incident.StepSkipped {
@@ -298,7 +294,7 @@ func TestScheduledPollReopensAnAlertReopenedWithoutWebhook(t *testing.T) {
 				re[0].Data["delivery"] != "poll:repo:"+repo || !strings.Contains(re[0].Detail, tc.detail) {
 				t.Fatalf("incident.reopened records %+v, want one naming %s, action reopened, the poll and %q", re, ref, tc.detail)
 			}
-			if st, res, comment := e.GitHub.AlertState("acme", "payments-api", tc.n); tc.writtenBack && (st != "resolved" || res != "revoked" || !strings.Contains(comment, id)) {
+			if st, res, comment := e.GitHub.AlertState("acme", "payments-api", tc.n); st != "resolved" || res != "revoked" || !strings.Contains(comment, id) {
 				t.Fatalf("alert after revocation: %s/%s %q", st, res, comment)
 			}
 			var actions []string
@@ -314,13 +310,11 @@ func TestScheduledPollReopensAnAlertReopenedWithoutWebhook(t *testing.T) {
 				t.Fatalf("\"backfilled alert\" log lines: %v", l)
 			}
 
-			// A pass now publishes nothing: the alert is resolved again, or
-			// still open and marked open.
+			// A pass now publishes nothing: the alert is resolved again.
 			tok := adminToken(t, e)
 			code, body := api(t, e, http.MethodPost, "/v1/github/backfill", tok, map[string]any{"repos": []string{repo}})
 			var out struct{ Stats ghingest.Stats }
-			if code != http.StatusOK || json.Unmarshal(body, &out) != nil || out.Stats.Published != 0 || out.Stats.Listed != out.Stats.Skipped ||
-				!tc.writtenBack && out.Stats.Listed != 1 {
+			if code != http.StatusOK || json.Unmarshal(body, &out) != nil || out.Stats.Published != 0 || out.Stats.Listed != out.Stats.Skipped {
 				t.Fatalf("backfill after containment: %d %s", code, body)
 			}
 
