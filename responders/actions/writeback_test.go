@@ -28,20 +28,7 @@ import (
 // (Before, an empty redact label was answered "not a Jira exposure", a
 // success that said the wrong thing.)
 func TestRedactionSkipsKeyOnlyInMetadata(t *testing.T) {
-	je := jiraemu.New()
-	je.Start()
-	t.Cleanup(je.Close)
-	jc, err := jira.New(jira.Config{BaseURL: je.URL(), Email: "bot@example.com", APIToken: secret.Static(secret.New("jira-token"))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ge := githubemu.New()
-	ge.Start()
-	t.Cleanup(ge.Close)
-	gc, err := github.NewAlertSource(github.AlertSourceConfig{BaseURL: ge.URL(), Token: secret.Static(secret.New("gh-token"))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ge, gc, je, jc := writebackTargets(t)
 	cases := []struct {
 		name   string
 		action step.Action
@@ -103,20 +90,7 @@ func TestRedactionSkipsKeyOnlyInMetadata(t *testing.T) {
 // (responders/reopen.go), so an alert reopened and then revoked is still
 // resolved on GitHub; a step recorded as succeeded would not be.
 func TestWritebackWithNothingToDoIsSkipped(t *testing.T) {
-	ge := githubemu.New()
-	ge.Start()
-	t.Cleanup(ge.Close)
-	gc, err := github.NewAlertSource(github.AlertSourceConfig{BaseURL: ge.URL(), Token: secret.Static(secret.New(ge.AddToken("ghp_", "firebreak-bot")))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	je := jiraemu.New()
-	je.Start()
-	t.Cleanup(je.Close)
-	jc, err := jira.New(jira.Config{BaseURL: je.URL(), Email: "bot@example.com", APIToken: secret.Static(secret.New("jira-token"))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ge, gc, je, jc := writebackTargets(t)
 	alert := &exposure.Alert{Repository: "acme/web", Number: 4, Action: "created"}
 	cases := []struct {
 		name   string
@@ -157,4 +131,25 @@ func TestWritebackWithNothingToDoIsSkipped(t *testing.T) {
 	if err != nil || res.Skipped || res.Outputs["resolved"] != true {
 		t.Fatalf("revoked key: %+v, %v", res, err)
 	}
+}
+
+// writebackTargets starts a GitHub and a Jira emulator, each with a client
+// whose credential the emulator accepts.
+func writebackTargets(t *testing.T) (*githubemu.Emulator, *github.AlertSource, *jiraemu.Emulator, *jira.Client) {
+	t.Helper()
+	ge := githubemu.New()
+	ge.Start()
+	t.Cleanup(ge.Close)
+	gc, err := github.NewAlertSource(github.AlertSourceConfig{BaseURL: ge.URL(), Token: secret.Static(secret.New(ge.AddToken("ghp_", "firebreak-bot")))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	je := jiraemu.New()
+	je.Start()
+	t.Cleanup(je.Close)
+	jc, err := jira.New(jira.Config{BaseURL: je.URL(), Email: "bot@example.com", APIToken: secret.Static(secret.New("jira-token"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ge, gc, je, jc
 }
