@@ -369,7 +369,9 @@ func (r *Responder) failIncident(ctx context.Context, ev *exposure.Event, reason
 	}
 }
 
-// backoff is the redelivery delay after the n-th delivery failed retryably.
+// backoff is the redelivery delay after the n-th failure (of a step, or of
+// a delivery that could not start one): 1 s doubling to at most 5 min, or
+// retryAfter when longer.
 func (r *Responder) backoff(n uint64, retryAfter time.Duration) time.Duration {
 	d := time.Second
 	for i := uint64(1); i < n && d < 5*time.Minute; i++ {

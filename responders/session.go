@@ -874,7 +874,10 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 	// The budget is the step's own attempts, kept on the incident across
 	// redeliveries: deliveries spent on crashes or lease waits do not count.
 	if class == classRetryable && rec.Attempts < s.r.cfg.MaxDeliver {
-		delay := s.r.backoff(s.meta.NumDelivered, after)
+		// The delay grows with the step's own failed attempts too, not
+		// with the message's deliveries: those spent on crashes and lease
+		// waits would make a first transient failure wait minutes.
+		delay := s.r.backoff(uint64(rec.Attempts), after)
 		rec.State = incident.StepRetrying
 		s.inc.State = incident.Retrying
 		s.inc.Lease = nil

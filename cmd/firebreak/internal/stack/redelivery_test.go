@@ -1,10 +1,13 @@
 package stack_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
 	"github.com/firebreak-sec/firebreak/providers/emulator"
 	"github.com/firebreak-sec/firebreak/providers/providertest"
+	"github.com/firebreak-sec/firebreak/responders"
 	"github.com/firebreak-sec/firebreak/responders/audit"
 	"github.com/firebreak-sec/firebreak/responders/incident"
 )
@@ -211,4 +215,45 @@ func consumerInfo(t *testing.T, e *env) *jetstream.ConsumerInfo {
 		t.Fatal(err)
 	}
 	return info
+}
+
+// TestRetryDelayCountsTheStepsAttempts: the message is delivered four times
+// before the revoke step first fails (three simulated crashes at verify),
+// then the DELETE gets a 503 without Retry-After. The redelivery comes after
+// the backoff of the step's first failed attempt, 1 s, not after the one of
+// a fifth delivery (16 s; up to 5 min after more crashes and lease waits —
+// a likely cause of a fault-soak incident left retrying for over 15 min).
+// The key is deleted once, on the step's second attempt.
+func TestRetryDelayCountsTheStepsAttempts(t *testing.T) {
+	var crashes atomic.Int32
+	hooks := responders.Hooks{BeforeStep: func(_ context.Context, _, key string) error {
+		if strings.HasSuffix(key, "/verify") && crashes.Add(1) <= 3 {
+			return fmt.Errorf("crash %d", crashes.Load())
+		}
+		return nil
+	}}
+	e := startWithPlaybook(t, onceRevokePlaybook, stack.Options{AckWait: time.Second, Hooks: hooks})
+	raw, keyID := e.LeakOpenAI("acme/payments-api", 47)
+	e.OpenAI.Server().Inject(emulator.Fault{Match: "DELETE /v1/organization/projects/", Count: 1, Status: 503})
+	if code, _ := post(t, e, "d-crash-503", stack.AlertPayload("created", "acme/payments-api", 47, "openai_api_key")); code != http.StatusAccepted {
+		t.Fatalf("post: %d", code)
+	}
+	id := e.IncidentFor(raw)
+	in, err := e.WaitIncident(ctxT(t, 60*time.Second), id, stack.Terminal)
+	if err != nil {
+		t.Fatalf("%v (after %d crashes)", err, crashes.Load())
+	}
+	waitIdle(t, e)
+	if crashes.Load() < 4 || in.State != incident.Contained {
+		t.Fatalf("state %s (%s) after %d crash points, want contained after 3 crashes", in.State, in.Error, crashes.Load())
+	}
+	if rev := step(in, "revoke"); rev == nil || rev.Attempts != 2 || len(deleteTimes(e, keyID)) != 2 || len(e.OpenAI.Deletions()) != 1 {
+		t.Fatalf("revoke step %+v, %d DELETEs, %d deletions: want the 503, then one deletion on the second attempt",
+			rev, len(deleteTimes(e, keyID)), len(e.OpenAI.Deletions()))
+	}
+	for _, r := range auditRecords(t, e, id) {
+		if r.Kind == audit.KindStepRetrying && r.Step == "revoke" && r.Detail != "redelivery in 1s" {
+			t.Fatalf("retrying record: %q, want a redelivery in 1s (the step's first failure)", r.Detail)
+		}
+	}
 }
