@@ -299,7 +299,7 @@ func (r *Responder) Handle(ctx context.Context, msg jetstream.Msg) {
 		// out of them is not enough to give up: the secret must also have
 		// failed to resolve for as long as MaxDeliver backoffs take.
 		if class == classRetryable && (int(meta.NumDelivered) < r.cfg.MaxDeliver || time.Since(meta.Timestamp) < r.resolveBudget()) {
-			d := r.backoff(meta.NumDelivered, after)
+			d := r.deliveryBackoff(meta, after)
 			log.WithError(err).WithField("delay", d).Warn("could not resolve the secret; will retry")
 			r.metrics.Processed.WithLabelValues(ev.Source.Kind, ev.Secret.Provider, "retry").Inc()
 			_ = msg.NakWithDelay(d)
@@ -373,15 +373,32 @@ func (r *Responder) failIncident(ctx context.Context, ev *exposure.Event, reason
 // a delivery that could not start one): 1 s doubling to at most 5 min, or
 // retryAfter when longer.
 func (r *Responder) backoff(n uint64, retryAfter time.Duration) time.Duration {
+	return max(backoffN(n), retryAfter)
+}
+
+// deliveryBackoff is the redelivery delay of a message that failed before a
+// step could count its attempts (its secret could not be resolved, its
+// incident could not be written): the backoff of its deliveries, but no
+// more than half its age (at least 1 s) — deliveries spent on crashes, bus
+// restarts and lease waits count too, and must not make a first transient
+// error wait minutes — or retryAfter when longer. While the failures go on,
+// the message ages and the delay grows to the same 5 min at most.
+func (r *Responder) deliveryBackoff(meta *jetstream.MsgMetadata, retryAfter time.Duration) time.Duration {
+	if meta == nil {
+		return max(time.Second, retryAfter)
+	}
+	d := backoffN(meta.NumDelivered)
+	if !meta.Timestamp.IsZero() {
+		d = min(d, max(r.now().Sub(meta.Timestamp)/2, time.Second))
+	}
+	return max(d, retryAfter)
+}
+
+// backoffN is 1 s doubling with each failure after the first, at most 5 min.
+func backoffN(n uint64) time.Duration {
 	d := time.Second
 	for i := uint64(1); i < n && d < 5*time.Minute; i++ {
 		d *= 2
 	}
-	if d > 5*time.Minute {
-		d = 5 * time.Minute
-	}
-	if retryAfter > d {
-		d = retryAfter
-	}
-	return d
+	return min(d, 5*time.Minute)
 }

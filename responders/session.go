@@ -96,7 +96,7 @@ func (s *session) run(ctx context.Context) {
 	if err != nil {
 		s.log.WithError(err).Warn("could not record the exposure on its incident; will retry")
 		s.count("retry")
-		_ = s.msg.NakWithDelay(s.r.backoff(s.meta.NumDelivered, 0))
+		_ = s.msg.NakWithDelay(s.r.deliveryBackoff(s.meta, 0))
 		return
 	}
 	replaying := s.header(exposure.HeaderReplay) != ""

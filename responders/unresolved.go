@@ -35,7 +35,7 @@ func (s *session) runUnresolved(ctx context.Context, cause error) {
 	case err != nil:
 		s.log.WithError(err).Warn("could not record the failure on its incident; will retry")
 		s.count("retry")
-		_ = s.msg.NakWithDelay(s.r.backoff(s.meta.NumDelivered, 0))
+		_ = s.msg.NakWithDelay(s.r.deliveryBackoff(s.meta, 0))
 		return
 	case res == busy:
 		s.count("busy")
