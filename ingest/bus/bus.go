@@ -246,10 +246,16 @@ func (t Topology) statePersist() jetstream.PersistModeType {
 	return jetstream.AsyncPersistMode
 }
 
-// ensureBucket creates or updates a key-value bucket's stream with the
-// configuration nats.go gives buckets, plus the topology's persist mode (the
-// bucket API cannot set it, and a stream's persist mode is fixed at creation).
-func ensureBucket(ctx context.Context, js jetstream.JetStream, bucket, desc string, ttl time.Duration, t Topology) (jetstream.KeyValue, error) {
+// EnsureBucket creates or updates the key-value bucket named bucket (one
+// value per key, entries expiring after ttl when it is positive) as a
+// stream with the configuration nats.go gives buckets, plus the topology's
+// replicas and persist mode (the bucket API cannot set the persist mode, and
+// a stream's persist mode is fixed at creation; see EnsureStream). Every
+// bucket of Firebreak's derived state is made with it.
+func EnsureBucket(ctx context.Context, js jetstream.JetStream, bucket, desc string, ttl time.Duration, t Topology) (jetstream.KeyValue, error) {
+	if t.Replicas <= 0 {
+		t.Replicas = 1
+	}
 	dup := 2 * time.Minute
 	if ttl > 0 && ttl < dup {
 		dup = ttl
@@ -318,7 +324,7 @@ func Ensure(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, 
 // clusterForming reports whether err is one a forming or electing
 // JetStream cluster answers with for a while: placement finding too few
 // peers, a temporarily unavailable or leaderless meta layer, a request that
-// got no answer, a stream just created not yet found.
+// got no answer, a stream or bucket just created not yet found.
 func clusterForming(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
@@ -330,7 +336,8 @@ func clusterForming(err error) bool {
 		}
 	}
 	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
-		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrBucketNotFound)
+		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, jetstream.ErrBucketNotFound) ||
+		errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
 func ensureOnce(ctx context.Context, js jetstream.JetStream, t Topology) (*Handles, error) {
@@ -379,19 +386,19 @@ func ensureOnce(ctx context.Context, js jetstream.JetStream, t Topology) (*Handl
 	if err != nil {
 		return nil, fmt.Errorf("stream %s: %w", exposure.StreamDead, err)
 	}
-	h.Incidents, err = ensureBucket(ctx, js, exposure.BucketIncidents, "Firebreak: one incident per secret fingerprint", 0, t)
+	h.Incidents, err = EnsureBucket(ctx, js, exposure.BucketIncidents, "Firebreak: one incident per secret fingerprint", 0, t)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", exposure.BucketIncidents, err)
 	}
-	h.Deliveries, err = ensureBucket(ctx, js, exposure.BucketDeliveries, "Firebreak: inbound delivery ids already accepted", t.DeliveryTTL, t)
+	h.Deliveries, err = EnsureBucket(ctx, js, exposure.BucketDeliveries, "Firebreak: inbound delivery ids already accepted", t.DeliveryTTL, t)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", exposure.BucketDeliveries, err)
 	}
-	h.Tokens, err = ensureBucket(ctx, js, exposure.BucketTokens, "Firebreak: control API tokens, stored as SHA-256 hashes", 0, t)
+	h.Tokens, err = EnsureBucket(ctx, js, exposure.BucketTokens, "Firebreak: control API tokens, stored as SHA-256 hashes", 0, t)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", exposure.BucketTokens, err)
 	}
-	h.Approvals, err = ensureBucket(ctx, js, exposure.BucketApprovals, "Firebreak: pending approvals and their deadlines", 0, t)
+	h.Approvals, err = EnsureBucket(ctx, js, exposure.BucketApprovals, "Firebreak: pending approvals and their deadlines", 0, t)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", exposure.BucketApprovals, err)
 	}
@@ -418,13 +425,36 @@ func ensureOnce(ctx context.Context, js jetstream.JetStream, t Topology) (*Handl
 // several instances starting at once against a fresh deployment then send
 // updates of a stream another one is creating, and none of them gets an
 // answer (every instance timed out in Ensure; see the cluster test).
+//
+// JetStream cannot change a stream's persist mode. A stream that exists
+// with the synchronous (default) mode where cfg asks for the async one keeps
+// it: it is more durable than asked, only slower (a deployment that ran with
+// nats.sync_state: true, or a stream made by an older version). One that
+// exists with the async mode where cfg asks for the synchronous one is
+// ErrPersistMode: it would silently stay less durable than configured.
 func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) (jetstream.Stream, error) {
 	s, err := js.CreateStream(ctx, cfg)
-	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-		return js.UpdateStream(ctx, cfg)
+	if !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return s, err
 	}
-	return s, err
+	if s, err = js.Stream(ctx, cfg.Name); err != nil {
+		return nil, err
+	}
+	switch have := s.CachedInfo().Config.PersistMode; {
+	case have == cfg.PersistMode:
+	case have == jetstream.DefaultPersistMode:
+		cfg.PersistMode = have
+	default:
+		return nil, fmt.Errorf("%w: stream %s persists asynchronously (created without nats.sync_state); "+
+			"JetStream cannot change that in place, so move its messages to a new stream or set nats.sync_state back to false",
+			ErrPersistMode, cfg.Name)
+	}
+	return js.UpdateStream(ctx, cfg)
 }
+
+// ErrPersistMode is EnsureStream's error for a stream that exists with a
+// less durable persist mode than asked.
+var ErrPersistMode = errors.New("stream persist mode cannot be made synchronous")
 
 // ensureConsumer creates the durable consumer, or updates it when it exists
 // with another configuration (create first, as EnsureStream).

@@ -3,6 +3,7 @@ package bus_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,5 +99,83 @@ func TestParseSync(t *testing.T) {
 		if (err == nil) != want {
 			t.Errorf("ParseSync(%q) err=%v", in, err)
 		}
+	}
+}
+
+// persistMode is the persist mode stream name was created with.
+func persistMode(t *testing.T, js jetstream.JetStream, name string) jetstream.PersistModeType {
+	t.Helper()
+	s, err := js.Stream(context.Background(), name)
+	if err != nil {
+		t.Fatalf("stream %s: %v", name, err)
+	}
+	return s.CachedInfo().Config.PersistMode
+}
+
+// Firebreak's derived state persists asynchronously unless nats.sync_state
+// asks otherwise; the exposures always persist synchronously.
+func TestStatePersistModeFollowsTheTopology(t *testing.T) {
+	ctx := context.Background()
+	state := []string{exposure.StreamAudit, exposure.StreamDead, "KV_" + exposure.BucketIncidents,
+		"KV_" + exposure.BucketDeliveries, "KV_" + exposure.BucketTokens, "KV_" + exposure.BucketApprovals, "KV_extra"}
+	for _, tc := range []struct {
+		syncState bool
+		want      jetstream.PersistModeType
+	}{{false, jetstream.AsyncPersistMode}, {true, jetstream.DefaultPersistMode}} {
+		var opts []bustest.Option
+		if tc.syncState {
+			opts = append(opts, bustest.WithSyncState())
+		}
+		b := bustest.Run(t, opts...)
+		topo := bus.DefaultTopology()
+		topo.SyncState = tc.syncState
+		if _, err := bus.EnsureBucket(ctx, b.JS, "extra", "test bucket", 0, topo); err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range state {
+			if got := persistMode(t, b.JS, name); got != tc.want {
+				t.Errorf("sync_state=%v: stream %s persist mode %v, want %v", tc.syncState, name, got, tc.want)
+			}
+		}
+		if got := persistMode(t, b.JS, exposure.StreamExposures); got != jetstream.DefaultPersistMode {
+			t.Errorf("sync_state=%v: exposures persist mode %v, want the synchronous default", tc.syncState, got)
+		}
+	}
+}
+
+// A stream's persist mode cannot change in place: one more durable than
+// asked is kept (and still updated), one less durable than asked is refused.
+func TestEnsureStreamKeepsOrRefusesAnExistingPersistMode(t *testing.T) {
+	b := bustest.Run(t)
+	ctx := context.Background()
+	cfg := jetstream.StreamConfig{Name: "P", Subjects: []string{"p.>"}, Storage: jetstream.FileStorage}
+	if _, err := bus.EnsureStream(ctx, b.JS, cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.PersistMode, cfg.Description = jetstream.AsyncPersistMode, "updated"
+	s, err := bus.EnsureStream(ctx, b.JS, cfg)
+	if err != nil {
+		t.Fatalf("asking async of a synchronous stream: %v", err)
+	}
+	if got := s.CachedInfo().Config; got.PersistMode != jetstream.DefaultPersistMode || got.Description != "updated" {
+		t.Fatalf("got persist mode %v, description %q; want the synchronous mode kept and the update applied", got.PersistMode, got.Description)
+	}
+
+	cfg = jetstream.StreamConfig{Name: "A", Subjects: []string{"a.>"}, Storage: jetstream.FileStorage, PersistMode: jetstream.AsyncPersistMode}
+	if _, err := bus.EnsureStream(ctx, b.JS, cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.PersistMode = jetstream.DefaultPersistMode
+	_, err = bus.EnsureStream(ctx, b.JS, cfg)
+	if !errors.Is(err, bus.ErrPersistMode) {
+		t.Fatalf("asking synchronous of an async stream: got %v, want ErrPersistMode", err)
+	}
+	for _, want := range []string{"stream A", "nats.sync_state"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+	if got := persistMode(t, b.JS, "A"); got != jetstream.AsyncPersistMode {
+		t.Fatalf("refused stream changed to %v", got)
 	}
 }

@@ -60,25 +60,13 @@ import (
 // BucketGitHub is the KV bucket of the poller's state.
 const BucketGitHub = "firebreak_github"
 
-// EnsureState creates (or opens) the poller's bucket.
-func EnsureState(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
-	if replicas <= 0 {
-		replicas = 1
-	}
-	cfg := jetstream.KeyValueConfig{
-		Bucket:      BucketGitHub,
-		Description: "Firebreak: GitHub alert backfill cursors and alerts already published",
-		History:     1,
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-	}
-	// Create first, update only when it differs: concurrent update-first
-	// calls (CreateOrUpdateKeyValue) from instances starting together hang
-	// on a JetStream cluster (see bus.EnsureStream).
-	kv, err := js.CreateKeyValue(ctx, cfg)
-	if errors.Is(err, jetstream.ErrBucketExists) {
-		kv, err = js.UpdateKeyValue(ctx, cfg)
-	}
+// EnsureState creates (or opens) the poller's bucket, with the topology's
+// replicas and persist mode like the rest of Firebreak's derived state: a
+// marker or cursor lost to a crash only makes a pass publish an alert again,
+// which the responders merge into its incident.
+func EnsureState(ctx context.Context, js jetstream.JetStream, t bus.Topology) (jetstream.KeyValue, error) {
+	kv, err := bus.EnsureBucket(ctx, js, BucketGitHub,
+		"Firebreak: GitHub alert backfill cursors and alerts already published", 0, t)
 	if err != nil {
 		return nil, fmt.Errorf("bucket %s: %w", BucketGitHub, err)
 	}

@@ -57,7 +57,7 @@ type pollEnv struct {
 func newPollEnv(t *testing.T) *pollEnv {
 	t.Helper()
 	b := bustest.Run(t)
-	kv, err := EnsureState(context.Background(), b.JS, 1)
+	kv, err := EnsureState(context.Background(), b.JS, bus.DefaultTopology())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,4 +294,51 @@ func FuzzParseAlertMark(f *testing.F) {
 			t.Fatalf("%+v reads back as %+v", m, again)
 		}
 	})
+}
+
+// The poller's bucket persists like the rest of Firebreak's derived state
+// (asynchronously by default, every write fsynced with nats.sync_state), and
+// a bucket an earlier version made synchronously is kept, with its markers.
+func TestStateBucketPersistsLikeTheOtherState(t *testing.T) {
+	ctx := context.Background()
+	mode := func(t *testing.T, js jetstream.JetStream) jetstream.PersistModeType {
+		t.Helper()
+		s, err := js.Stream(ctx, "KV_"+BucketGitHub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.CachedInfo().Config.PersistMode
+	}
+	b := bustest.Run(t)
+	if _, err := EnsureState(ctx, b.JS, bus.DefaultTopology()); err != nil {
+		t.Fatal(err)
+	}
+	if got := mode(t, b.JS); got != jetstream.AsyncPersistMode {
+		t.Errorf("default topology: persist mode %v, want async", got)
+	}
+	synced := bus.DefaultTopology()
+	synced.SyncState = true
+	if _, err := EnsureState(ctx, b.JS, synced); !errors.Is(err, bus.ErrPersistMode) {
+		t.Errorf("sync_state over an async bucket: got %v, want ErrPersistMode", err)
+	}
+
+	// A bucket as versions before this one made it: nats.go's defaults.
+	old := bustest.Run(t)
+	kv, err := old.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: BucketGitHub, History: 1, Storage: jetstream.FileStorage})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "alert.x", []byte("open")); err != nil {
+		t.Fatal(err)
+	}
+	kv, err = EnsureState(ctx, old.JS, bus.DefaultTopology())
+	if err != nil {
+		t.Fatalf("upgrading a synchronous bucket: %v", err)
+	}
+	if got := mode(t, old.JS); got != jetstream.DefaultPersistMode {
+		t.Errorf("upgraded bucket: persist mode %v, want the synchronous one kept", got)
+	}
+	if e, err := kv.Get(ctx, "alert.x"); err != nil || string(e.Value()) != "open" {
+		t.Errorf("upgraded bucket lost its marker: %v", err)
+	}
 }

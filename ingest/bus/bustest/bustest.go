@@ -41,6 +41,12 @@ func WithSync(s string) Option {
 	return func(_ *bus.Topology, e *bus.Embedded) { e.Sync = s }
 }
 
+// WithSyncState persists Firebreak's derived state synchronously
+// (nats.sync_state: true).
+func WithSyncState() Option {
+	return func(t *bus.Topology, _ *bus.Embedded) { t.SyncState = true }
+}
+
 // WithListen serves TCP clients too (for tests that run other processes).
 func WithListen(addr string) Option {
 	return func(_ *bus.Topology, e *bus.Embedded) { e.Listen = addr }

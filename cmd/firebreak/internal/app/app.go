@@ -382,15 +382,21 @@ func (a *App) connect(ctx context.Context) error {
 	}
 	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	a.Bus, err = bus.Ensure(ectx, a.JS, bus.Topology{
-		Replicas: cfg.NATS.Replicas, ExposureMaxAge: cfg.NATS.ExposureMaxAge.D(), AuditMaxAge: cfg.NATS.AuditMaxAge.D(),
-		DuplicateWindow: cfg.NATS.DuplicateWindow.D(), DeliveryTTL: cfg.NATS.DeliveryTTL.D(), AckWait: cfg.NATS.AckWait.D(),
-		MaxDeliver: cfg.NATS.MaxDeliver, MaxAckPending: bus.ParkedExposures, SyncState: cfg.NATS.SyncState,
-	})
+	a.Bus, err = bus.Ensure(ectx, a.JS, a.topology())
 	if err != nil {
 		return fmt.Errorf("JetStream topology: %w", err)
 	}
 	return nil
+}
+
+// topology is the JetStream topology the configuration asks for.
+func (a *App) topology() bus.Topology {
+	n := a.Cfg.NATS
+	return bus.Topology{
+		Replicas: n.Replicas, ExposureMaxAge: n.ExposureMaxAge.D(), AuditMaxAge: n.AuditMaxAge.D(),
+		DuplicateWindow: n.DuplicateWindow.D(), DeliveryTTL: n.DeliveryTTL.D(), AckWait: n.AckWait.D(),
+		MaxDeliver: n.MaxDeliver, MaxAckPending: bus.ParkedExposures, SyncState: n.SyncState,
+	}
 }
 
 // Catalog builds the playbook catalog from the actions this deployment

@@ -37,7 +37,7 @@ type backfillEnv struct {
 func newBackfillEnv(t *testing.T, opts ...githubemu.Option) *backfillEnv {
 	t.Helper()
 	b := bustest.Run(t)
-	kv, err := ghingest.EnsureState(context.Background(), b.JS, 1)
+	kv, err := ghingest.EnsureState(context.Background(), b.JS, bus.DefaultTopology())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,7 +107,7 @@ func writebackActions(cfg *config.Config, d *ghDepth) []step.Action {
 // webhook handler uses.
 func (a *App) buildGHIngest(ctx context.Context, d *ghDepth, rs secret.Resolvers, hc *http.Client, m *web.Metrics) error {
 	cfg, log := a.Cfg, a.Log.WithField("component", "ingest")
-	kv, err := ghingest.EnsureState(ctx, a.JS, cfg.NATS.Replicas)
+	kv, err := ghingest.EnsureState(ctx, a.JS, a.topology())
 	if err != nil {
 		return err
 	}

@@ -33,7 +33,7 @@ func TestConcurrentEnsureOnCluster(t *testing.T) {
 				top := bus.DefaultTopology()
 				top.Replicas, top.AckWait = 3, ackWait
 				if _, errs[i] = bus.Ensure(ctx, js, top); errs[i] == nil {
-					_, errs[i] = ghingest.EnsureState(ctx, js, 3)
+					_, errs[i] = ghingest.EnsureState(ctx, js, bus.Topology{Replicas: 3})
 				}
 			}()
 		}
