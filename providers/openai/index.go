@@ -27,9 +27,10 @@ const DefaultIndexTTL = 2 * time.Second
 // index at once.
 //
 // The one thing a cached listing cannot show is a key created after it; a
-// key created within the TTL that has the same redacted form (prefix and last
-// four characters) as the leaked one would go unseen by the ambiguity check —
-// odds of about one in 62⁴ per key pair created in those two seconds.
+// key created within the listing's age (under twice the TTL, see orgKeys)
+// that has the same redacted form (prefix and last four characters) as the
+// leaked one would go unseen by the ambiguity check — odds of about one in
+// 62⁴ per key pair created in those few seconds.
 type index struct {
 	ttl time.Duration
 
@@ -131,34 +132,40 @@ type loading struct {
 // orgKeys returns a listing that started no earlier than notBefore and is
 // younger than the TTL, listing the organization when needed. Concurrent
 // callers share one listing.
+//
+// With a zero notBefore (any listing will do: a search, not the settling of
+// a miss), a listing past the TTL but younger than twice it still answers at
+// once while a newer one is listed in the background, so that searches do
+// not all wait on a whole organization's listing (one request per page of
+// every project's keys at the real API's latency) each time one expires.
 func (c *Client) orgKeys(ctx context.Context, ak secret.Value, notBefore time.Time) (*listing, error) {
 	ix := &c.idx
 	for {
 		ix.mu.Lock()
-		if cur := ix.cur; cur != nil && !cur.at.Before(notBefore) && time.Since(cur.at) < ix.ttl {
-			ix.mu.Unlock()
-			return cur, nil
+		if cur := ix.cur; cur != nil && !cur.at.Before(notBefore) {
+			age := time.Since(cur.at)
+			if age < ix.ttl {
+				ix.mu.Unlock()
+				return cur, nil
+			}
+			if notBefore.IsZero() && age < 2*ix.ttl {
+				if ix.inflight == nil {
+					ld := &loading{started: time.Now(), done: make(chan struct{})}
+					ix.inflight = ld
+					bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), backgroundListing)
+					go func() { defer cancel(); c.load(bg, ak, ld) }()
+				}
+				ix.mu.Unlock()
+				return cur, nil
+			}
 		}
 		ld := ix.inflight
 		if ld == nil {
 			ld = &loading{started: time.Now(), done: make(chan struct{})}
 			ix.inflight = ld
 			ix.mu.Unlock()
-			keys, err := c.scanOrg(ctx, ak)
-			var res *listing
-			if err == nil {
-				res = newListing(ld.started, keys)
-			}
-			ix.mu.Lock()
-			if err == nil {
-				ld.res = res
-				ix.cur = res
-			}
-			ld.err = err
-			ix.inflight = nil
-			close(ld.done)
-			ix.mu.Unlock()
-			return ld.res, err
+			c.load(ctx, ak, ld)
+			return ld.res, ld.err
 		}
 		ix.mu.Unlock()
 		select {
@@ -176,6 +183,30 @@ func (c *Client) orgKeys(ctx context.Context, ak secret.Value, notBefore time.Ti
 		// context (that revocation timed out or was stopped, ours was not):
 		// go again.
 	}
+}
+
+// backgroundListing bounds a listing started in the background to replace
+// an expired one.
+const backgroundListing = time.Minute
+
+// load lists the organization for ld (the index's in-flight listing), makes
+// the result the current listing, and ends ld.
+func (c *Client) load(ctx context.Context, ak secret.Value, ld *loading) {
+	keys, err := c.scanOrg(ctx, ak)
+	var res *listing
+	if err == nil {
+		res = newListing(ld.started, keys)
+	}
+	ix := &c.idx
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if err == nil {
+		ld.res = res
+		ix.cur = res
+	}
+	ld.err = err
+	ix.inflight = nil
+	close(ld.done)
 }
 
 // endedWithItsCaller reports whether a shared listing failed because the

@@ -240,3 +240,67 @@ func TestMaxConcurrencyBoundsListingRequests(t *testing.T) {
 		t.Fatalf("%d DELETEs for %d keys", dels, n)
 	}
 }
+
+// TestExpiredListingAnswersWhileANewerOneLoads: a listing past the TTL (but
+// under twice it) still answers a search at once while a newer listing loads
+// in the background, so revocations do not all wait on an organization's
+// listing each time one expires; a miss in it still waits for a listing
+// newer than the search; past twice the TTL, nothing answers from it.
+func TestExpiredListingAnswersWhileANewerOneLoads(t *testing.T) {
+	const ttl = 500 * time.Millisecond
+	emu := openaiemu.New()
+	base := emu.Start()
+	t.Cleanup(emu.Close)
+	adminRaw, _ := emu.AddAdminKey("firebreak")
+	c := openai.New(openai.Config{BaseURL: base, AdminKey: secret.Static(secret.New(adminRaw)), PageSize: 100, IndexTTL: ttl})
+	p := emu.AddProject("payments")
+	first, _ := emu.AddKey(p, openaiemu.Owner{Name: "u"})
+	listed, listedID := emu.AddKey(p, openaiemu.Owner{Name: "u"})
+	last, lastID := emu.AddKey(p, openaiemu.Owner{Name: "u"})
+	listings := func() int {
+		return len(requests(emu.Server(), http.MethodGet, "/v1/organization/projects/"+p+"/api_keys"))
+	}
+	if _, err := c.Revoke(context.Background(), cred(first)); err != nil { // the listing, at t0
+		t.Fatal(err)
+	}
+	time.Sleep(ttl + 100*time.Millisecond) // expired, under twice the TTL
+
+	// The next listing takes 2 s; the search answers from the expired one.
+	const slow = 2 * time.Second
+	emu.Server().Inject(emulator.Fault{Match: "GET /v1/organization/projects/" + p + "/api_keys", Count: 1, Delay: slow})
+	newer, newerID := emu.AddKey(p, openaiemu.Owner{Name: "u"})
+	before := listings()
+	start := time.Now()
+	res, err := c.Revoke(context.Background(), cred(listed))
+	if err != nil || res.Action != "deleted" || emu.KeyExists(listedID) {
+		t.Fatalf("revoke from the expired listing: %+v %v", res, err)
+	}
+	if took := time.Since(start); took >= slow {
+		t.Fatalf("the revocation waited %v for the slow listing", took)
+	}
+	for deadline := time.Now().Add(slow); listings() == before; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no listing was started in the background")
+		}
+	}
+
+	// A key newer than the expired listing is a miss there: settled only
+	// by a listing that started after the search (found, deleted).
+	res, err = c.Revoke(context.Background(), cred(newer))
+	if err != nil || res.AlreadyRevoked || res.Action != "deleted" || emu.KeyExists(newerID) {
+		t.Fatalf("key newer than the expired listing: %+v %v", res, err)
+	}
+
+	// Past twice the TTL the listing answers nothing: the revocation waits
+	// for a new one, and fails with it.
+	time.Sleep(2*ttl + 100*time.Millisecond)
+	emu.Server().Inject(emulator.Fault{Match: "GET /v1/organization/projects", Count: 3, Status: http.StatusServiceUnavailable})
+	if _, err := c.Revoke(context.Background(), cred(last)); err == nil {
+		t.Fatal("a revocation past twice the TTL answered from the old listing instead of listing again")
+	} else if class, _ := providers.Classify(err); class != providers.Retryable {
+		t.Fatalf("error %v is not retryable", err)
+	}
+	if !emu.KeyExists(lastID) {
+		t.Fatal("the key was deleted although the listing failed")
+	}
+}
