@@ -150,8 +150,7 @@ func (c *Client) orgKeys(ctx context.Context, ak secret.Value, notBefore time.Ti
 			}
 			if notBefore.IsZero() && age < 2*ix.ttl {
 				if ix.inflight == nil {
-					ld := &loading{started: time.Now(), done: make(chan struct{})}
-					ix.inflight = ld
+					ld := ix.begin()
 					bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), backgroundListing)
 					go func() { defer cancel(); c.load(bg, ak, ld) }()
 				}
@@ -161,8 +160,7 @@ func (c *Client) orgKeys(ctx context.Context, ak secret.Value, notBefore time.Ti
 		}
 		ld := ix.inflight
 		if ld == nil {
-			ld = &loading{started: time.Now(), done: make(chan struct{})}
-			ix.inflight = ld
+			ld = ix.begin()
 			ix.mu.Unlock()
 			c.load(ctx, ak, ld)
 			return ld.res, ld.err
@@ -183,6 +181,12 @@ func (c *Client) orgKeys(ctx context.Context, ak secret.Value, notBefore time.Ti
 		// context (that revocation timed out or was stopped, ours was not):
 		// go again.
 	}
+}
+
+// begin makes a new listing the index's in-flight one; ix.mu is held.
+func (ix *index) begin() *loading {
+	ix.inflight = &loading{started: time.Now(), done: make(chan struct{})}
+	return ix.inflight
 }
 
 // backgroundListing bounds a listing started in the background to replace

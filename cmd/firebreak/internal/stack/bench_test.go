@@ -397,14 +397,12 @@ func reportStepTimes(b *testing.B, st *stack.Stack) {
 	if err != nil || len(list) == 0 {
 		return
 	}
-	sum := map[string]time.Duration{}
 	all := map[string][]time.Duration{}
 	var order []string
 	add := func(k string, d time.Duration) {
-		if _, ok := sum[k]; !ok {
+		if _, ok := all[k]; !ok {
 			order = append(order, k)
 		}
-		sum[k] += d
 		all[k] = append(all[k], d)
 	}
 	for _, in := range list {
@@ -420,7 +418,11 @@ func reportStepTimes(b *testing.B, st *stack.Stack) {
 	}
 	var parts, tails []string
 	for _, k := range order {
-		parts = append(parts, fmt.Sprintf("%s=%.2fms", k, float64(sum[k].Microseconds())/1000/float64(len(list))))
+		var sum time.Duration
+		for _, d := range all[k] {
+			sum += d
+		}
+		parts = append(parts, fmt.Sprintf("%s=%.2fms", k, float64(sum.Microseconds())/1000/float64(len(list))))
 		tails = append(tails, fmt.Sprintf("%s=%.2fms", k, float64(percentile(all[k], 0.99).Microseconds())/1000))
 	}
 	b.Logf("mean per incident (%d): %s", len(list), strings.Join(parts, " "))
