@@ -86,6 +86,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	requests []Request
+	record   []string // what Requests keeps (Record); nil keeps everything
 	faults   []*Fault
 	rng      *rand.Rand
 	injected map[string]int
@@ -167,14 +168,51 @@ func (s *Server) ResetMaxInFlight() {
 	s.maxIn = s.inFlight
 }
 
-// Requests returns a copy of what was received, in order.
+// Record limits what the server keeps to the requests matching one of
+// matches ("METHOD /prefix", "/prefix", or "" for every request); with none
+// it keeps no request. Requests and Count then see only kept requests, and
+// emulators that keep decoded views of what they accepted (Slack messages,
+// webhook deliveries) keep only those of kept requests; their counts still
+// count everything. Faults, Injected and MaxInFlight see every request.
+//
+// A new server keeps everything, which is what tests read. A long run under
+// load keeps only what it reads, so that the emulator's memory does not grow
+// with every request it answers.
+func (s *Server) Record(matches ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.record = append([]string{}, matches...)
+}
+
+// Records reports whether the server keeps a request with this method and
+// path (see Record).
+func (s *Server) Records(method, path string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.recordsLocked(method, path)
+}
+
+func (s *Server) recordsLocked(method, path string) bool {
+	if s.record == nil {
+		return true
+	}
+	for _, m := range s.record {
+		if matches(m, method, path) {
+			return true
+		}
+	}
+	return false
+}
+
+// Requests returns a copy of what was received and kept (see Record), in
+// order.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Request(nil), s.requests...)
 }
 
-// Count returns how many received requests match ("METHOD /prefix" or "/prefix").
+// Count returns how many kept requests match ("METHOD /prefix" or "/prefix").
 func (s *Server) Count(match string) int {
 	n := 0
 	for _, r := range s.Requests() {
@@ -205,21 +243,27 @@ func matches(match, method, path string) bool {
 // ServeHTTP records the request, applies any matching fault, then hands the
 // request (with its body restored) to the API handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 32<<20))
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	var body []byte // nil for a request without one
+	if r.ContentLength != 0 {
+		body, _ = io.ReadAll(io.LimitReader(r.Body, 32<<20))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	s.mu.Lock()
 	fault := s.takeFault(r.Method, r.URL.Path)
-	req := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
-		Header: r.Header.Clone(), Body: body, At: time.Now()}
+	var kind string
 	if fault != nil {
-		req.Fault = fault.Kind()
+		kind = fault.Kind()
 		if s.injected == nil {
 			s.injected = map[string]int{}
 		}
-		s.injected[req.Fault]++
+		s.injected[kind]++
 	}
-	s.requests = append(s.requests, req)
-	idx := len(s.requests) - 1
+	idx := -1 // not kept
+	if s.recordsLocked(r.Method, r.URL.Path) {
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery,
+			Header: r.Header.Clone(), Body: body, At: time.Now(), Fault: kind})
+		idx = len(s.requests) - 1
+	}
 	s.inFlight++
 	s.maxIn = max(s.maxIn, s.inFlight)
 	s.mu.Unlock()
@@ -283,7 +327,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handled(idx int) {
 	s.mu.Lock()
-	if idx < len(s.requests) { // Reset may have dropped it
+	if idx >= 0 && idx < len(s.requests) { // not kept, or Reset dropped it
 		s.requests[idx].Handled = true
 	}
 	s.mu.Unlock()

@@ -3,6 +3,8 @@ package emulator
 import (
 	"io"
 	"net/http"
+	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -139,5 +141,54 @@ func TestInjectedByKindAndMaxInFlight(t *testing.T) {
 	}
 	if got := s.MaxInFlight(); got != 1 {
 		t.Fatalf("max in flight %d for sequential requests, want 1", got)
+	}
+}
+
+func TestRecordKeepsOnlyWhatItIsAskedTo(t *testing.T) {
+	var handled atomic.Int32
+	s := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handled.Add(1) }), nil)
+	url := s.Start()
+	defer s.Close()
+	do := func(method, path string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, url+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	do(http.MethodGet, "/v1/me") // recorded: a new server keeps everything
+	s.Record("DELETE /v1/keys/", "/v1/projects")
+	s.Inject(Fault{Match: "GET /v1/me", Status: 429, Count: 1})
+	if got := do(http.MethodGet, "/v1/me"); got != 429 { // faulted, not kept
+		t.Fatalf("fault on an unrecorded request: %d, want 429", got)
+	}
+	do(http.MethodGet, "/v1/me")
+	do(http.MethodDelete, "/v1/keys/k1")
+	do(http.MethodGet, "/v1/keys/k1")
+	do(http.MethodPost, "/v1/projects/p1")
+	var got []string
+	for _, r := range s.Requests() {
+		got = append(got, r.Method+" "+r.Path)
+		if r.Path != "/v1/me" && !r.Handled {
+			t.Fatalf("%s %s kept but not marked handled", r.Method, r.Path)
+		}
+	}
+	want := []string{"GET /v1/me", "DELETE /v1/keys/k1", "POST /v1/projects/p1"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("kept %v, want %v", got, want)
+	}
+	if !s.Records(http.MethodDelete, "/v1/keys/k2") || s.Records(http.MethodGet, "/v1/keys/k2") {
+		t.Fatal("Records disagrees with Record")
+	}
+	if handled.Load() != 5 || s.Injected()["429"] != 1 {
+		t.Fatalf("handled %d, injected %v: the unrecorded requests must still be served and faulted", handled.Load(), s.Injected())
+	}
+	s.Record()
+	do(http.MethodDelete, "/v1/keys/k3")
+	if n := len(s.Requests()); n != 3 {
+		t.Fatalf("Record() with no match kept a request: %d kept", n)
 	}
 }

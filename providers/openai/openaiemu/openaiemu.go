@@ -28,7 +28,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"net/http"
 	"sort"
 	"strconv"
@@ -201,17 +200,22 @@ const (
 	keyBody = alnum + "-_"
 )
 
+// randomString is n characters drawn uniformly from alphabet (at most 256
+// characters): random bytes, those past the largest multiple of the
+// alphabet's length rejected so that none is likelier than another.
 func randomString(n int, alphabet string) string {
-	b := make([]byte, n)
-	max := big.NewInt(int64(len(alphabet)))
-	for i := range b {
-		x, err := rand.Int(rand.Reader, max)
-		if err != nil {
-			panic("crypto/rand: " + err.Error())
+	out := make([]byte, 0, n)
+	limit := 256 - 256%len(alphabet)
+	var buf [128]byte
+	for len(out) < n {
+		_, _ = rand.Read(buf[:]) // never fails (crypto/rand)
+		for _, c := range buf {
+			if int(c) < limit && len(out) < n {
+				out = append(out, alphabet[int(c)%len(alphabet)])
+			}
 		}
-		b[i] = alphabet[x.Int64()]
 	}
-	return string(b)
+	return string(out)
 }
 
 // NewKeyValue returns a fresh, real-looking secret key with the given prefix

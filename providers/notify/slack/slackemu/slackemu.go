@@ -183,6 +183,7 @@ type Emulator struct {
 	hooks    map[string]Hook // by team/service
 	teams    map[string]bool
 	channels map[string]bool // known channel -> archived
+	accepted int
 	messages []Message
 }
 
@@ -266,25 +267,27 @@ func (e *Emulator) ArchiveChannel(channel string) {
 	e.channels[channel] = true
 }
 
-// Messages returns the accepted messages, in order.
+// Messages returns the accepted messages, in order: those of the requests
+// the server keeps (emulator.Server.Record).
 func (e *Emulator) Messages() []Message {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return append([]Message(nil), e.messages...)
 }
 
-// Count returns how many messages were accepted, without copying them.
+// Count returns how many messages were accepted since the start or
+// ClearMessages, kept or not, without copying them.
 func (e *Emulator) Count() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return len(e.messages)
+	return e.accepted
 }
 
-// ClearMessages forgets the accepted messages.
+// ClearMessages forgets the accepted messages and restarts Count.
 func (e *Emulator) ClearMessages() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.messages = nil
+	e.messages, e.accepted = nil, 0
 }
 
 func answer(w http.ResponseWriter, status int, text string) {
@@ -395,7 +398,10 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusGone, "channel_is_archived")
 		return
 	}
-	e.messages = append(e.messages, m)
+	e.accepted++
+	if e.Records(r.Method, r.URL.Path) {
+		e.messages = append(e.messages, m)
+	}
 	answer(w, http.StatusOK, "ok")
 }
 

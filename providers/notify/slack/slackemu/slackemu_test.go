@@ -96,3 +96,34 @@ func TestOverrides(t *testing.T) {
 		t.Fatalf("messages %+v", ms)
 	}
 }
+
+// Count counts every accepted message; Messages holds only those of the
+// requests the server keeps (emulator.Server.Record), so that a long load
+// run does not hold every message it accepted.
+func TestCountCountsWhatRecordDoesNotKeep(t *testing.T) {
+	emu := slackemu.New()
+	emu.Start()
+	defer emu.Close()
+	kept, dropped := emu.AddHook("#kept"), emu.AddHook("#dropped")
+	emu.Record(kept.Path())
+	for i, h := range []slackemu.Hook{kept, dropped, dropped} {
+		resp, err := http.Post(emu.HookURL(h), "application/json", strings.NewReader(`{"text":"hi"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("post %d: %d", i, resp.StatusCode)
+		}
+	}
+	if ms := emu.Messages(); len(ms) != 1 || ms[0].Channel != "#kept" {
+		t.Fatalf("kept messages %+v, want the one to #kept", ms)
+	}
+	if n := emu.Count(); n != 3 {
+		t.Fatalf("Count %d, want 3", n)
+	}
+	emu.ClearMessages()
+	if n := emu.Count(); n != 0 {
+		t.Fatalf("Count after ClearMessages %d, want 0", n)
+	}
+}

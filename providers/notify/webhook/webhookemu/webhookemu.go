@@ -63,6 +63,7 @@ type Receiver struct {
 
 	mu         sync.Mutex
 	seen       map[string]bool
+	accepted   int
 	deliveries []Delivery
 	rejections []Rejection
 }
@@ -81,7 +82,8 @@ func New(c Config) *Receiver {
 	return r
 }
 
-// Deliveries returns the accepted deliveries, in order.
+// Deliveries returns the accepted deliveries, in order: those of the
+// requests the server keeps (emulator.Server.Record).
 func (r *Receiver) Deliveries() []Delivery {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -89,11 +91,11 @@ func (r *Receiver) Deliveries() []Delivery {
 }
 
 // Count returns how many deliveries were accepted: Deliveries' length,
-// without copying them.
+// without copying them, unless Record keeps fewer.
 func (r *Receiver) Count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.deliveries)
+	return r.accepted
 }
 
 // Messages returns the messages of the accepted deliveries, in order.
@@ -169,7 +171,10 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.seen[env.ID] = true
-	r.deliveries = append(r.deliveries, Delivery{Envelope: env, Timestamp: ts, Header: req.Header.Clone(), Body: body})
+	r.accepted++
+	if r.Records(req.Method, req.URL.Path) {
+		r.deliveries = append(r.deliveries, Delivery{Envelope: env, Timestamp: ts, Header: req.Header.Clone(), Body: body})
+	}
 	r.mu.Unlock()
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "id": env.ID})
 }

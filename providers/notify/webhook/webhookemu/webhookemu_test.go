@@ -67,3 +67,41 @@ func TestTooLarge(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 }
+
+// Count counts every accepted delivery; Deliveries holds only those of the
+// requests the server keeps (emulator.Server.Record). A delivery accepted
+// but not kept is still remembered, so its replay is refused.
+func TestCountCountsWhatRecordDoesNotKeep(t *testing.T) {
+	rcv := webhookemu.New(webhookemu.Config{Secret: []byte(signingKey)})
+	rcv.Start()
+	defer rcv.Close()
+	rcv.Record("/kept")
+	post := func(path, id string) int {
+		t.Helper()
+		body := fmt.Sprintf(`{"type":%q,"id":%q}`, webhook.Type, id)
+		now := time.Now()
+		req, _ := http.NewRequest(http.MethodPost, rcv.URL()+path, strings.NewReader(body))
+		req.Header.Set(webhook.HeaderTimestamp, fmt.Sprint(now.Unix()))
+		req.Header.Set(webhook.HeaderSignature, webhook.Sign([]byte(signingKey), now, []byte(body)))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, c := range []struct {
+		path, id string
+		want     int
+	}{{"/kept", "d1", 200}, {"/other", "d2", 200}, {"/other", "d3", 200}, {"/other", "d2", 409}} {
+		if got := post(c.path, c.id); got != c.want {
+			t.Fatalf("POST %s %s: %d, want %d", c.path, c.id, got, c.want)
+		}
+	}
+	if ds := rcv.Deliveries(); len(ds) != 1 || ds[0].Envelope.ID != "d1" {
+		t.Fatalf("kept deliveries %+v, want d1 alone", ds)
+	}
+	if n := rcv.Count(); n != 3 {
+		t.Fatalf("Count %d, want 3", n)
+	}
+}
