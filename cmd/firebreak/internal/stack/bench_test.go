@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/pprof"
 	"sort"
 	"strconv"
@@ -16,17 +17,19 @@ import (
 	"testing"
 	"time"
 
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/app"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
 	"github.com/firebreak-sec/firebreak/providers/github/githubemu"
 	"github.com/firebreak-sec/firebreak/providers/openai/openaiemu"
 )
 
-// benchStack starts a stack for benchmarks: the org at the OpenAI emulator
-// holds baseline keys in a few projects, like a small real organisation.
-// fsync is nats.embedded.fsync; with a ",sync_state" suffix Firebreak's own
-// state is fsynced too (nats.sync_state: true).
-func benchStack(b *testing.B, fsync string, concurrency int) (*stack.Stack, *benchOrg) {
+// benchStack starts Firebreak for a benchmark, in this process or (with
+// BENCH_PROCESS=1) as a `firebreak serve` process (benchTarget): the org at
+// the OpenAI emulator holds baseline keys in a few projects, like a small
+// real organisation. fsync is nats.embedded.fsync; with a ",sync_state"
+// suffix Firebreak's own state is fsynced too (nats.sync_state: true).
+func benchStack(b *testing.B, fsync string, concurrency int) (*benchTarget, *benchOrg) {
 	b.Helper()
 	fsync, syncState := strings.CutSuffix(fsync, ",sync_state")
 	spineDir := ""
@@ -37,30 +40,48 @@ func benchStack(b *testing.B, fsync string, concurrency int) (*stack.Stack, *ben
 		}
 	}
 	concurrency = envInt("BENCH_CONCURRENCY", concurrency)
-	st, err := stack.Start(context.Background(), stack.Options{DataDir: b.TempDir(), FSync: fsync, Concurrency: concurrency,
-		// Benchmarks send more alerts than a user token's 5000 requests an hour.
-		GitHubOptions: []githubemu.Option{githubemu.WithCoreRateLimit(1<<30, time.Hour)},
-		Configure: func(c *config.Config) {
-			c.Providers.GitHub.BatchWindow = config.Duration(10 * time.Millisecond)
-			c.NATS.SyncState = syncState
-			if spineDir != "" {
-				off := false
-				c.Playbooks.Builtin, c.Playbooks.Dir = &off, spineDir
-			}
-		}})
-	if err != nil {
-		b.Fatal(err)
+	var t *benchTarget
+	if benchProcess() {
+		t = startServe(b, fsync, syncState, concurrency, spineDir)
+	} else {
+		st, err := stack.Start(context.Background(), stack.Options{DataDir: b.TempDir(), FSync: fsync, Concurrency: concurrency,
+			// Benchmarks send more alerts than a user token's 5000 requests an hour.
+			GitHubOptions: []githubemu.Option{githubemu.WithCoreRateLimit(1<<30, time.Hour)},
+			Configure: func(c *config.Config) {
+				c.Providers.GitHub.BatchWindow = config.Duration(10 * time.Millisecond)
+				c.NATS.SyncState = syncState
+				if spineDir != "" {
+					off := false
+					c.Playbooks.Builtin, c.Playbooks.Dir = &off, spineDir
+				}
+			}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(st.Close)
+		t = &benchTarget{OpenAI: st.OpenAI, GitHub: st.GitHub, Slack: st.Slack, Webhook: st.Webhook, st: st,
+			url: st.URL, webhookSecret: st.WebhookSecret, client: app.NewHTTPClient()}
 	}
-	b.Cleanup(st.Close)
+	// The emulators keep only what the benchmarks read (the OpenAI DELETEs,
+	// for when each arrived), not every request and message: a deployed
+	// Firebreak shares its process with no emulator, and their records
+	// (~25 KB an alert) would otherwise be most of the heap its garbage
+	// collector marks. BENCH_RECORD_ALL=1 keeps everything.
+	if os.Getenv("BENCH_RECORD_ALL") == "" {
+		t.OpenAI.Server().Record("DELETE /v1/organization/projects/")
+		t.GitHub.Server().Record()
+		t.Slack.Record()
+		t.Webhook.Record()
+	}
 	org := &benchOrg{}
 	for _, name := range []string{"payments", "research", "platform"} {
-		p := st.OpenAI.AddProject(name)
+		p := t.OpenAI.AddProject(name)
 		org.projects = append(org.projects, p)
 		for i := 0; i < 15; i++ {
-			org.addKey(st, p, openaiemu.Owner{Type: "user", Name: fmt.Sprintf("user%d", i)})
+			org.addKey(t, p, openaiemu.Owner{Type: "user", Name: fmt.Sprintf("user%d", i)})
 		}
 	}
-	return st, org
+	return t, org
 }
 
 // benchOrg makes the benchmark's OpenAI keys, each with a redacted form of
@@ -74,9 +95,9 @@ type benchOrg struct {
 	keys     openaiemu.DistinctKeys
 }
 
-func (o *benchOrg) addKey(st *stack.Stack, project string, owner openaiemu.Owner) (raw, keyID string) {
+func (o *benchOrg) addKey(t *benchTarget, project string, owner openaiemu.Owner) (raw, keyID string) {
 	raw = o.keys.Next("sk-proj-")
-	return raw, st.OpenAI.AddKeyValue(project, raw, owner)
+	return raw, t.OpenAI.AddKeyValue(project, raw, owner)
 }
 
 type leak struct {
@@ -130,11 +151,11 @@ steps:
 
 // notified counts incidents whose last step is done: the signed webhook's
 // deliveries, or Slack's messages with the spine playbook.
-func notified(st *stack.Stack) int {
+func notified(t *benchTarget) int {
 	if spinePlaybook() {
-		return st.Slack.Count()
+		return t.Slack.Count()
 	}
-	return st.Webhook.Count()
+	return t.Webhook.Count()
 }
 
 // envInt is the positive integer in the environment variable name, or def.
@@ -155,19 +176,19 @@ func cpuTime() time.Duration {
 }
 
 // prepare creates the key and the alert for leak i.
-func prepare(st *stack.Stack, org *benchOrg, i int) *leak {
-	raw, keyID := org.addKey(st, org.projects[i%len(org.projects)], openaiemu.Owner{Type: "user", Name: "leaker"})
+func prepare(t *benchTarget, org *benchOrg, i int) *leak {
+	raw, keyID := org.addKey(t, org.projects[i%len(org.projects)], openaiemu.Owner{Type: "user", Name: "leaker"})
 	repo := fmt.Sprintf("acme/svc-%d", i%50)
 	owner, name, _ := strings.Cut(repo, "/")
 	n := int64(i + 1)
-	st.GitHub.AddAlertNumber(owner, name, n, "openai_api_key", raw)
+	t.GitHub.AddAlertNumber(owner, name, n, "openai_api_key", raw)
 	return &leak{raw: raw, keyID: keyID, body: stack.AlertPayload("created", repo, n, "openai_api_key")}
 }
 
 // revokeTimes maps key id → when its DELETE reached the OpenAI emulator.
-func revokeTimes(st *stack.Stack) map[string]time.Time {
+func revokeTimes(t *benchTarget) map[string]time.Time {
 	out := map[string]time.Time{}
-	for _, r := range st.OpenAI.Server().Requests() {
+	for _, r := range t.OpenAI.Server().Requests() {
 		if r.Method == http.MethodDelete {
 			out[r.Path[strings.LastIndex(r.Path, "/")+1:]] = r.At
 		}
@@ -197,7 +218,7 @@ func BenchmarkWebhookToRevoke(b *testing.B) {
 }
 
 func benchLatency(b *testing.B, fsync string, rate int) {
-	st, org := benchStack(b, fsync, 64)
+	tgt, org := benchStack(b, fsync, 64)
 	// The first warm alerts (BENCH_WARMUP seconds at the rate, default 1 s)
 	// are sent and revoked like the others but not measured: they meet cold
 	// connection pools, caches and listings, which a deployment under a
@@ -213,7 +234,7 @@ func benchLatency(b *testing.B, fsync string, rate int) {
 	// baseline keys, the keys about to leak and those in flight.
 	ahead := min(n, int(keyLead().Seconds()*float64(rate)))
 	for i := range ahead {
-		leaks[i] = prepare(st, org, i)
+		leaks[i] = prepare(tgt, org, i)
 	}
 	time.Sleep(keyLead())
 	b.ResetTimer()
@@ -223,20 +244,21 @@ func benchLatency(b *testing.B, fsync string, rate int) {
 			time.Sleep(d)
 		}
 		if j := i + ahead; j < n {
-			leaks[j] = prepare(st, org, j)
+			leaks[j] = prepare(tgt, org, j)
 		}
 		if leaks[i] == nil { // keyLead 0: created just before it leaks
-			leaks[i] = prepare(st, org, i)
+			leaks[i] = prepare(tgt, org, i)
 		}
 		l := leaks[i]
 		wg.Add(1)
 		go func(i int, l *leak) {
 			defer wg.Done()
 			l.sent = time.Now()
-			code, _, err := st.PostGitHub(ctx, "secret_scanning_alert", fmt.Sprintf("bench-%d", i), l.body)
+			code, err := tgt.postAlert(ctx, fmt.Sprintf("bench-%d", i), l.body)
 			if err != nil || code != http.StatusAccepted {
 				failed.Add(1)
 			}
+			l.body = nil // sent: not part of the heap the rest of the run marks
 		}(i, l)
 	}
 	wg.Wait()
@@ -244,11 +266,12 @@ func benchLatency(b *testing.B, fsync string, rate int) {
 	// Wait for every revocation (counting deletions is cheaper than copying
 	// every recorded request each time), then read when each DELETE arrived.
 	deadline := time.Now().Add(2 * time.Minute)
-	for len(st.OpenAI.Deletions()) < n && !time.Now().After(deadline) {
+	for len(tgt.OpenAI.Deletions()) < n && !time.Now().After(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	at := revokeTimes(st)
+	at := revokeTimes(tgt)
 	b.StopTimer()
+	writeHeapProfile(b)
 	var lat []time.Duration
 	for _, l := range leaks[warm:] {
 		if t, ok := at[l.keyID]; ok {
@@ -262,7 +285,28 @@ func benchLatency(b *testing.B, fsync string, rate int) {
 	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99_ms")
 	b.ReportMetric(float64(percentile(lat, 1).Microseconds())/1000, "max_ms")
 	b.ReportMetric(float64(n)/sendDur.Seconds(), "sent/s")
-	reportStepTimes(b, st)
+	if tgt.st != nil {
+		reportStepTimes(b, tgt.st)
+	}
+}
+
+// writeHeapProfile writes the live heap, after a collection, to the file
+// BENCH_HEAPPROFILE names (nothing when unset): what the collector marks at
+// the end of a run, with the stack still up.
+func writeHeapProfile(b *testing.B) {
+	path := os.Getenv("BENCH_HEAPPROFILE")
+	if path == "" {
+		return
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		b.Fatal(err)
+	}
 }
 
 // BenchmarkThroughput pushes alerts as fast as 64 concurrent senders can and
@@ -281,14 +325,14 @@ func BenchmarkThroughput(b *testing.B) {
 }
 
 func benchThroughput(b *testing.B, fsync string) {
-	st, org := benchStack(b, fsync, 64)
+	tgt, org := benchStack(b, fsync, 64)
 	ctx := context.Background()
 	next := atomic.Int64{}
 	var wg sync.WaitGroup
 	leaks := make([]*leak, b.N)
 	if keyLead() > 0 { // every key exists keyLead before the first alert
 		for i := range leaks {
-			leaks[i] = prepare(st, org, i)
+			leaks[i] = prepare(tgt, org, i)
 		}
 		time.Sleep(keyLead())
 	}
@@ -296,9 +340,12 @@ func benchThroughput(b *testing.B, fsync string) {
 	// Firebreak (and stack.Start labelled the emulators) for cpuSplit.
 	defer pprof.SetGoroutineLabels(ctx)
 	pprof.SetGoroutineLabels(pprof.WithLabels(ctx, pprof.Labels("part", "bench")))
-	split := startCPUSplit(b)
+	var split *cpuSplit
+	if tgt.st != nil {
+		split = startCPUSplit(b)
+	}
 	b.ResetTimer()
-	start, cpu0 := time.Now(), cpuTime()
+	start, cpu0 := time.Now(), tgt.cpuTime()
 	for w := 0; w < envInt("BENCH_SENDERS", 64); w++ {
 		wg.Add(1)
 		go pprof.Do(ctx, pprof.Labels("part", "sender"), func(ctx context.Context) {
@@ -310,9 +357,9 @@ func benchThroughput(b *testing.B, fsync string) {
 				}
 				l := leaks[i]
 				if l == nil {
-					pprof.Do(ctx, pprof.Labels("part", "fixture"), func(context.Context) { l = prepare(st, org, i) })
+					pprof.Do(ctx, pprof.Labels("part", "fixture"), func(context.Context) { l = prepare(tgt, org, i) })
 				}
-				if code, _, err := st.PostGitHub(ctx, "secret_scanning_alert", fmt.Sprintf("tp-%d", i), l.body); err != nil || code != http.StatusAccepted {
+				if code, err := tgt.postAlert(ctx, fmt.Sprintf("tp-%d", i), l.body); err != nil || code != http.StatusAccepted {
 					b.Errorf("post %d: %d %v", i, code, err)
 					return
 				}
@@ -323,29 +370,34 @@ func benchThroughput(b *testing.B, fsync string) {
 	// Up to 5 minutes, or 30 s without a notification.
 	deadline := time.Now().Add(5 * time.Minute)
 	last, progressed := 0, time.Now()
-	for n := notified(st); n < b.N; n = notified(st) {
+	for n := notified(tgt); n < b.N; n = notified(tgt) {
 		if n > last {
 			last, progressed = n, time.Now()
 		}
 		if time.Now().After(deadline) || time.Since(progressed) > 30*time.Second {
-			logUnfinished(b, st)
-			b.Fatalf("only %d of %d incidents notified", notified(st), b.N)
+			if tgt.st != nil {
+				logUnfinished(b, tgt.st)
+			}
+			b.Fatalf("only %d of %d incidents notified", notified(tgt), b.N)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	elapsed, cpu := time.Since(start), cpuTime()-cpu0
+	elapsed, cpu := time.Since(start), tgt.cpuTime()-cpu0
 	b.StopTimer()
 	split.report(b, cpu, b.N)
-	if n := len(st.OpenAI.Deletions()); n != b.N {
+	if n := len(tgt.OpenAI.Deletions()); n != b.N {
 		b.Fatalf("%d deletions for %d leaks", n, b.N)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "exposures/s")
-	// CPU of the whole process (Firebreak, the emulators and the senders)
-	// per exposure, and how busy the cores were.
+	// CPU per exposure of the whole process (Firebreak, the emulators and
+	// the senders), or of the serve process alone with BENCH_PROCESS=1, and
+	// how busy the cores were.
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu_ms/exposure")
 	b.ReportMetric(cpu.Seconds()/elapsed.Seconds(), "cores")
-	reportStepTimes(b, st)
-	reportStreamWrites(b, st, b.N)
+	if tgt.st != nil {
+		reportStepTimes(b, tgt.st)
+		reportStreamWrites(b, tgt.st, b.N)
+	}
 }
 
 // reportStreamWrites logs how many messages each stream took per exposure.
