@@ -102,8 +102,9 @@ type App struct {
 	deps         []*dependency
 	shuttingDown atomic.Bool
 	closers      []func()
-	gh           *ghDepth // GitHub App, poller, partner, tickets (ghdepth.go)
-	oncall       *oncall  // tokens, approvals, replay, audit of control requests (oncall.go)
+	runMarker    *runMarker // this run's, with the embedded server (markRunning)
+	gh           *ghDepth   // GitHub App, poller, partner, tickets (ghdepth.go)
+	oncall       *oncall    // tokens, approvals, replay, audit of control requests (oncall.go)
 
 	// lost carries the first bus connection closed for good while running
 	// (see watch); closing marks the closes Close makes itself.
@@ -305,6 +306,9 @@ func New(ctx context.Context, cfg *config.Config, log *logrus.Logger, opts Optio
 		return nil, err
 	}
 	a.handler = a.routes(gh)
+	if a.Server != nil {
+		a.markRunning()
+	}
 	built = true
 	return a, nil
 }
@@ -357,6 +361,9 @@ func (a *App) connect(ctx context.Context) error {
 	cfg := a.Cfg
 	var err error
 	if cfg.NATS.URL == "" {
+		// Closers run in reverse: the clean stop is recorded after the
+		// server has shut down and flushed.
+		a.closers = append(a.closers, a.markStopped)
 		a.Server, err = bus.StartEmbedded(bus.Embedded{
 			StoreDir: filepath.Join(cfg.DataDir, "jetstream"),
 			Sync:     cfg.NATS.Embedded.FSync,
@@ -385,6 +392,9 @@ func (a *App) connect(ctx context.Context) error {
 	a.Bus, err = bus.Ensure(ectx, a.JS, a.topology())
 	if err != nil {
 		return fmt.Errorf("JetStream topology: %w", err)
+	}
+	if a.Server != nil {
+		a.checkRunMarker(ectx)
 	}
 	return nil
 }
