@@ -1,11 +1,9 @@
 package stack_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -20,7 +18,6 @@ import (
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/app"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/testbin"
-	ghingest "github.com/firebreak-sec/firebreak/ingest/github"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers/github/githubemu"
 	"github.com/firebreak-sec/firebreak/providers/notify/slack/slackemu"
@@ -56,22 +53,8 @@ func benchProcess() bool { return os.Getenv("BENCH_PROCESS") == "1" }
 // postAlert posts a signed secret_scanning_alert webhook and returns the
 // status.
 func (t *benchTarget) postAlert(ctx context.Context, delivery string, body []byte) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url+"/v1/ingest/github", bytes.NewReader(body))
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-GitHub-Event", "secret_scanning_alert")
-	req.Header.Set("X-GitHub-Delivery", delivery)
-	req.Header.Set("User-Agent", "GitHub-Hookshot/firebreak-bench")
-	req.Header.Set("X-Hub-Signature-256", ghingest.SignatureHeader(t.webhookSecret, body))
-	resp, err := t.client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	return resp.StatusCode, nil
+	code, _, err := stack.PostGitHubTo(ctx, t.client, t.url, t.webhookSecret, "secret_scanning_alert", delivery, body)
+	return code, err
 }
 
 // cpuTime is the CPU time Firebreak used so far: the serve process's, or,

@@ -315,7 +315,14 @@ func (s *Stack) Close() {
 
 // PostGitHub posts a signed GitHub webhook and returns the status and body.
 func (s *Stack) PostGitHub(ctx context.Context, event, delivery string, body []byte) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+"/v1/ingest/github", bytes.NewReader(body))
+	return PostGitHubTo(ctx, s.clients, s.URL, s.WebhookSecret, event, delivery, body)
+}
+
+// PostGitHubTo posts a GitHub webhook, signed with webhookSecret as GitHub
+// signs it (X-Hub-Signature-256), to the Firebreak at baseURL, and returns
+// the status and body.
+func PostGitHubTo(ctx context.Context, client *http.Client, baseURL string, webhookSecret secret.Value, event, delivery string, body []byte) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/v1/ingest/github", bytes.NewReader(body))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -323,8 +330,8 @@ func (s *Stack) PostGitHub(ctx context.Context, event, delivery string, body []b
 	req.Header.Set("X-GitHub-Event", event)
 	req.Header.Set("X-GitHub-Delivery", delivery)
 	req.Header.Set("User-Agent", "GitHub-Hookshot/firebreak-stack")
-	req.Header.Set("X-Hub-Signature-256", ghingest.SignatureHeader(s.WebhookSecret, body))
-	resp, err := s.clients.Do(req)
+	req.Header.Set("X-Hub-Signature-256", ghingest.SignatureHeader(webhookSecret, body))
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, nil, err
 	}
