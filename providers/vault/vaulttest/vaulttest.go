@@ -60,16 +60,23 @@ var (
 // started. Use it from TestMain: func TestMain(m *testing.M) { vaulttest.Main(m) }.
 func Main(m *testing.M) {
 	code := m.Run()
-	sharedMu.Lock()
-	if shared != nil {
-		shared.Stop()
-	}
-	sharedMu.Unlock()
+	StopShared()
 	os.Exit(code)
 }
 
+// StopShared stops the shared server, if one was started: for a TestMain
+// that has other cleanups to run too.
+func StopShared() {
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if shared != nil {
+		shared.Stop()
+		shared, sharedErr = nil, nil
+	}
+}
+
 // Shared returns the package's Vault server, starting it on first use. The
-// package's TestMain must call Main so that it is stopped at the end.
+// package's TestMain must call Main (or StopShared) so that it is stopped at the end.
 func Shared(t testing.TB) *Server {
 	t.Helper()
 	sharedMu.Lock()

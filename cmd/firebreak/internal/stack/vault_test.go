@@ -12,6 +12,7 @@ import (
 
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/testbin"
 	"github.com/firebreak-sec/firebreak/ingest/secret"
 	"github.com/firebreak-sec/firebreak/providers/openai/openaiemu"
 	"github.com/firebreak-sec/firebreak/providers/providertest"
@@ -23,7 +24,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(crashChildEnv) != "" {
 		os.Exit(runCrashChild())
 	}
-	vaulttest.Main(m)
+	testbin.Main(m, vaulttest.StopShared)
 }
 
 // rotatePlaybook is a playbook that searches the blast radius, verifies,

@@ -12,30 +12,55 @@ import (
 	"testing"
 )
 
-// build is the firebreak binary of this test process, built on first use
-// (a memo: every test of a package shares it).
-var build = sync.OnceValues(func() (string, error) {
+// built is the firebreak binary of this test process: built on first use,
+// shared by every test of the package (a memo), removed by Main.
+var built struct {
+	mu  sync.Mutex
+	dir string // the temporary directory holding it; "" before the build
+	bin string
+}
+
+// Firebreak returns the path of the firebreak binary, building it the
+// first time it is asked for in this test process. The package's TestMain
+// must call Main, which removes it at the end.
+func Firebreak(t testing.TB) string {
+	t.Helper()
+	built.mu.Lock()
+	defer built.mu.Unlock()
+	if built.bin != "" {
+		return built.bin
+	}
 	dir, err := os.MkdirTemp("", "firebreak-bin-")
 	if err != nil {
-		return "", err
+		t.Fatal(err)
 	}
 	bin := filepath.Join(dir, "firebreak")
 	out, err := exec.Command("go", "build", "-o", bin, "github.com/firebreak-sec/firebreak/cmd/firebreak").CombinedOutput()
 	if err != nil {
-		return "", fmt.Errorf("go build ./cmd/firebreak: %v\n%s", err, out)
+		_ = os.RemoveAll(dir)
+		t.Fatalf("go build ./cmd/firebreak: %v\n%s", err, out)
 	}
-	return bin, nil
-})
-
-// Firebreak returns the path of the firebreak binary, building it the
-// first time it is asked for in this test process.
-func Firebreak(t testing.TB) string {
-	t.Helper()
-	bin, err := build()
-	if err != nil {
-		t.Fatal(err)
-	}
+	built.dir, built.bin = dir, bin
 	return bin
+}
+
+// Main runs the package's tests, removes the firebreak binary if one was
+// built, runs after (other cleanups, such as stopping a shared server) and
+// exits with the tests' code. Call it from TestMain.
+func Main(m *testing.M, after ...func()) {
+	code := m.Run()
+	built.mu.Lock()
+	if built.dir != "" {
+		if err := os.RemoveAll(built.dir); err != nil {
+			fmt.Fprintf(os.Stderr, "testbin: %v\n", err)
+		}
+		built.dir, built.bin = "", ""
+	}
+	built.mu.Unlock()
+	for _, f := range after {
+		f()
+	}
+	os.Exit(code)
 }
 
 // NATSServer returns a nats-server binary: $FIREBREAK_NATS_SERVER_BIN
