@@ -239,6 +239,7 @@ func benchLatency(b *testing.B, fsync string, rate int) {
 	time.Sleep(keyLead())
 	b.ResetTimer()
 	start := time.Now()
+	disk := startDiskSampler(start)
 	for i := range leaks {
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
 			time.Sleep(d)
@@ -271,16 +272,20 @@ func benchLatency(b *testing.B, fsync string, rate int) {
 	}
 	at := revokeTimes(tgt)
 	b.StopTimer()
+	disk.Stop()
 	writeHeapProfile(b)
 	var lat []time.Duration
+	var sent []time.Time
 	for _, l := range leaks[warm:] {
 		if t, ok := at[l.keyID]; ok {
 			lat = append(lat, t.Sub(l.sent))
+			sent = append(sent, l.sent)
 		}
 	}
 	if len(lat) != b.N || len(at) != n || failed.Load() > 0 {
 		b.Fatalf("%d of %d measured keys revoked (%d of %d in all), %d posts failed", len(lat), b.N, len(at), n, failed.Load())
 	}
+	logSeconds(b, start, sent, lat, disk) // before percentile sorts lat
 	b.ReportMetric(float64(percentile(lat, 0.50).Microseconds())/1000, "p50_ms")
 	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99_ms")
 	b.ReportMetric(float64(percentile(lat, 1).Microseconds())/1000, "max_ms")
@@ -415,10 +420,16 @@ func reportStreamWrites(b *testing.B, st *stack.Stack, n int) {
 		if err != nil {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s=%.1f", name, float64(info.State.LastSeq)/float64(n)))
+		// Superseded KV values are gone from the state but were written:
+		// the volume written is the writes times the mean stored size.
+		var kb float64
+		if info.State.Msgs > 0 {
+			kb = float64(info.State.LastSeq) * float64(info.State.Bytes) / float64(info.State.Msgs) / 1024
+		}
+		parts = append(parts, fmt.Sprintf("%s=%.1f (%.1f KiB)", name, float64(info.State.LastSeq)/float64(n), kb/float64(n)))
 	}
 	sort.Strings(parts)
-	b.Logf("stream writes per exposure: %s", strings.Join(parts, " "))
+	b.Logf("stream writes (and KiB written) per exposure: %s", strings.Join(parts, " "))
 }
 
 // logUnfinished logs the incidents that are not closed, revoked and
