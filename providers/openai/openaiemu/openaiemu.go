@@ -89,6 +89,7 @@ type Emulator struct {
 	orgTitle  string
 	projects  []*project
 	keys      map[string]*key // by raw value, including deleted keys
+	byID      map[string]*key // the same keys by id
 	seqOf     map[string]int64
 	admin     []*key
 	deletions []Deletion
@@ -138,6 +139,7 @@ type window struct {
 func New(opts ...Option) *Emulator {
 	e := &Emulator{
 		keys:     map[string]*key{},
+		byID:     map[string]*key{},
 		seqOf:    map[string]int64{},
 		redact:   DefaultRedact,
 		orgID:    "org-" + randomString(24, alnum),
@@ -292,6 +294,7 @@ func (e *Emulator) AddKeyValue(projectID, raw string, o Owner) (keyID string) {
 	}
 	p.keys = append(p.keys, k)
 	e.keys[raw] = k
+	e.byID[k.id] = k
 	return k.id
 }
 
@@ -306,6 +309,7 @@ func (e *Emulator) AddAdminKey(name string) (raw, keyID string) {
 	e.seqOf[k.id] = k.seq
 	e.admin = append(e.admin, k)
 	e.keys[raw] = k
+	e.byID[k.id] = k
 	return raw, k.id
 }
 
@@ -334,10 +338,8 @@ func (e *Emulator) SetExpiresAt(keyID string, at time.Time) {
 
 // projectKey returns the project key with this id; e.mu is held.
 func (e *Emulator) projectKey(id string) *key {
-	for _, k := range e.keys {
-		if k.id == id && !k.admin {
-			return k
-		}
+	if k := e.byID[id]; k != nil && !k.admin {
+		return k
 	}
 	panic("openaiemu: unknown project key " + id)
 }
@@ -347,12 +349,8 @@ func (e *Emulator) projectKey(id string) *key {
 func (e *Emulator) KeyExists(id string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, k := range e.keys {
-		if k.id == id {
-			return !k.deleted
-		}
-	}
-	return false
+	k := e.byID[id]
+	return k != nil && !k.deleted
 }
 
 // Live reports whether raw is a key the API accepts now.
@@ -738,10 +736,8 @@ func (e *Emulator) findKey(w http.ResponseWriter, r *http.Request) (*project, *k
 	id := r.PathValue("key")
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for _, k := range p.keys {
-		if k.id == id && !k.deleted {
-			return p, k
-		}
+	if k := e.byID[id]; k != nil && k.project == p && !k.deleted {
+		return p, k
 	}
 	writeError(w, http.StatusNotFound, "No such API key: '"+id+"' in project '"+p.id+"'", "invalid_request_error", "")
 	return nil, nil
