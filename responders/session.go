@@ -68,11 +68,16 @@ type session struct {
 	// next side effect starts and before the message is acked; losing them in
 	// a crash only makes the redelivery redo side-effect-free work.
 	dirty bool
-	// auditSynced: the chain head is known to be the stored one; later
-	// records are published asynchronously and awaited before each write of
-	// the incident (which records the head) and before the ack.
+	// auditPending: records appended since the last write of the incident.
+	// They are stored together, as one message, before the next write
+	// (which records the chain's head): the incident never names a head
+	// the stream lacks, and the audit stream takes one message (one fsync)
+	// per write rather than one per record. A crash loses them with the
+	// unwritten outcomes they describe; the redelivery records its own.
+	auditPending []audit.Record
+	// auditSynced: the chain head is known to be the stored one (a first
+	// flush stored records after it), so a duplicate answer means a fork.
 	auditSynced bool
-	auditAcks   []jetstream.PubAckFuture
 	// auditErr: a record of this session could not be stored. Every later
 	// write of the incident fails with it, so the session stops (logged)
 	// without claiming an outcome its audit trail lacks; the redelivery
@@ -432,7 +437,7 @@ func (s *session) saveOnce(ctx context.Context) error {
 		ctx, cancel = context.WithDeadline(ctx, until)
 		defer cancel()
 	}
-	if err := s.awaitAudit(ctx); err != nil {
+	if err := s.flushAudit(ctx); err != nil {
 		return err
 	}
 	s.inc.UpdatedAt = s.r.now()
@@ -533,11 +538,9 @@ func (s *session) stop(cause error) {
 	}
 }
 
-// appendAudit appends a record to the incident's chain. The new head is kept
-// on the incident and persisted with its next write, which first waits until
-// every record is stored (awaitAudit). A record that cannot be stored sets
-// auditErr: the session's next write fails and the session stops.
-func (s *session) appendAudit(ctx context.Context, rec audit.Record) {
+// appendAudit adds a record to the incident's chain. It is stored, with the
+// others appended since, by flushAudit before the incident's next write.
+func (s *session) appendAudit(_ context.Context, rec audit.Record) {
 	if s.auditErr != nil {
 		return
 	}
@@ -551,25 +554,10 @@ func (s *session) appendAudit(ctx context.Context, rec audit.Record) {
 	if rec.Exposure == "" {
 		rec.Exposure = s.ev.ID
 	}
-	head := audit.Chain{Seq: s.inc.AuditSeq, Head: s.inc.AuditHead}
-	var err error
-	if s.auditSynced {
-		var f jetstream.PubAckFuture
-		head, f, err = s.r.audit.AppendAsync(head, rec)
-		if err == nil {
-			s.auditAcks = append(s.auditAcks, f)
-		}
-	} else {
-		actx, cancel := context.WithDeadline(ctx, s.writeDeadline())
-		head, err = s.r.audit.Append(actx, head, rec)
-		cancel()
-		s.auditSynced = err == nil
+	if rec.At.IsZero() {
+		rec.At = s.r.now().UTC()
 	}
-	if err != nil {
-		s.auditLost(err)
-		return
-	}
-	s.inc.AuditSeq, s.inc.AuditHead = head.Seq, head.Head
+	s.auditPending = append(s.auditPending, rec)
 }
 
 // writeDeadline bounds how long a write (an audit record, the incident) may
@@ -585,49 +573,44 @@ func (s *session) writeDeadline() time.Time {
 
 func (s *session) auditLost(err error) {
 	s.auditErr = fmt.Errorf("%w: %v", errAuditLost, err)
-	s.auditAcks = nil
+	s.auditPending = nil
 	s.log.WithError(err).Error("audit record not stored; the session stops and the exposure is redelivered")
 }
 
-// awaitAudit waits until every asynchronously published record is stored. A
-// publish that failed (a leader election, a reconnect) is retried with the
-// same message id. One that is not stored by writeDeadline (failed, or no
-// answer at all: a publish can vanish with a stream leader that died), or
-// that JetStream dropped as a duplicate (another writer took its place in
-// the chain), makes it return errAuditLost, now and on every later call.
-func (s *session) awaitAudit(ctx context.Context) error {
+// flushAudit stores the records appended since the last write as one
+// message after the incident's chain head, and moves the head past them. The
+// session's first flush appends after the chain's stored end when the
+// stream is ahead of the head (a responder that died appended beyond the
+// head it wrote); a later one that finds its first record taken means the
+// chain forked. A record not stored by writeDeadline (a failed publish is
+// tried again until then) makes it return errAuditLost, now and on every
+// later call.
+func (s *session) flushAudit(ctx context.Context) error {
 	if s.auditErr != nil {
 		return s.auditErr
 	}
-	if len(s.auditAcks) == 0 {
+	if len(s.auditPending) == 0 {
 		return nil
 	}
 	wctx, cancel := context.WithDeadline(ctx, s.writeDeadline())
 	defer cancel()
-	for _, f := range s.auditAcks {
-		select {
-		case ack := <-f.Ok():
-			if ack.Duplicate {
-				s.auditLost(fmt.Errorf("JetStream already holds record %s (the chain forked)", f.Msg().Header.Get(jetstream.MsgIDHeader)))
-				return s.auditErr
-			}
-		case err := <-f.Err():
-			if rerr := s.r.audit.Retry(wctx, f); rerr != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				s.auditLost(fmt.Errorf("%v; %w", err, rerr))
-				return s.auditErr
-			}
-		case <-wctx.Done():
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			s.auditLost(fmt.Errorf("no answer from JetStream for record %s", f.Msg().Header.Get(jetstream.MsgIDHeader)))
-			return s.auditErr
-		}
+	head := audit.Chain{Seq: s.inc.AuditSeq, Head: s.inc.AuditHead}
+	var err error
+	if s.auditSynced {
+		head, err = s.r.audit.Extend(wctx, head, s.auditPending...)
+	} else {
+		head, err = s.r.audit.Append(wctx, head, s.auditPending...)
 	}
-	s.auditAcks = s.auditAcks[:0]
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		s.auditLost(err)
+		return s.auditErr
+	}
+	s.auditSynced = true
+	s.auditPending = s.auditPending[:0]
+	s.inc.AuditSeq, s.inc.AuditHead = head.Seq, head.Head
 	return nil
 }
 

@@ -4,17 +4,23 @@
 //
 // Records of one incident form a hash chain: each carries the sequence number
 // and SHA-256 of the previous one, so a removed or altered record is detected
-// by recomputing the chain. Records never carry a raw secret.
+// by recomputing the chain. A stream message holds one or more consecutive
+// records of one chain, one JSON object per line: a responder writes the
+// records of a stretch of work in one message (see Records). Records never
+// carry a raw secret.
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/firebreak-sec/firebreak/ingest/exposure"
@@ -91,20 +97,39 @@ type Recorder struct {
 	JS jetstream.JetStream
 }
 
-// Append publishes r as the next record of its incident's chain and returns the
-// new head once JetStream stored it. The message id is incident:seq. When
-// JetStream answers that it already holds that id, the chain on the stream is
-// ahead of head (a responder that died had appended records beyond the head
-// it last wrote on the incident): r is appended again after the chain's
-// actual last record, so that it is stored rather than dropped as a
-// duplicate, and the chain stays one line.
-func (rec *Recorder) Append(ctx context.Context, head Chain, r Record) (Chain, error) {
+// ErrForked is returned by Extend when JetStream already holds the first
+// record it appends: another writer extended the chain from the same head.
+var ErrForked = errors.New("audit chain forked")
+
+// Records splits a stream message of the audit stream into its records. A
+// message holds one or more consecutive records of one chain, one JSON
+// object per line (JSON encoding escapes every newline inside a record), so
+// a one-record message is that record's JSON.
+func Records(data []byte) [][]byte {
+	var out [][]byte
+	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
+		if len(line) > 0 {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// Append publishes recs, in one message, as the next records of their
+// incident's chain and returns the new head once JetStream stored them. The
+// message id is incident:seq of the first record. When JetStream answers
+// that it already holds that id, the chain on the stream is ahead of head (a
+// responder that died had appended records beyond the head it last wrote on
+// the incident): recs are appended again after the chain's actual last
+// record, so that they are stored rather than dropped as a duplicate, and
+// the chain stays one line.
+func (rec *Recorder) Append(ctx context.Context, head Chain, recs ...Record) (Chain, error) {
 	for attempt := 0; ; attempt++ {
-		b, msgID, next, err := prepare(head, r)
+		b, msgID, next, err := prepare(head, recs)
 		if err != nil {
 			return head, err
 		}
-		ack, err := rec.JS.Publish(ctx, exposure.AuditSubject(r.Incident), b,
+		ack, err := rec.JS.Publish(ctx, exposure.AuditSubject(recs[0].Incident), b,
 			jetstream.WithMsgID(msgID), jetstream.WithExpectStream(exposure.StreamAudit))
 		if err != nil {
 			return head, fmt.Errorf("append audit record: %w", err)
@@ -112,15 +137,47 @@ func (rec *Recorder) Append(ctx context.Context, head Chain, r Record) (Chain, e
 		if !ack.Duplicate {
 			return next, nil
 		}
-		last, err := rec.lastRecord(ctx, r.Incident)
+		last, err := rec.lastRecord(ctx, recs[0].Incident)
 		if err != nil || attempt >= 5 || last.Seq <= head.Seq {
-			// Cannot find a later head: continue from the stored record.
+			// Cannot find a later head: continue from the stored message.
 			if m, gerr := rec.getMsg(ctx, ack.Sequence); gerr == nil {
-				next.Head = Hash(m)
+				if rs := Records(m); len(rs) > 0 {
+					next = lastOf(rs)
+				}
 			}
 			return next, nil
 		}
 		head = last
+	}
+}
+
+// Extend publishes recs, in one message, after head, a head known to be the
+// stored one (the session appended the chain's last records itself), and
+// returns the new head once JetStream stored them. A publish that fails (a
+// leader election, a reconnect) is tried again every 250 ms with the same
+// message id, so that a message that did land is not stored twice, until it
+// is stored or ctx is done. When JetStream answers a first try that it
+// already holds the message id, another writer extended the chain from the
+// same head: Extend returns ErrForked.
+func (rec *Recorder) Extend(ctx context.Context, head Chain, recs ...Record) (Chain, error) {
+	b, msgID, next, err := prepare(head, recs)
+	if err != nil {
+		return head, err
+	}
+	m := &nats.Msg{Subject: exposure.AuditSubject(recs[0].Incident), Data: b}
+	for attempt := 0; ; attempt++ {
+		ack, err := rec.JS.PublishMsg(ctx, m, jetstream.WithMsgID(msgID), jetstream.WithExpectStream(exposure.StreamAudit))
+		if err == nil {
+			if ack.Duplicate && attempt == 0 {
+				return head, fmt.Errorf("%w: JetStream already holds record %s", ErrForked, msgID)
+			}
+			return next, nil
+		}
+		select {
+		case <-ctx.Done():
+			return head, fmt.Errorf("append audit record: %w (gave up: %w)", err, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 }
 
@@ -146,59 +203,57 @@ func (rec *Recorder) lastRecord(ctx context.Context, incident string) (Chain, er
 	if err != nil {
 		return Chain{}, err
 	}
+	rs := Records(m.Data)
+	if len(rs) == 0 {
+		return Chain{}, fmt.Errorf("audit message %d holds no record", m.Sequence)
+	}
+	return headOf(rs[len(rs)-1])
+}
+
+// headOf returns the chain head that raw, a stored record, makes.
+func headOf(raw []byte) (Chain, error) {
 	var r Record
-	if err := json.Unmarshal(m.Data, &r); err != nil {
+	if err := json.Unmarshal(raw, &r); err != nil {
 		return Chain{}, err
 	}
-	return Chain{Seq: r.Seq, Head: Hash(m.Data)}, nil
+	return Chain{Seq: r.Seq, Head: Hash(raw)}, nil
 }
 
-// AppendAsync publishes r without waiting for JetStream's answer and returns
-// the new head (computed from the record as sent) and the pending answer. Use
-// it only once the chain's head is known to be the stored one (after a first
-// synchronous Append): a duplicate answer means the chain forked.
-func (rec *Recorder) AppendAsync(head Chain, r Record) (Chain, jetstream.PubAckFuture, error) {
-	b, msgID, next, err := prepare(head, r)
-	if err != nil {
-		return head, nil, err
-	}
-	f, err := rec.JS.PublishAsync(exposure.AuditSubject(r.Incident), b,
-		jetstream.WithMsgID(msgID), jetstream.WithExpectStream(exposure.StreamAudit))
-	if err != nil {
-		return head, nil, fmt.Errorf("append audit record: %w", err)
-	}
-	return next, f, nil
+// lastOf is headOf the last of rs, or the zero Chain when it is no record.
+func lastOf(rs [][]byte) Chain {
+	h, _ := headOf(rs[len(rs)-1])
+	return h
 }
 
-// Retry publishes again the record of an asynchronous append that failed
-// (typically while the audit stream elects a leader on a cluster), with the
-// same message id, so a record that did land is not stored twice. It tries
-// every 250 ms until it is stored or ctx is done.
-func (rec *Recorder) Retry(ctx context.Context, failed jetstream.PubAckFuture) error {
-	for {
-		_, err := rec.JS.PublishMsg(ctx, failed.Msg())
-		if err == nil {
-			return nil
+// prepare chains recs after head and encodes them as one message: one JSON
+// record per line. It returns the message, its id (incident:seq of the first
+// record) and the new head.
+func prepare(head Chain, recs []Record) ([]byte, string, Chain, error) {
+	if len(recs) == 0 {
+		return nil, "", head, errors.New("append audit record: no record")
+	}
+	var buf []byte
+	first := head.Seq + 1
+	for i, r := range recs {
+		if r.Incident != recs[0].Incident {
+			return nil, "", head, fmt.Errorf("append audit record: records of chains %q and %q in one message", recs[0].Incident, r.Incident)
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("append audit record: %w (gave up: %w)", err, ctx.Err())
-		case <-time.After(250 * time.Millisecond):
+		r.Seq = head.Seq + 1
+		r.Prev = head.Head
+		if r.At.IsZero() {
+			r.At = time.Now().UTC()
 		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return nil, "", head, err
+		}
+		if i > 0 {
+			buf = append(buf, '\n')
+		}
+		buf = append(buf, b...)
+		head = Chain{Seq: r.Seq, Head: Hash(b)}
 	}
-}
-
-func prepare(head Chain, r Record) ([]byte, string, Chain, error) {
-	r.Seq = head.Seq + 1
-	r.Prev = head.Head
-	if r.At.IsZero() {
-		r.At = time.Now().UTC()
-	}
-	b, err := json.Marshal(r)
-	if err != nil {
-		return nil, "", head, err
-	}
-	return b, fmt.Sprintf("%s:%d", r.Incident, r.Seq), Chain{Seq: r.Seq, Head: Hash(b)}, nil
+	return buf, fmt.Sprintf("%s:%d", recs[0].Incident, first), head, nil
 }
 
 // Verify checks the chain of one incident's records, in stream order, and

@@ -20,6 +20,8 @@ import (
 
 // Stored is a record as read back from the stream.
 type Stored struct {
+	// StreamSeq is the stream sequence of the message holding the record;
+	// the records a responder wrote together share it.
 	StreamSeq uint64          `json:"stream_seq"`
 	Subject   string          `json:"-"`
 	Raw       json.RawMessage `json:"-"`
@@ -33,8 +35,9 @@ type ReadOptions struct {
 	Until time.Time // zero: to the end
 }
 
-// Read calls fn for every stored record that matches, in stream order. It
-// only reads (an ordered consumer): nothing is written.
+// Read calls fn for every stored record that matches, in stream order (the
+// records of one message in their order there). It only reads (an ordered
+// consumer): nothing is written.
 func Read(ctx context.Context, js jetstream.JetStream, o ReadOptions, fn func(Stored) error) error {
 	filter := exposure.SubjectAudit
 	if o.Chain != "" {
@@ -47,9 +50,14 @@ func Read(ctx context.Context, js jetstream.JetStream, o ReadOptions, fn func(St
 		if !o.Until.IsZero() && meta.Timestamp.After(o.Until) {
 			return bus.ErrStopScan
 		}
-		st := Stored{StreamSeq: meta.Sequence.Stream, Subject: m.Subject(), Raw: append(json.RawMessage(nil), m.Data()...)}
-		_ = json.Unmarshal(m.Data(), &st.Record) // a record that is not JSON is reported by Verify
-		return fn(st)
+		for _, raw := range Records(m.Data()) {
+			st := Stored{StreamSeq: meta.Sequence.Stream, Subject: m.Subject(), Raw: append(json.RawMessage(nil), raw...)}
+			_ = json.Unmarshal(raw, &st.Record) // a record that is not JSON is reported by Verify
+			if err := fn(st); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
@@ -87,11 +95,11 @@ func VerifyChain(chain string, records []Stored, want *Chain) ChainReport {
 	for _, s := range records {
 		var r Record
 		if err := json.Unmarshal(s.Raw, &r); err != nil {
-			rep.Breaks = append(rep.Breaks, Break{Problem: fmt.Sprintf("stream record %d is not a JSON audit record: %v", s.StreamSeq, err)})
+			rep.Breaks = append(rep.Breaks, Break{Problem: fmt.Sprintf("stream message %d holds a line that is not a JSON audit record: %v", s.StreamSeq, err)})
 			continue
 		}
 		if r.Seq == 0 {
-			rep.Breaks = append(rep.Breaks, Break{Problem: fmt.Sprintf("stream record %d carries no seq: not a chain record", s.StreamSeq)})
+			rep.Breaks = append(rep.Breaks, Break{Problem: fmt.Sprintf("stream message %d holds a line with no seq: not a chain record", s.StreamSeq)})
 			continue
 		}
 		items = append(items, item{r: r, raw: s.Raw})
@@ -163,7 +171,7 @@ func (c *ControlLog) Append(ctx context.Context, r Record) error {
 				return err
 			}
 		}
-		b, _, next, err := prepare(c.head, r)
+		b, _, next, err := prepare(c.head, []Record{r})
 		if err != nil {
 			return err
 		}
@@ -196,11 +204,15 @@ func (c *ControlLog) load(ctx context.Context, subject string) error {
 	if err != nil {
 		return fmt.Errorf("read control audit head: %w", err)
 	}
-	var r Record
-	if err := json.Unmarshal(m.Data, &r); err != nil {
+	rs := Records(m.Data)
+	if len(rs) == 0 {
+		return fmt.Errorf("control audit message %d holds no record", m.Sequence)
+	}
+	head, err := headOf(rs[len(rs)-1])
+	if err != nil {
 		return fmt.Errorf("control audit head is not a record: %w", err)
 	}
-	c.head, c.last, c.loaded = Chain{Seq: r.Seq, Head: Hash(m.Data)}, m.Sequence, true
+	c.head, c.last, c.loaded = head, m.Sequence, true
 	return nil
 }
 

@@ -77,15 +77,15 @@ func TestVerifyChainReportsEachProblem(t *testing.T) {
 			name:    "a record that is not JSON",
 			records: cat(c[:2], []audit.Stored{{StreamSeq: 30, Raw: []byte("not json")}}, c[2:]),
 			want:    head(c[4]),
-			breaks:  []audit.Break{{Problem: "stream record 30 is not a JSON audit record: " + jsonErr.Error()}},
+			breaks:  []audit.Break{{Problem: "stream message 30 holds a line that is not a JSON audit record: " + jsonErr.Error()}},
 		},
 		{
 			name:    "a JSON value with no seq",
 			records: cat(c, []audit.Stored{{StreamSeq: 31, Raw: []byte("null")}, {StreamSeq: 32, Raw: []byte(`{"kind":"x"}`)}}),
 			want:    head(c[4]),
 			breaks: []audit.Break{
-				{Problem: "stream record 31 carries no seq: not a chain record"},
-				{Problem: "stream record 32 carries no seq: not a chain record"},
+				{Problem: "stream message 31 holds a line with no seq: not a chain record"},
+				{Problem: "stream message 32 holds a line with no seq: not a chain record"},
 			},
 		},
 		{

@@ -58,11 +58,13 @@ func readAudit(ctx context.Context, js jetstream.JetStream) (map[string][]audit.
 		got := 0
 		for m := range batch.Messages() {
 			got++
-			var r audit.Record
-			if err := json.Unmarshal(m.Data(), &r); err != nil {
-				return nil, fmt.Errorf("audit record: %w", err)
+			for _, raw := range audit.Records(m.Data()) {
+				var r audit.Record
+				if err := json.Unmarshal(raw, &r); err != nil {
+					return nil, fmt.Errorf("audit record: %w", err)
+				}
+				out[r.Incident] = append(out[r.Incident], r)
 			}
-			out[r.Incident] = append(out[r.Incident], r)
 		}
 		if batch.Error() != nil {
 			return nil, batch.Error()

@@ -183,6 +183,15 @@ func TestSignedAlertIsRevokedNotifiedAndAudited(t *testing.T) {
 	if in.AuditSeq != uint64(len(raws)) {
 		t.Fatalf("incident audit head at seq %d, stream holds %d records", in.AuditSeq, len(raws))
 	}
+	// The records are stored a stretch of work to a message (one per write
+	// of the incident), not one message each.
+	stored := map[uint64]bool{}
+	for _, st := range auditStored(t, e, id) {
+		stored[st.StreamSeq] = true
+	}
+	if len(stored) >= len(raws) {
+		t.Errorf("%d audit records in %d stream messages: written one by one", len(raws), len(stored))
+	}
 	// The metrics an on-call reads: time to revoke, step outcomes, exposures.
 	metrics := string(getJSON(t, e.URL+"/metrics", "").raw)
 	for _, want := range []string{
