@@ -113,7 +113,7 @@ func (s *session) requestApproval(ctx context.Context, pb *playbooks.Playbook, s
 		who = strings.TrimPrefix(who+", group "+a.Group, ", ")
 	}
 	rec.Detail = fmt.Sprintf("waiting for %s until %s (on timeout: %s)", nonEmpty(who, "an approver"), a.Deadline.UTC().Format(time.RFC3339), onTimeout)
-	s.appendAudit(ctx, audit.Record{Kind: audit.KindApprovalRequested, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Detail: rec.Detail,
+	s.appendAudit(audit.Record{Kind: audit.KindApprovalRequested, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Detail: rec.Detail,
 		Data: map[string]string{"approval": a.ID, "deadline": a.Deadline.UTC().Format(time.RFC3339), "on_timeout": onTimeout,
 			"approvers": strings.Join(a.Approvers, ","), "group": a.Group}})
 	s.dirty = true
@@ -205,7 +205,7 @@ func (s *session) settleApproval(ctx context.Context, pb *playbooks.Playbook, st
 	}
 	rec.Outputs = map[string]any{"approved": d.Outcome == approvals.Approved, "timed_out": d.Outcome == approvals.TimedOut,
 		"decided_by": d.By, "via": d.Via}
-	s.appendAudit(ctx, audit.Record{Kind: kind, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Outcome: string(rec.State),
+	s.appendAudit(audit.Record{Kind: kind, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Outcome: string(rec.State),
 		Detail: rec.Detail, Actor: d.By, DurationMS: ms(now.Sub(a.RequestedAt)),
 		Data: map[string]string{"approval": a.ID, "via": d.Via, "decided_at": d.At.UTC().Format(time.RFC3339Nano), "request_id": d.RequestID}})
 	s.r.metrics.Steps.WithLabelValues(st.Uses, s.ev.Secret.Provider, string(rec.State)).Inc()
@@ -220,14 +220,14 @@ func (s *session) settleApproval(ctx context.Context, pb *playbooks.Playbook, st
 }
 
 // haltAfterDenial records the steps of pb after a denied approval as not run.
-func (s *session) haltAfterDenial(ctx context.Context, pb *playbooks.Playbook, from int, deniedKey string) {
+func (s *session) haltAfterDenial(pb *playbooks.Playbook, from int, deniedKey string) {
 	for _, st := range pb.Steps[from:] {
 		if rec := s.inc.Step(pb.Name + "/" + st.ID); rec != nil && rec.State.Done() {
 			continue
 		}
 		rec := s.inc.UpsertStep(pb.Name, st.ID, st.Uses)
 		rec.State, rec.Detail = incident.StepSkipped, "not run: approval "+deniedKey+" was not given"
-		s.appendAudit(ctx, audit.Record{Kind: audit.KindStepSkipped, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Detail: rec.Detail})
+		s.appendAudit(audit.Record{Kind: audit.KindStepSkipped, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Detail: rec.Detail})
 		s.dirty = true
 	}
 }

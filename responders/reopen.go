@@ -1,7 +1,6 @@
 package responders
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -44,7 +43,7 @@ func (s *session) reopensResolved(inc *incident.Incident, merged bool, now time.
 // revoke step that had not acted; notifications (notify.*) run again, so
 // people hear the reopened run's outcome; failed, retrying and dry-run steps
 // and on_failure steps run again, as after a replay.
-func (s *session) reopenResolved(ctx context.Context, inc *incident.Incident) {
+func (s *session) reopenResolved(inc *incident.Incident) {
 	kept := inc.Steps[:0]
 	var again []string
 	for _, st := range inc.Steps {
@@ -68,7 +67,7 @@ func (s *session) reopenResolved(ctx context.Context, inc *incident.Incident) {
 	if len(again) > 0 {
 		detail += "; runs again: " + strings.Join(again, ", ")
 	}
-	s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentReopened, Exposure: s.ev.ID, Detail: detail,
+	s.appendAudit(audit.Record{Kind: audit.KindIncidentReopened, Exposure: s.ev.ID, Detail: detail,
 		Actor: nonEmpty(a.Sender, "github:"+a.Action),
 		Data: map[string]string{"alert": alert, "action": a.Action, "delivery": s.ev.Source.DeliveryID,
 			"previous_state": string(incident.Resolved), "resolution": resolution}})

@@ -1,7 +1,6 @@
 package responders
 
 import (
-	"context"
 	"strings"
 	"time"
 
@@ -44,7 +43,7 @@ func replayRunsAgain(st incident.Step) bool {
 // reopen makes a finished incident runnable again for a replay. Succeeded
 // and skipped steps stay done; failed, retrying and dry-run steps, and the
 // on_failure steps, are cleared so that they run again.
-func (s *session) reopen(ctx context.Context, inc *incident.Incident) {
+func (s *session) reopen(inc *incident.Incident) {
 	id, by := s.header(exposure.HeaderReplay), s.header(exposure.HeaderReplayBy)
 	prev := inc.State
 	kept := inc.Steps[:0]
@@ -63,6 +62,6 @@ func (s *session) reopen(ctx context.Context, inc *incident.Incident) {
 	if len(cleared) > 0 {
 		detail += "; runs again: " + strings.Join(cleared, ", ")
 	}
-	s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentReplayed, Detail: detail, Actor: nonEmpty(by, "replay"),
+	s.appendAudit(audit.Record{Kind: audit.KindIncidentReplayed, Detail: detail, Actor: nonEmpty(by, "replay"),
 		Data: map[string]string{"replay": id, "previous_state": string(prev)}})
 }

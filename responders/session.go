@@ -71,8 +71,8 @@ type session struct {
 	// auditPending: records appended since the last write of the incident.
 	// They are stored together, as one message, before the next write
 	// (which records the chain's head): the incident never names a head
-	// the stream lacks, and the audit stream takes one message (one fsync)
-	// per write rather than one per record. A crash loses them with the
+	// the stream lacks, and the audit stream takes one message per write
+	// rather than one per record. A crash loses them with the
 	// unwritten outcomes they describe; the redelivery records its own.
 	auditPending []audit.Record
 	// auditSynced: the chain head is known to be the stored one (a first
@@ -248,7 +248,7 @@ func (s *session) create(ctx context.Context, inc *incident.Incident, detail str
 	if inc.Lease != nil {
 		s.leased, s.leaseUntil = true, inc.Lease.Until
 	}
-	s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentCreated, Exposure: s.ev.ID, Detail: detail})
+	s.appendAudit(audit.Record{Kind: audit.KindIncidentCreated, Exposure: s.ev.ID, Detail: detail})
 	return false, nil
 }
 
@@ -272,7 +272,7 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 				return 0, err
 			}
 			if inc.State == incident.Resolved {
-				s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentResolved, Detail: inc.Resolution, Actor: s.ev.Alert.ResolvedBy})
+				s.appendAudit(audit.Record{Kind: audit.KindIncidentResolved, Detail: inc.Resolution, Actor: s.ev.Alert.ResolvedBy})
 				s.count("resolved")
 				return finished, s.save(ctx)
 			}
@@ -288,7 +288,7 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 		// write meets ours, see save): two writers would both take the next
 		// sequence number and JetStream would drop one record as a duplicate.
 		if merged && !inc.Lease.HeldByOther(me, now) {
-			s.appendAudit(ctx, audit.Record{Kind: audit.KindExposureMerged, Exposure: s.ev.ID,
+			s.appendAudit(audit.Record{Kind: audit.KindExposureMerged, Exposure: s.ev.ID,
 				Detail: fmt.Sprintf("seen again from %s at %s", s.ev.Source.Kind, s.ev.Location.Display)})
 		}
 		switch {
@@ -301,7 +301,7 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 				inc.ClosedAt = &now
 			}
 			inc.Resolution = "alert resolved on GitHub: " + s.ev.Alert.Resolution
-			s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentResolved, Detail: inc.Resolution, Actor: s.ev.Alert.ResolvedBy})
+			s.appendAudit(audit.Record{Kind: audit.KindIncidentResolved, Detail: inc.Resolution, Actor: s.ev.Alert.ResolvedBy})
 			if err := s.saveOnce(ctx); errors.Is(err, incident.ErrConflict) {
 				continue
 			} else if err != nil {
@@ -313,7 +313,7 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 			// People resolved the incident and GitHub now reports the alert
 			// reopened, validated or leaked again: run the playbooks again
 			// (reopen.go), without repeating what already acted.
-			s.reopenResolved(ctx, inc)
+			s.reopenResolved(inc)
 		case inc.State == incident.AwaitingApproval && !s.resumes(inc):
 			// Parked for an approval: a new sighting is recorded; nothing
 			// runs until the decision (or the deadline) resumes it.
@@ -332,7 +332,7 @@ func (s *session) acquire(ctx context.Context) (acquireResult, error) {
 			// A replay (firebreak replay) reopens a finished incident once:
 			// steps that succeeded stay done (nothing is revoked twice),
 			// failed and dry-run steps run again.
-			s.reopen(ctx, inc)
+			s.reopen(inc)
 		case inc.State == incident.Failed && !merged && inc.Lease == nil:
 			// Failed (and dead-lettered) already: this delivery is the same
 			// exposure again — a redelivery whose ack or term was lost, or a
@@ -475,7 +475,7 @@ func (s *session) save(ctx context.Context) error {
 			if s.inc.AddExposure(x) && s.inc.Lease != nil {
 				// A sighting merged by another session while we hold the
 				// lease: we record it in the chain (see acquire).
-				s.appendAudit(ctx, audit.Record{Kind: audit.KindExposureMerged, Exposure: x.ID,
+				s.appendAudit(audit.Record{Kind: audit.KindExposureMerged, Exposure: x.ID,
 					Detail: fmt.Sprintf("seen again from %s at %s", x.Source, x.Location.Display)})
 			}
 		}
@@ -540,7 +540,7 @@ func (s *session) stop(cause error) {
 
 // appendAudit adds a record to the incident's chain. It is stored, with the
 // others appended since, by flushAudit before the incident's next write.
-func (s *session) appendAudit(_ context.Context, rec audit.Record) {
+func (s *session) appendAudit(rec audit.Record) {
 	if s.auditErr != nil {
 		return
 	}
@@ -636,7 +636,7 @@ func (s *session) runPlaybooks(ctx context.Context) error {
 	// search on receipt) is what expressions see as exposure.blast.
 	switch {
 	case s.ev.Blast.Searched && s.inc.Blast == nil:
-		s.applyBlast(ctx, s.ev.Blast)
+		s.applyBlast(s.ev.Blast)
 	case s.inc.Blast != nil && !s.ev.Blast.Searched:
 		s.ev.Blast = *s.inc.Blast
 	}
@@ -645,7 +645,7 @@ func (s *session) runPlaybooks(ctx context.Context) error {
 	if len(matched) == 0 {
 		s.inc.State = incident.Unmatched
 		s.inc.Lease = nil
-		s.appendAudit(ctx, audit.Record{Kind: audit.KindNoPlaybook, Detail: "no playbook matches this exposure"})
+		s.appendAudit(audit.Record{Kind: audit.KindNoPlaybook, Detail: "no playbook matches this exposure"})
 		if err := s.save(ctx); err != nil {
 			return err
 		}
@@ -660,7 +660,7 @@ func (s *session) runPlaybooks(ctx context.Context) error {
 	for _, pb := range matched {
 		if !containsString(s.inc.Playbooks, pb.Name) {
 			s.inc.Playbooks = append(s.inc.Playbooks, pb.Name)
-			s.appendAudit(ctx, audit.Record{Kind: audit.KindPlaybookMatched, Playbook: pb.Name})
+			s.appendAudit(audit.Record{Kind: audit.KindPlaybookMatched, Playbook: pb.Name})
 		}
 	}
 	for _, pb := range matched {
@@ -676,7 +676,7 @@ func (s *session) runPlaybooks(ctx context.Context) error {
 				return nil // the message was acked, naked or terminated (or parked for an approval)
 			}
 			if rec := s.inc.Step(pb.Name + "/" + st.ID); rec != nil && rec.State == incident.StepDenied {
-				s.haltAfterDenial(ctx, pb, i+1, st.ID) // approval.go
+				s.haltAfterDenial(pb, i+1, st.ID) // approval.go
 				break
 			}
 		}
@@ -695,7 +695,7 @@ func (s *session) runPlaybooks(ctx context.Context) error {
 	if ttr, ok := s.inc.TimeToRevoke(); ok {
 		detail = "time to revoke " + ttr.Round(time.Microsecond).String()
 	}
-	s.appendAudit(ctx, audit.Record{Kind: kind, Detail: detail})
+	s.appendAudit(audit.Record{Kind: kind, Detail: detail})
 	if err := s.save(ctx); err != nil {
 		return err
 	}
@@ -707,11 +707,11 @@ func (s *session) runPlaybooks(ctx context.Context) error {
 
 // applyBlast records a blast radius on the incident and the exposure, and
 // raises the severity when the key is reused across environments.
-func (s *session) applyBlast(ctx context.Context, b exposure.Blast) {
+func (s *session) applyBlast(b exposure.Blast) {
 	s.ev.Blast = b
 	s.inc.Blast = &b
 	if b.ReusedAcrossEnvs && s.inc.RaiseSeverity("critical") {
-		s.appendAudit(ctx, audit.Record{Kind: audit.KindSeverityRaised,
+		s.appendAudit(audit.Record{Kind: audit.KindSeverityRaised,
 			Detail: fmt.Sprintf("severity raised to critical: the key is reused across environments (%s)", strings.Join(b.Environments, ", "))})
 	}
 }
@@ -758,7 +758,7 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 	if !ok {
 		rec = s.inc.UpsertStep(pb.Name, st.ID, st.Uses)
 		rec.State, rec.Detail = incident.StepSkipped, "condition false: "+st.If
-		s.appendAudit(ctx, audit.Record{Kind: audit.KindStepSkipped, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Detail: rec.Detail})
+		s.appendAudit(audit.Record{Kind: audit.KindStepSkipped, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Detail: rec.Detail})
 		s.r.metrics.Steps.WithLabelValues(st.Uses, s.ev.Secret.Provider, "skipped").Inc()
 		s.dirty = true
 		return false, nil
@@ -782,7 +782,7 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 	start := s.r.now()
 	rec = s.inc.UpsertStep(pb.Name, st.ID, st.Uses)
 	rec.State, rec.Attempts, rec.StartedAt, rec.EndedAt, rec.Error, rec.Class = incident.StepStarted, rec.Attempts+1, &start, nil, "", ""
-	s.appendAudit(ctx, audit.Record{Kind: audit.KindStepStarted, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
+	s.appendAudit(audit.Record{Kind: audit.KindStepStarted, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
 		Detail: resumeDetail(prior)})
 	s.dirty = true
 	if action.Spec().SideEffect {
@@ -837,9 +837,9 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 			s.inc.NotifiedAt = &end
 		}
 		if res.Blast != nil {
-			s.applyBlast(ctx, *res.Blast)
+			s.applyBlast(*res.Blast)
 		}
-		s.appendAudit(ctx, audit.Record{Kind: kind, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
+		s.appendAudit(audit.Record{Kind: kind, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
 			DurationMS: ms(dur), Outcome: string(rec.State), Detail: res.Detail})
 		s.r.metrics.Steps.WithLabelValues(st.Uses, s.ev.Secret.Provider, string(rec.State)).Inc()
 		s.dirty = true // written with the next intent record or the final write
@@ -864,7 +864,7 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 		rec.State = incident.StepRetrying
 		s.inc.State = incident.Retrying
 		s.inc.Lease = nil
-		s.appendAudit(ctx, audit.Record{Kind: audit.KindStepRetrying, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
+		s.appendAudit(audit.Record{Kind: audit.KindStepRetrying, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
 			DurationMS: ms(dur), Outcome: "retrying", Error: rec.Error, Detail: "redelivery in " + delay.String()})
 		if err := s.save(ctx); err != nil {
 			return false, err
@@ -875,7 +875,7 @@ func (s *session) runStep(ctx context.Context, pb *playbooks.Playbook, st *playb
 		return true, nil
 	}
 	rec.State = incident.StepFailed
-	s.appendAudit(ctx, audit.Record{Kind: audit.KindStepFailed, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
+	s.appendAudit(audit.Record{Kind: audit.KindStepFailed, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
 		DurationMS: ms(dur), Outcome: "failed", Error: rec.Error})
 	if class == classRetryable {
 		runErr = fmt.Errorf("attempts exhausted (%d): %w", rec.Attempts, runErr)
@@ -946,7 +946,7 @@ func (s *session) failWith(ctx context.Context, pbs []*playbooks.Playbook, key s
 	for i, pb := range pbs {
 		names[i] = pb.Name
 	}
-	s.appendAudit(ctx, audit.Record{Kind: audit.KindIncidentFailed, Playbook: strings.Join(names, ","), Step: key, Error: s.inc.Error})
+	s.appendAudit(audit.Record{Kind: audit.KindIncidentFailed, Playbook: strings.Join(names, ","), Step: key, Error: s.inc.Error})
 	if err := s.save(ctx); err != nil {
 		return err
 	}
@@ -1005,7 +1005,7 @@ func (s *session) runFailureStep(ctx context.Context, pb *playbooks.Playbook, st
 			s.inc.NotifiedAt = &end
 		}
 	}
-	s.appendAudit(ctx, audit.Record{Kind: kind, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
+	s.appendAudit(audit.Record{Kind: kind, Playbook: pb.Name, Step: st.ID, Uses: st.Uses, Attempt: rec.Attempts,
 		DurationMS: ms(end.Sub(start)), Outcome: string(rec.State), Detail: rec.Detail, Error: rec.Error})
 	s.r.metrics.Steps.WithLabelValues(st.Uses, s.ev.Secret.Provider, string(rec.State)).Inc()
 }
@@ -1065,7 +1065,7 @@ func (s *session) resolveOwner(ctx context.Context) error {
 	s.inc.Owner = &incident.Owner{Name: o.Name, Team: o.Team, Email: o.Email, Slack: o.Slack, PagerDuty: o.PagerDuty,
 		Service: o.Service, Jira: o.Jira, GitHub: o.GitHub, Rule: o.Rule}
 	who := firstNonEmpty(o.Team, o.Name, o.Email, o.GitHub, "nobody")
-	s.appendAudit(ctx, audit.Record{Kind: audit.KindOwnerResolved, Detail: fmt.Sprintf("owner %s (rule %s)", who, o.Rule)})
+	s.appendAudit(audit.Record{Kind: audit.KindOwnerResolved, Detail: fmt.Sprintf("owner %s (rule %s)", who, o.Rule)})
 	// Written with the next write (the first intent record, or the final
 	// one): every step outcome stored is stored with this owner, and a
 	// redelivery before that write resolves the owner again.

@@ -87,11 +87,11 @@ func (s *session) acquireUnresolved(ctx context.Context) (acquireResult, error) 
 			return finished, nil
 		}
 		if merged {
-			s.appendAudit(ctx, audit.Record{Kind: audit.KindExposureMerged, Exposure: s.ev.ID,
+			s.appendAudit(audit.Record{Kind: audit.KindExposureMerged, Exposure: s.ev.ID,
 				Detail: fmt.Sprintf("seen again from %s at %s", s.ev.Source.Kind, s.ev.Location.Display)})
 		}
 		if reopens {
-			s.reopen(ctx, inc)
+			s.reopen(inc)
 		}
 		if conflict, err := s.takeLease(ctx, inc); conflict {
 			continue
@@ -112,7 +112,7 @@ func (s *session) failUnresolved(ctx context.Context, cause error) error {
 	iv, _ := s.views()
 	matched := s.r.playbooks.Load().Matching(s.ev, iv)
 	if len(matched) == 0 {
-		s.appendAudit(ctx, audit.Record{Kind: audit.KindNoPlaybook,
+		s.appendAudit(audit.Record{Kind: audit.KindNoPlaybook,
 			Detail: fmt.Sprintf("no playbook matches the alert (provider %s): no on_failure step runs", nonEmpty(s.ev.Secret.Provider, "unknown"))})
 	} else {
 		if err := s.resolveOwner(ctx); err != nil {
@@ -121,7 +121,7 @@ func (s *session) failUnresolved(ctx context.Context, cause error) error {
 		for _, pb := range matched {
 			if !containsString(s.inc.Playbooks, pb.Name) {
 				s.inc.Playbooks = append(s.inc.Playbooks, pb.Name)
-				s.appendAudit(ctx, audit.Record{Kind: audit.KindPlaybookMatched, Playbook: pb.Name})
+				s.appendAudit(audit.Record{Kind: audit.KindPlaybookMatched, Playbook: pb.Name})
 			}
 		}
 	}

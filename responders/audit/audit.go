@@ -141,8 +141,8 @@ func (rec *Recorder) Append(ctx context.Context, head Chain, recs ...Record) (Ch
 		if err != nil || attempt >= 5 || last.Seq <= head.Seq {
 			// Cannot find a later head: continue from the stored message.
 			if m, gerr := rec.getMsg(ctx, ack.Sequence); gerr == nil {
-				if rs := Records(m); len(rs) > 0 {
-					next = lastOf(rs)
+				if h, herr := lastHead(m); herr == nil {
+					next = h
 				}
 			}
 			return next, nil
@@ -203,26 +203,26 @@ func (rec *Recorder) lastRecord(ctx context.Context, incident string) (Chain, er
 	if err != nil {
 		return Chain{}, err
 	}
-	rs := Records(m.Data)
-	if len(rs) == 0 {
-		return Chain{}, fmt.Errorf("audit message %d holds no record", m.Sequence)
+	h, err := lastHead(m.Data)
+	if err != nil {
+		return Chain{}, fmt.Errorf("audit message %d: %w", m.Sequence, err)
 	}
-	return headOf(rs[len(rs)-1])
+	return h, nil
 }
 
-// headOf returns the chain head that raw, a stored record, makes.
-func headOf(raw []byte) (Chain, error) {
+// lastHead returns the chain head that data, a stored message, ends at: the
+// seq and hash of its last record.
+func lastHead(data []byte) (Chain, error) {
+	rs := Records(data)
+	if len(rs) == 0 {
+		return Chain{}, errors.New("holds no record")
+	}
+	raw := rs[len(rs)-1]
 	var r Record
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return Chain{}, err
+		return Chain{}, fmt.Errorf("not an audit record: %w", err)
 	}
 	return Chain{Seq: r.Seq, Head: Hash(raw)}, nil
-}
-
-// lastOf is headOf the last of rs, or the zero Chain when it is no record.
-func lastOf(rs [][]byte) Chain {
-	h, _ := headOf(rs[len(rs)-1])
-	return h
 }
 
 // prepare chains recs after head and encodes them as one message: one JSON

@@ -204,13 +204,9 @@ func (c *ControlLog) load(ctx context.Context, subject string) error {
 	if err != nil {
 		return fmt.Errorf("read control audit head: %w", err)
 	}
-	rs := Records(m.Data)
-	if len(rs) == 0 {
-		return fmt.Errorf("control audit message %d holds no record", m.Sequence)
-	}
-	head, err := headOf(rs[len(rs)-1])
+	head, err := lastHead(m.Data)
 	if err != nil {
-		return fmt.Errorf("control audit head is not a record: %w", err)
+		return fmt.Errorf("control audit head, message %d: %w", m.Sequence, err)
 	}
 	c.head, c.last, c.loaded = head, m.Sequence, true
 	return nil
