@@ -33,13 +33,14 @@ at each use); one that cannot be read stops the start, naming its field.`,
 				return err
 			}
 			log := newLogger(os.Stderr, cfg.Log.Level, cfg.Log.Format)
+			gogc := app.ApplyGCDefault()
 			a, err := app.New(cmd.Context(), cfg, log, app.Options{})
 			if err != nil {
 				return err
 			}
 			defer a.Close()
 			fields := map[string]any{"version": versionString(), "http": cfg.HTTP.Listen, "data_dir": cfg.DataDir,
-				"fsync": cfg.NATS.Embedded.FSync, "playbooks": len(a.Playbooks.Playbooks)}
+				"fsync": cfg.NATS.Embedded.FSync, "playbooks": len(a.Playbooks.Playbooks), "gogc": gogc}
 			if cfg.NATS.URL != "" {
 				fields["nats"] = "external"
 				delete(fields, "fsync")

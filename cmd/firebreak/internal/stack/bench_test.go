@@ -44,6 +44,9 @@ func benchStack(b *testing.B, fsync string, concurrency int) (*benchTarget, *ben
 	if benchProcess() {
 		t = startServe(b, fsync, syncState, concurrency, spineDir)
 	} else {
+		// In one process, with the collector's target serve runs with
+		// (GOGC=100 in the environment measures Go's default instead).
+		app.ApplyGCDefault()
 		st, err := stack.Start(context.Background(), stack.Options{DataDir: b.TempDir(), FSync: fsync, Concurrency: concurrency,
 			// Benchmarks send more alerts than a user token's 5000 requests an hour.
 			GitHubOptions: []githubemu.Option{githubemu.WithCoreRateLimit(1<<30, time.Hour)},
@@ -66,10 +69,15 @@ func benchStack(b *testing.B, fsync string, concurrency int) (*benchTarget, *ben
 	// for when each arrived), not every request and message: a deployed
 	// Firebreak shares its process with no emulator, and their records
 	// (~25 KB an alert) would otherwise be most of the heap its garbage
-	// collector marks. BENCH_RECORD_ALL=1 keeps everything.
+	// collector marks. BENCH_RECORD_ALL=1 keeps everything; BENCH_DUMP
+	// keeps the GitHub reads too (bench_dump_test.go).
 	if os.Getenv("BENCH_RECORD_ALL") == "" {
 		t.OpenAI.Server().Record("DELETE /v1/organization/projects/")
-		t.GitHub.Server().Record()
+		if os.Getenv("BENCH_DUMP") != "" {
+			t.GitHub.Server().Record("GET /repos/")
+		} else {
+			t.GitHub.Server().Record()
+		}
 		t.Slack.Record()
 		t.Webhook.Record()
 	}
@@ -209,7 +217,9 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 // the webhook to its DELETE arriving at the OpenAI emulator: p50 and p99.
 // b.N alerts are measured (use -benchtime=5000x for 10 s at 500/s), after
 // BENCH_WARMUP (default 1s) of alerts at the same rate that are not.
-// BENCH_RATE sets another rate (alerts/s), to measure below saturation.
+// BENCH_RATE sets another rate (alerts/s), to measure below saturation;
+// BENCH_SECONDS=FILE appends a per-second p99 (bench_seconds_test.go) and
+// BENCH_DUMP=FILE writes where each alert's time went (bench_dump_test.go).
 func BenchmarkWebhookToRevoke(b *testing.B) {
 	rate := envInt("BENCH_RATE", 500)
 	for _, fsync := range []string{"always", "1s"} {
@@ -239,6 +249,7 @@ func benchLatency(b *testing.B, fsync string, rate int) {
 	time.Sleep(keyLead())
 	b.ResetTimer()
 	start := time.Now()
+	markStart(ctx, b)
 	disk := startDiskSampler(start)
 	for i := range leaks {
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
@@ -286,6 +297,7 @@ func benchLatency(b *testing.B, fsync string, rate int) {
 		b.Fatalf("%d of %d measured keys revoked (%d of %d in all), %d posts failed", len(lat), b.N, len(at), n, failed.Load())
 	}
 	logSeconds(b, start, sent, lat, disk) // before percentile sorts lat
+	dumpAlerts(b, tgt, start, leaks, warm)
 	b.ReportMetric(float64(percentile(lat, 0.50).Microseconds())/1000, "p50_ms")
 	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99_ms")
 	b.ReportMetric(float64(percentile(lat, 1).Microseconds())/1000, "max_ms")
@@ -399,6 +411,11 @@ func benchThroughput(b *testing.B, fsync string) {
 	// how busy the cores were.
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu_ms/exposure")
 	b.ReportMetric(cpu.Seconds()/elapsed.Seconds(), "cores")
+	if tgt.serve != nil {
+		if kib := peakRSS(tgt.serve.Process.Pid); kib > 0 {
+			b.ReportMetric(float64(kib)/1024, "serve_peak_rss_MiB")
+		}
+	}
 	if tgt.st != nil {
 		reportStepTimes(b, tgt.st)
 		reportStreamWrites(b, tgt.st, b.N)
