@@ -18,6 +18,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"os"
 	"runtime"
 	"time"
 
@@ -27,6 +28,10 @@ import (
 func main() {
 	seconds := flag.Int("seconds", 10, "how long to probe")
 	flag.Parse()
+	if *seconds < 1 {
+		fmt.Fprintln(os.Stderr, "cpuprobe: -seconds must be at least 1")
+		os.Exit(2)
+	}
 	runtime.GOMAXPROCS(1)
 	runtime.LockOSThread()
 
@@ -43,7 +48,7 @@ func main() {
 		time.Sleep(time.Millisecond)
 	}
 	slow := slower(all, 10*best)
-	fmt.Printf("slice %v at best; %d slices, %d of them 10x slower or more\n", best, len(all), len(slow))
+	fmt.Printf("slice %v at best; %d slices, %d of them more than 10x slower\n", best, len(all), len(slow))
 	for _, s := range stretches(slow, 20*time.Millisecond) {
 		fmt.Printf("%.3f  %5.1f ms  %3d slow slices, the slowest %v\n", s.from, s.length.Seconds()*1000, s.slices, s.worst)
 	}
