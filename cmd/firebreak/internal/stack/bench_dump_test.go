@@ -63,7 +63,7 @@ func dumpAlerts(b *testing.B, tgt *benchTarget, start time.Time, leaks []*leak, 
 		}
 		byKey[key] = m
 	}
-	// GitHub reads per alert ("acme/svc-0#1"), in order: the alert, then its
+	// GitHub reads per alert (leak.alert), in order: the alert, then its
 	// locations.
 	reads := map[string][]time.Time{}
 	const mid = "/secret-scanning/alerts/"
@@ -80,7 +80,7 @@ func dumpAlerts(b *testing.B, tgt *benchTarget, start time.Time, leaks []*leak, 
 	for i := warm; i < len(leaks); i++ {
 		l := leaks[i]
 		m := byKey[l.keyID]
-		r := reads[fmt.Sprintf("acme/svc-%d#%d", i%50, i+1)] // as prepare names them
+		r := reads[l.alert]
 		at := func(k int) time.Time {
 			if k < len(r) {
 				return r[k]

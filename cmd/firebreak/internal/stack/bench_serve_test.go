@@ -67,22 +67,6 @@ func (t *benchTarget) cpuTime() time.Duration {
 	return processCPU(t.serve.Process.Pid)
 }
 
-// peakRSS is the peak resident set size of process pid (VmHWM in
-// /proc/pid/status), in KiB; 0 when it cannot be read.
-func peakRSS(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kib, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
-			return kib
-		}
-	}
-	return 0
-}
-
 // processCPU is the CPU time (user + system) of process pid so far, from
 // /proc/pid/stat; 0 when it cannot be read.
 func processCPU(pid int) time.Duration {

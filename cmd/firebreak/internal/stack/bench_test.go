@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/app"
+	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/cluster"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/config"
 	"github.com/firebreak-sec/firebreak/cmd/firebreak/internal/stack"
 	"github.com/firebreak-sec/firebreak/providers/github/githubemu"
@@ -110,6 +111,7 @@ func (o *benchOrg) addKey(t *benchTarget, project string, owner openaiemu.Owner)
 
 type leak struct {
 	raw, keyID string
+	alert      string // "owner/repo#number", as the GitHub emulator holds it
 	body       []byte
 	sent       time.Time
 }
@@ -190,7 +192,7 @@ func prepare(t *benchTarget, org *benchOrg, i int) *leak {
 	owner, name, _ := strings.Cut(repo, "/")
 	n := int64(i + 1)
 	t.GitHub.AddAlertNumber(owner, name, n, "openai_api_key", raw)
-	return &leak{raw: raw, keyID: keyID, body: stack.AlertPayload("created", repo, n, "openai_api_key")}
+	return &leak{raw: raw, keyID: keyID, alert: fmt.Sprintf("%s#%d", repo, n), body: stack.AlertPayload("created", repo, n, "openai_api_key")}
 }
 
 // revokeTimes maps key id → when its DELETE reached the OpenAI emulator.
@@ -412,8 +414,8 @@ func benchThroughput(b *testing.B, fsync string) {
 	b.ReportMetric(float64(cpu.Microseconds())/1000/float64(b.N), "cpu_ms/exposure")
 	b.ReportMetric(cpu.Seconds()/elapsed.Seconds(), "cores")
 	if tgt.serve != nil {
-		if kib := peakRSS(tgt.serve.Process.Pid); kib > 0 {
-			b.ReportMetric(float64(kib)/1024, "serve_peak_rss_MiB")
+		if _, peak := cluster.RSS(tgt.serve.Process.Pid); peak > 0 {
+			b.ReportMetric(float64(peak)/(1<<20), "serve_peak_rss_MiB")
 		}
 	}
 	if tgt.st != nil {
