@@ -1,7 +1,7 @@
 // Command cpuprobe measures whether the machine's CPUs keep their speed: every
 // millisecond it times a fixed slice of arithmetic (~20 µs on an idle core)
-// and reports the stretches in which that slice ran at least ten times
-// slower than its fastest. Run it at a real-time priority, pinned to one
+// and reports the stretches in which that slice ran at least -ratio (ten)
+// times slower than its fastest. Run it at a real-time priority, pinned to one
 // CPU, so that no other process can take its CPU away and a slow slice can
 // only mean the CPU itself was slowed or taken (by the hypervisor, or
 // interrupts):
@@ -9,6 +9,11 @@
 //	go build -o /tmp/cpuprobe ./cmd/firebreak/internal/cpuprobe
 //	taskset -c 0 chrt -f 50 /tmp/cpuprobe -seconds 10 &
 //	taskset -c 1 chrt -f 50 /tmp/cpuprobe -seconds 10
+//
+// With -each-second it also prints, for every second, the median slice's
+// speed as a share of the fastest and how many slices were slow: a CPU
+// that loses speed for whole seconds (a busy neighbour on the host) shows
+// there, where the stretches only show the deep dips.
 //
 // Times are CLOCK_MONOTONIC seconds, the clock of `perf record -k
 // CLOCK_MONOTONIC` and of the latency benchmark's BENCH_DUMP start mark
@@ -20,6 +25,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -27,9 +33,15 @@ import (
 
 func main() {
 	seconds := flag.Int("seconds", 10, "how long to probe")
+	ratio := flag.Int("ratio", 10, "how many times slower than its fastest a slice must run to count as slow")
+	eachSecond := flag.Bool("each-second", false, "also print each second's median speed and slow slices")
 	flag.Parse()
 	if *seconds < 1 {
 		fmt.Fprintln(os.Stderr, "cpuprobe: -seconds must be at least 1")
+		os.Exit(2)
+	}
+	if *ratio < 2 {
+		fmt.Fprintln(os.Stderr, "cpuprobe: -ratio must be at least 2")
 		os.Exit(2)
 	}
 	runtime.GOMAXPROCS(1)
@@ -47,8 +59,14 @@ func main() {
 		all = append(all, slice{at: start, took: d})
 		time.Sleep(time.Millisecond)
 	}
-	slow := slower(all, 10*best)
-	fmt.Printf("slice %v at best; %d slices, %d of them more than 10x slower\n", best, len(all), len(slow))
+	limit := time.Duration(*ratio) * best
+	slow := slower(all, limit)
+	fmt.Printf("slice %v at best; %d slices, %d of them more than %dx slower\n", best, len(all), len(slow), *ratio)
+	if *eachSecond {
+		for _, s := range bySecond(all, best, limit) {
+			fmt.Printf("%.3f  second: median speed %3.0f %%, %4d of %4d slices slow\n", s.from, s.speed*100, s.slow, s.slices)
+		}
+	}
 	for _, s := range stretches(slow, 20*time.Millisecond) {
 		fmt.Printf("%.3f  %5.1f ms  %3d slow slices, the slowest %v\n", s.from, s.length.Seconds()*1000, s.slices, s.worst)
 	}
@@ -67,6 +85,45 @@ type stretch struct {
 	length time.Duration
 	slices int
 	worst  time.Duration
+}
+
+// second summarises the slices of one whole second of the probe's run.
+type second struct {
+	from   float64 // when its first slice started
+	slices int
+	slow   int     // slices that took longer than the limit
+	speed  float64 // the fastest slice's time over the median's: 1 at full speed
+}
+
+// bySecond groups slices (in time order) into whole seconds from the first
+// slice's start and summarises each against the run's fastest slice.
+func bySecond(all []slice, best, limit time.Duration) []second {
+	var out []second
+	var took []time.Duration
+	flush := func() {
+		if len(took) == 0 {
+			return
+		}
+		slices.Sort(took)
+		k := len(out) - 1
+		out[k].slices = len(took)
+		out[k].speed = best.Seconds() / took[len(took)/2].Seconds()
+		took = took[:0]
+	}
+	cur := -1
+	for _, s := range all {
+		if n := int(s.at - all[0].at); n != cur {
+			flush()
+			cur = n
+			out = append(out, second{from: s.at})
+		}
+		took = append(took, s.took)
+		if s.took > limit {
+			out[len(out)-1].slow++
+		}
+	}
+	flush()
+	return out
 }
 
 // slower keeps the slices that took longer than limit.

@@ -46,3 +46,33 @@ func TestCalibrate(t *testing.T) {
 		t.Errorf("spin(%d) took %v; calibrate asked for at least 50µs", n, d)
 	}
 }
+
+// Each whole second from the first slice is summarised on its own: the
+// median slice's speed against the fastest, and its slow slices; a second
+// without slices is left out.
+func TestBySecond(t *testing.T) {
+	us := time.Microsecond
+	all := []slice{
+		{at: 10.0, took: 20 * us},
+		{at: 10.4, took: 20 * us},
+		{at: 10.8, took: 300 * us},
+		{at: 11.1, took: 40 * us},
+		{at: 11.5, took: 40 * us},
+		{at: 11.9, took: 250 * us},
+		{at: 13.2, took: 20 * us},
+	}
+	got := bySecond(all, 20*us, 200*us)
+	want := []second{
+		{from: 10.0, slices: 3, slow: 1, speed: 1},
+		{from: 11.1, slices: 3, slow: 1, speed: 0.5},
+		{from: 13.2, slices: 1, slow: 0, speed: 1},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d seconds, want %d: %+v", len(got), len(want), got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("second %d: got %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}

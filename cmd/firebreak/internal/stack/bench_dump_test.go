@@ -10,42 +10,54 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/firebreak-sec/firebreak/responders/incident"
 )
 
 // BENCH_DUMP=FILE makes a latency run write one line per measured alert to
 // FILE: when it was sent and when each part of its path was reached, so that
 // a slow alert can be placed (received by the webhook, its secret fetched,
 // verified, revoked). The GitHub emulator then also keeps its alert reads,
-// which it otherwise drops. In process only (not with BENCH_PROCESS=1): it
-// reads the incidents from the stack.
+// which it otherwise drops. With BENCH_PROCESS=1 the incidents live in the
+// serve process, so only the send and the DELETE are known; the marks in
+// between are "-".
 
 // markStart records the measured interval's start where other tools can
 // line it up: a runtime/trace log ("bench", "start"; nothing when the run
-// is not traced) and, with BENCH_DUMP, CLOCK_MONOTONIC in the test log (the
-// clock of `perf record -k CLOCK_MONOTONIC`).
-func markStart(ctx context.Context, b *testing.B) {
+// is not traced) and, with BENCH_DUMP, CLOCK_MONOTONIC (the clock of `perf
+// record -k CLOCK_MONOTONIC` and of cpuprobe) in the test log. It returns
+// that reading for the dump's header, "" when there is none.
+func markStart(ctx context.Context, b *testing.B) string {
 	trace.Log(ctx, "bench", "start")
 	if os.Getenv("BENCH_DUMP") == "" {
-		return
+		return ""
 	}
 	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err == nil {
-		b.Logf("measured interval starts at CLOCK_MONOTONIC %d.%09d", ts.Sec, ts.Nsec)
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return ""
 	}
+	mono := fmt.Sprintf("%d.%09d", ts.Sec, ts.Nsec)
+	b.Logf("measured interval starts at CLOCK_MONOTONIC %s", mono)
+	return mono
 }
 
-// dumpAlerts writes the BENCH_DUMP file for the alerts measured (leaks[warm:]).
-func dumpAlerts(b *testing.B, tgt *benchTarget, start time.Time, leaks []*leak, warm int) {
+// dumpAlerts writes the BENCH_DUMP file for the alerts measured (leaks[warm:]);
+// mono is start on CLOCK_MONOTONIC (markStart), which cmd/firebreak/internal/stallmatch
+// reads from the header to line the alerts up with cpuprobe's reports.
+func dumpAlerts(b *testing.B, tgt *benchTarget, start time.Time, mono string, leaks []*leak, warm int) {
 	path := os.Getenv("BENCH_DUMP")
-	if path == "" || tgt.st == nil {
+	if path == "" {
 		return
-	}
-	list, err := tgt.st.App.Incidents.List(context.Background())
-	if err != nil {
-		b.Fatal(err)
 	}
 	type marks struct{ received, verifyStart, verifyEnd, revokeStart time.Time }
 	byKey := map[string]marks{} // by the revoked key's id
+	var list []*incident.Incident
+	if tgt.st != nil {
+		var err error
+		if list, err = tgt.st.App.Incidents.List(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for _, in := range list {
 		m := marks{received: in.FirstReceivedAt}
 		key := ""
@@ -76,6 +88,9 @@ func dumpAlerts(b *testing.B, tgt *benchTarget, start time.Time, leaks []*leak, 
 	}
 	deleted := revokeTimes(tgt)
 	var sb strings.Builder
+	if mono != "" {
+		fmt.Fprintf(&sb, "# start CLOCK_MONOTONIC %s\n", mono)
+	}
 	sb.WriteString("# alert sent_ms | ms after sending: received fetched located verify_start verify_end revoke_start deleted (- when not reached)\n")
 	for i := warm; i < len(leaks); i++ {
 		l := leaks[i]

@@ -251,7 +251,7 @@ func benchLatency(b *testing.B, fsync string, rate int) {
 	time.Sleep(keyLead())
 	b.ResetTimer()
 	start := time.Now()
-	markStart(ctx, b)
+	mono := markStart(ctx, b)
 	disk := startDiskSampler(start)
 	for i := range leaks {
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
@@ -299,7 +299,7 @@ func benchLatency(b *testing.B, fsync string, rate int) {
 		b.Fatalf("%d of %d measured keys revoked (%d of %d in all), %d posts failed", len(lat), b.N, len(at), n, failed.Load())
 	}
 	logSeconds(b, start, sent, lat, disk) // before percentile sorts lat
-	dumpAlerts(b, tgt, start, leaks, warm)
+	dumpAlerts(b, tgt, start, mono, leaks, warm)
 	b.ReportMetric(float64(percentile(lat, 0.50).Microseconds())/1000, "p50_ms")
 	b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99_ms")
 	b.ReportMetric(float64(percentile(lat, 1).Microseconds())/1000, "max_ms")
