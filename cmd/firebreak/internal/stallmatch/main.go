@@ -18,6 +18,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
@@ -151,7 +152,7 @@ func readStretches(r io.Reader) ([]span, error) {
 		}
 		out = append(out, span{at, at + ms/1000})
 	}
-	slices.SortFunc(out, func(a, b span) int { return cmpFloat(a.from, b.from) })
+	slices.SortFunc(out, func(a, b span) int { return cmp.Compare(a.from, b.from) })
 	return out, sc.Err()
 }
 
@@ -173,23 +174,11 @@ func intersect(a, b []span) []span {
 	return out
 }
 
+// inside reports whether t falls in one of spans (sorted, not overlapping).
 func inside(spans []span, t float64) bool {
-	i, _ := slices.BinarySearchFunc(spans, t, func(s span, t float64) int { return cmpFloat(s.from, t) })
-	// spans[i-1] is the last to start at or before t.
-	if i < len(spans) && spans[i].from == t {
-		return true
-	}
-	return i > 0 && t <= spans[i-1].to
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+	i, found := slices.BinarySearchFunc(spans, t, func(s span, t float64) int { return cmp.Compare(s.from, t) })
+	// Otherwise spans[i-1] is the last to start before t.
+	return found || i > 0 && t <= spans[i-1].to
 }
 
 // report writes the run's percentiles, the share of its time inside the
