@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh machine: `make test` runs this, and so does
 # CI (.ci/run). It provisions what the tests need, then runs them:
 #   - a real Vault server binary (built once into ~/.cache/firebreak, see .ci/vault.sh);
-#   - go vet, the unit/integration/end-to-end tests (the in-process concurrent
+#   - go vet, staticcheck (a tool dependency in go.mod), the
+#     unit/integration/end-to-end tests (the in-process concurrent
 #     ones under the race detector), and every fuzz target briefly.
 # Long soaks are opt-in: FIREBREAK_SOAK=1, FUZZTIME=5m.
 set -euo pipefail
@@ -27,6 +28,9 @@ echo "chromium: ${FIREBREAK_CHROMIUM:-$(command -v chromium)}"
 
 echo "== go vet"
 go vet ./...
+
+echo "== staticcheck"
+go tool staticcheck ./...
 
 echo "== go test"
 # The cluster and fault tests run real nats-server and firebreak processes

@@ -270,7 +270,7 @@ func (rp *Replayer) selectExposures(ctx context.Context, req ReplayRequest) ([]s
 		// Incidents recorded before stream sequences were kept: find the
 		// exposures by id from around the first receipt.
 		from := inc.FirstReceivedAt.Add(-time.Minute)
-		err = bus.Scan(ctx, rp.JS, exposure.StreamExposures, filter, bus.ScanFrom{Time: from}, func(m jetstream.Msg, meta *jetstream.MsgMetadata) error {
+		if err := bus.Scan(ctx, rp.JS, exposure.StreamExposures, filter, bus.ScanFrom{Time: from}, func(m jetstream.Msg, meta *jetstream.MsgMetadata) error {
 			ev, err := exposure.Decode(m.Data())
 			if err != nil || !want[ev.ID] {
 				return nil
@@ -283,7 +283,9 @@ func (rp *Replayer) selectExposures(ctx context.Context, req ReplayRequest) ([]s
 				return bus.ErrStopScan
 			}
 			return nil
-		})
+		}); err != nil {
+			return nil, false, err
+		}
 	case req.Seq > 0:
 		end := max(req.SeqEnd, req.Seq)
 		if end-req.Seq >= MaxReplayRange {

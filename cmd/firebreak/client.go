@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -132,11 +131,6 @@ func (c *apiClient) raw(ctx context.Context, method, path string, body any) (*ht
 		return nil, &apiError{Status: resp.StatusCode, Msg: msg}
 	}
 	return resp, nil
-}
-
-func isStatus(err error, code int) bool {
-	var ae *apiError
-	return errors.As(err, &ae) && ae.Status == code
 }
 
 func printJSON(w io.Writer, v any) error {

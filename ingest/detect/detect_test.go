@@ -154,7 +154,7 @@ func TestDecoys(t *testing.T) {
 	}
 	body := corpus.NewRand(9).Str(corpus.Base62, 30)
 	good := "ghp_" + body + corpus.GitHubChecksum(body)
-	bad := good[:len(good)-1] + string("ab"[strings.IndexByte("ab", good[len(good)-1])+1&1])
+	bad := good[:len(good)-1] + string("ab"[(strings.IndexByte("ab", good[len(good)-1])+1)&1])
 	literal := []string{
 		"OPENAI_API_KEY=sk-proj-XXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX",
 		"OPENAI_API_KEY=sk-proj-XXXXXXXXXXXXXXXXXXXXT3BlbkFJXXXXXXXXXXXXXXXXXXXX",

@@ -37,9 +37,7 @@ func ScrubURL(s, rawURL string) string {
 		}
 		if u.Path != "" && u.Path != "/" {
 			parts = append(parts, u.Path, u.EscapedPath())
-			for _, seg := range strings.Split(u.Path, "/") {
-				parts = append(parts, seg)
-			}
+			parts = append(parts, strings.Split(u.Path, "/")...)
 		}
 		if u.RawQuery != "" {
 			parts = append(parts, u.RawQuery)

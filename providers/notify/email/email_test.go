@@ -87,8 +87,8 @@ func TestDefaultRecipientsAndClassification(t *testing.T) {
 	if retry, err = n.Notify(context.Background(), message()); retry || err == nil {
 		t.Fatalf("554 = %v, %v; want permanent", retry, err)
 	}
-	if retry, err = n.Notify(context.Background(), message()); err != nil {
-		t.Fatalf("third send: %v", err)
+	if retry, err = n.Notify(context.Background(), message()); retry || err != nil {
+		t.Fatalf("third send = %v, %v", retry, err)
 	}
 	if msgs := s.Messages(); len(msgs) != 1 || msgs[0].To[0] != "secops@example.com" {
 		t.Fatalf("messages %+v", msgs)

@@ -7,7 +7,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -301,12 +300,6 @@ func (a *App) oncallRoutes(mux *http.ServeMux) {
 	mux.Handle("GET /v1/approvals/{id}/link", a.audited("approval.link", http.HandlerFunc(a.linkPage)))
 	mux.Handle("POST /v1/approvals/{id}/link", a.audited("approval.link", http.HandlerFunc(a.linkDecide)))
 	a.uiRoutes(mux)
-}
-
-func randomID(prefix string) string {
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	return prefix + hex.EncodeToString(b)
 }
 
 // decodeJSON reads an optional JSON body into v (an empty body is fine).

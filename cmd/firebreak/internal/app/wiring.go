@@ -125,22 +125,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	return keys
 }
 
-// buildAlertFetcher returns the GitHub alert fetcher, or nil without a token.
-func buildAlertFetcher(cfg *config.Config, rs secret.Resolvers, hc *http.Client) (responders.AlertFetcher, error) {
-	if cfg.GitHub.Token.IsZero() {
-		return nil, nil
-	}
-	tok, err := rs.Source(cfg.GitHub.Token)
-	if err != nil {
-		return nil, fmt.Errorf("github.token: %w", err)
-	}
-	src, err := github.NewAlertSource(github.AlertSourceConfig{BaseURL: cfg.GitHub.APIURL, Token: tok, HTTPClient: hc})
-	if err != nil {
-		return nil, fmt.Errorf("github.api_url: %w", err)
-	}
-	return alertFetcher{src}, nil
-}
-
 // alertFetcher adapts github.AlertSource to the responder's AlertFetcher.
 type alertFetcher struct{ src *github.AlertSource }
 

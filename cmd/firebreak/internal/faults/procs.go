@@ -2,7 +2,6 @@ package faults
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -178,6 +177,3 @@ func newFirebreak(id int, bin, cfgPath, logPath, addr string, env []string, clie
 		env: env, logPath: logPath, ready: httpReady(client, f.URL+"/readyz")}
 	return f
 }
-
-// errStopped ends a loop when the run is over.
-var errStopped = errors.New("stopped")

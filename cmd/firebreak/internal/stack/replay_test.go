@@ -184,10 +184,9 @@ func TestReplayResumesFailedIncident(t *testing.T) {
 		!strings.Contains(res.Items[0].Reason, "resumes there") {
 		t.Fatalf("replay: %d %s", code, body)
 	}
-	in, err = e.WaitIncident(ctxT(t, 30*time.Second), id, func(in *incident.Incident) bool {
+	if _, err := e.WaitIncident(ctxT(t, 30*time.Second), id, func(in *incident.Incident) bool {
 		return in.LastReplay == res.ReplayID && in.State == incident.Contained
-	})
-	if err != nil {
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if n := e.OpenAI.Server().Count("GET /v1/me"); n != verifies {
@@ -268,5 +267,33 @@ func TestReplaySelection(t *testing.T) {
 	}
 	if code, _, _ := replayAPI(t, e, tok, map[string]any{"incident": "inc_nope"}); code != http.StatusNotFound {
 		t.Errorf("unknown incident: %d, want 404", code)
+	}
+}
+
+// An incident recorded before incidents kept their exposures' stream
+// sequences is still replayable by id: the replay finds its exposures by id
+// in the stream, from shortly before the first receipt.
+func TestReplayByIncidentWithoutStreamSeqs(t *testing.T) {
+	e := start(t, stack.Options{})
+	_, _, id := leakAlert(t, e, "acme/payments-api", 53, "d-rp-noseq")
+	waitState(t, e, id, incident.Contained)
+	msgs := bustest.StreamMessages(t, e.App.JS, exposure.StreamExposures)
+	if len(msgs) != 1 {
+		t.Fatalf("%d exposures stored", len(msgs))
+	}
+	ctx := context.Background()
+	inc, rev, err := e.App.Incidents.Get(ctx, id)
+	must(t, err)
+	for i := range inc.Exposures {
+		inc.Exposures[i].StreamSeq = 0
+	}
+	_, err = e.App.Incidents.Update(ctx, inc, rev)
+	must(t, err)
+
+	tok := newToken(t, e, "oncall", tokens.Replay)
+	code, res, body := replayAPI(t, e, tok, map[string]any{"incident": id, "dry_run": true})
+	if code != http.StatusOK || len(res.Items) != 1 || res.Items[0].Exposure.StreamSeq != msgs[0].Sequence ||
+		res.Items[0].Incident != id {
+		t.Fatalf("by incident without stream sequences: %d %s", code, body)
 	}
 }

@@ -36,7 +36,6 @@ type Emulator struct {
 	mu       sync.Mutex
 	services map[string]string // routing key → service name
 	alerts   map[string]*Alert // service/dedup → alert
-	events   []map[string]any
 }
 
 // New returns an unstarted emulator.
