@@ -68,16 +68,16 @@ func TestDropResetsConnection(t *testing.T) {
 }
 
 func TestLostResponseRunsTheHandler(t *testing.T) {
-	calls := 0
-	s := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls++ }), nil)
+	var calls atomic.Int64 // the handler runs on the server's goroutine
+	s := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) }), nil)
 	url := s.Start()
 	defer s.Close()
 	s.Inject(Fault{Drop: true, AfterHandler: true, Count: 1})
 	if _, err := http.Post(url+"/x", "text/plain", nil); err == nil {
 		t.Fatal("a lost response arrived")
 	}
-	if calls != 1 {
-		t.Fatalf("handler ran %d times, want 1 (the side effect happens, the answer is lost)", calls)
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want 1 (the side effect happens, the answer is lost)", n)
 	}
 	if got := s.Injected(); got["lost-response"] != 1 || len(got) != 1 {
 		t.Fatalf("injected %v", got)
