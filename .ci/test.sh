@@ -3,8 +3,8 @@
 # CI (.ci/run). It provisions what the tests need, then runs them:
 #   - a real Vault server binary (built once into ~/.cache/firebreak, see .ci/vault.sh);
 #   - go vet, staticcheck (a tool dependency in go.mod), the
-#     unit/integration/end-to-end tests under the race detector, and every
-#     fuzz target briefly.
+#     unit/integration/end-to-end tests (under the race detector, all but the
+#     process-level cluster and fault packages), and every fuzz target briefly.
 # Long soaks are opt-in: FIREBREAK_SOAK=1, FUZZTIME=5m.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +40,7 @@ echo "== go test"
 # tests (racing all of them costs about a minute more than racing only the
 # packages with the most shared state, and found a race those left out).
 process_pkgs="./cmd/firebreak/internal/cluster ./cmd/firebreak/internal/faults"
-go test -race -count=1 -timeout 25m $(go list ./... | grep -v -e '/cmd/firebreak/internal/cluster$' -e '/cmd/firebreak/internal/faults$')
+go test -race -count=1 -timeout 25m $(go list ./... | grep -vxF "$(go list $process_pkgs)")
 go test -count=1 -timeout 25m -p 1 $process_pkgs
 
 echo "== fuzz (${FUZZTIME:=10s} per target)"
